@@ -1,0 +1,30 @@
+@{
+    RootModule             = 'bin/PsIpc.dll'
+    ModuleVersion          = '0.1.0'
+    CompatiblePSEditions   = @('Desktop', 'Core')
+    GUID                   = '6f0f6c1e-3c61-4d57-9d4e-0b8f3a4f2d11'
+    Author                 = 'PsIpc contributors'
+    CompanyName            = 'PsIpc'
+    Copyright              = '(c) PsIpc contributors. MIT License.'
+    Description            = 'Inter-process communication for PowerShell: named pipes between scripts, jobs and other programs, with objects, timeouts and Ctrl+C that work.'
+    PowerShellVersion      = '5.1'
+    DotNetFrameworkVersion = '4.7.2'
+    FormatsToProcess       = @('PsIpc.Format.ps1xml')
+    FunctionsToExport      = @()
+    CmdletsToExport        = @(
+        'New-IpcPipe'
+        'Send-IpcMessage'
+        'Receive-IpcMessage'
+        'Close-IpcChannel'
+        'Get-IpcChannel'
+    )
+    VariablesToExport      = @()
+    AliasesToExport        = @()
+    PrivateData            = @{
+        PSData = @{
+            Tags         = @('IPC', 'NamedPipe', 'Pipe', 'Jobs', 'ThreadJob', 'Messaging', 'Linux', 'Windows', 'PSEdition_Core', 'PSEdition_Desktop')
+            LicenseUri   = 'https://opensource.org/licenses/MIT'
+            ReleaseNotes = 'Named pipes: New-IpcPipe, Send-IpcMessage, Receive-IpcMessage, Close-IpcChannel, Get-IpcChannel.'
+        }
+    }
+}

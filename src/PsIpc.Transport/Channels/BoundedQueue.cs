@@ -1,0 +1,175 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+
+namespace PsIpc.Transport.Channels
+{
+    /// <summary>
+    /// A FIFO bounded by item count and by bytes, with blocking, cancellable, deadline-bound waits on both
+    /// ends. This is the back-pressure between a cmdlet on the pipeline thread and a connection's I/O thread.
+    /// One item bigger than the byte bound is still accepted when the queue is empty, so a single large
+    /// message always fits.
+    /// </summary>
+    public sealed class BoundedQueue<T>
+    {
+        private readonly object _gate = new object();
+        private readonly Queue<Entry> _items = new Queue<Entry>();
+        private readonly int _maxItems;
+        private readonly long _maxBytes;
+        private long _bytes;
+        private bool _completed;
+        private int _waitingTakers;
+        private int _waitingAdders;
+
+        private struct Entry
+        {
+            public T Item;
+            public long Size;
+        }
+
+        public BoundedQueue(int maxItems, long maxBytes)
+        {
+            _maxItems = maxItems;
+            _maxBytes = maxBytes;
+        }
+
+        public int Count { get { lock (_gate) return _items.Count; } }
+
+        public long Bytes { get { lock (_gate) return _bytes; } }
+
+        /// <summary>True once <see cref="Complete"/> was called and every item was taken.</summary>
+        public bool IsDrained { get { lock (_gate) return _completed && _items.Count == 0; } }
+
+        public bool IsCompleted { get { lock (_gate) return _completed; } }
+
+        /// <summary>Adds an item, waiting for room. False when the deadline passed first.</summary>
+        /// <exception cref="InvalidOperationException">The queue was completed.</exception>
+        /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+        public bool TryAdd(T item, long size, Deadline deadline, CancellationToken cancellationToken)
+        {
+            lock (_gate)
+            {
+                while (true)
+                {
+                    if (_completed) throw new InvalidOperationException("The queue is completed.");
+                    if (HasRoomFor(size))
+                    {
+                        Enqueue(item, size);
+                        return true;
+                    }
+                    if (!Wait(ref _waitingAdders, deadline, cancellationToken)) return false;
+                }
+            }
+        }
+
+        /// <summary>Adds items in order, waiting for room as needed; returns how many were added.</summary>
+        public int TryAddRange(IList<T> items, Func<T, long> sizeOf, Deadline deadline, CancellationToken cancellationToken)
+        {
+            int added = 0;
+            lock (_gate)
+            {
+                while (added < items.Count)
+                {
+                    if (_completed) throw new InvalidOperationException("The queue is completed.");
+                    long size = sizeOf(items[added]);
+                    if (HasRoomFor(size))
+                    {
+                        Enqueue(items[added], size);
+                        added++;
+                        continue;
+                    }
+                    if (!Wait(ref _waitingAdders, deadline, cancellationToken)) break;
+                }
+            }
+            return added;
+        }
+
+        /// <summary>
+        /// Takes up to <paramref name="max"/> items into <paramref name="into"/>, waiting for at least one.
+        /// Returns the number taken: 0 when the deadline passed, -1 when completed and empty.
+        /// </summary>
+        public int TakeBatch(List<T> into, int max, Deadline deadline, CancellationToken cancellationToken)
+        {
+            lock (_gate)
+            {
+                while (_items.Count == 0)
+                {
+                    if (_completed) return -1;
+                    if (!Wait(ref _waitingTakers, deadline, cancellationToken)) return 0;
+                }
+                int n = 0;
+                while (n < max && _items.Count > 0)
+                {
+                    Entry e = _items.Dequeue();
+                    _bytes -= e.Size;
+                    into.Add(e.Item);
+                    n++;
+                }
+                if (_waitingAdders > 0) Monitor.PulseAll(_gate);
+                return n;
+            }
+        }
+
+        /// <summary>Waits until the queue is empty (everything taken). False when the deadline passed.</summary>
+        public bool WaitUntilEmpty(Deadline deadline, CancellationToken cancellationToken)
+        {
+            lock (_gate)
+            {
+                while (_items.Count > 0)
+                {
+                    if (!Wait(ref _waitingAdders, deadline, cancellationToken)) return false;
+                }
+                return true;
+            }
+        }
+
+        /// <summary>No more items will be added; takers drain what is left and then see -1.</summary>
+        public void Complete()
+        {
+            lock (_gate)
+            {
+                _completed = true;
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        /// <summary>Completes the queue and drops what it holds (used when the connection is gone).</summary>
+        public List<T> CompleteAndClear()
+        {
+            lock (_gate)
+            {
+                _completed = true;
+                var left = new List<T>(_items.Count);
+                foreach (Entry e in _items) left.Add(e.Item);
+                _items.Clear();
+                _bytes = 0;
+                Monitor.PulseAll(_gate);
+                return left;
+            }
+        }
+
+        private bool HasRoomFor(long size) =>
+            _items.Count == 0 || (_items.Count < _maxItems && _bytes + size <= _maxBytes);
+
+        private void Enqueue(T item, long size)
+        {
+            _items.Enqueue(new Entry { Item = item, Size = size });
+            _bytes += size;
+            if (_waitingTakers > 0) Monitor.PulseAll(_gate);
+        }
+
+        // Called with the lock held. False when the deadline passed; throws when cancelled.
+        private bool Wait(ref int waiters, Deadline deadline, CancellationToken cancellationToken)
+        {
+            waiters++;
+            try
+            {
+                return GateWait.Wait(_gate, deadline, cancellationToken);
+            }
+            finally
+            {
+                waiters--;
+            }
+        }
+    }
+}

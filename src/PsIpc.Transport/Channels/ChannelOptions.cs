@@ -1,0 +1,28 @@
+using System;
+using PsIpc.Transport.Framing;
+
+namespace PsIpc.Transport.Channels
+{
+    /// <summary>Limits of a channel. Every one has a stated default (docs/protocol.md, "Limits").</summary>
+    public sealed class ChannelOptions
+    {
+        /// <summary>Largest payload accepted from a peer, checked before anything is allocated. 64 MiB.</summary>
+        public int MaxMessageSize { get; set; } = FrameHeader.DefaultMaxMessageSize;
+
+        /// <summary>Bytes a sender may queue per connection before Send waits (back-pressure). 4 MiB.</summary>
+        public long SendBufferBytes { get; set; } = 4 * 1024 * 1024;
+
+        /// <summary>Messages received but not yet taken before the connection stops reading. 8 MiB / 64k messages.</summary>
+        public long ReceiveBufferBytes { get; set; } = 8 * 1024 * 1024;
+
+        public int ReceiveBufferMessages { get; set; } = 65536;
+
+        /// <summary>How long a new connection has to send its Hello. 10 s.</summary>
+        public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+        /// <summary>How long Close waits for queued messages to be written. 30 s.</summary>
+        public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+        public ChannelOptions Clone() => (ChannelOptions)MemberwiseClone();
+    }
+}

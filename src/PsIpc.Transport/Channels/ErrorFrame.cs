@@ -1,0 +1,55 @@
+using System;
+using System.Text;
+
+namespace PsIpc.Transport.Channels
+{
+    /// <summary>
+    /// The payload of an Error frame: one code byte, then a UTF-8 message. The sender closes the connection
+    /// after it. Codes: 0 other, 1 server full, 2 protocol error, 3 message too large, 4 version mismatch,
+    /// 5 access denied.
+    /// </summary>
+    internal static class ErrorFrame
+    {
+        public static byte[] Encode(IpcErrorKind kind, string message)
+        {
+            byte[] text = Encoding.UTF8.GetBytes(message ?? string.Empty);
+            var payload = new byte[1 + text.Length];
+            payload[0] = CodeOf(kind);
+            Buffer.BlockCopy(text, 0, payload, 1, text.Length);
+            return payload;
+        }
+
+        public static IpcException Decode(byte[] payload, string target)
+        {
+            if (payload.Length == 0) return new IpcException(IpcErrorKind.RemoteError, "The peer reported an error and closed the connection.", target);
+            string text = Encoding.UTF8.GetString(payload, 1, payload.Length - 1);
+            return new IpcException(KindOf(payload[0]), "The peer closed the connection: " + text, target);
+        }
+
+        private static byte CodeOf(IpcErrorKind kind)
+        {
+            switch (kind)
+            {
+                case IpcErrorKind.PipeBusy: return 1;
+                case IpcErrorKind.ProtocolError: return 2;
+                case IpcErrorKind.MessageTooLarge: return 3;
+                case IpcErrorKind.ProtocolVersionMismatch: return 4;
+                case IpcErrorKind.AccessDenied: return 5;
+                default: return 0;
+            }
+        }
+
+        private static IpcErrorKind KindOf(byte code)
+        {
+            switch (code)
+            {
+                case 1: return IpcErrorKind.PipeBusy;
+                case 2: return IpcErrorKind.ProtocolError;
+                case 3: return IpcErrorKind.MessageTooLarge;
+                case 4: return IpcErrorKind.ProtocolVersionMismatch;
+                case 5: return IpcErrorKind.AccessDenied;
+                default: return IpcErrorKind.RemoteError;
+            }
+        }
+    }
+}

@@ -1,0 +1,464 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Net.Sockets;
+using System.Threading;
+using PsIpc.Transport.Framing;
+
+namespace PsIpc.Transport.Channels
+{
+    /// <summary>What a connection tells the channel that owns it.</summary>
+    internal interface IConnectionOwner
+    {
+        /// <summary>Where received messages go (a server merges all its connections here).</summary>
+        BoundedQueue<IpcMessage> Inbound { get; }
+
+        /// <summary>The peer said hello. Return an error to refuse it (sent to the peer, then closed).</summary>
+        IpcException OnHello(StreamConnection connection);
+
+        /// <summary>The connection ended: goodbye, EOF, fault or local close. Called once, after the last message was queued.</summary>
+        void OnEnded(StreamConnection connection, IpcException fault);
+    }
+
+    /// <summary>
+    /// One PsIpc connection over a duplex byte stream, with a reader thread and a writer thread
+    /// (Kestrel's shape: separate receive and send loops, idempotent shutdown, abort cancels the pending read).
+    /// The writer drains its queue into one buffer per write, so small messages share a system call when
+    /// they pile up and go out at once when the sender pauses. The reader cuts frames with
+    /// <see cref="FrameParser"/> and hands batches of messages to the owner's bounded queue; when that is
+    /// full it stops reading, and the peer's writes block: back-pressure end to end.
+    /// </summary>
+    internal sealed class StreamConnection
+    {
+        private const int BufferSize = 64 * 1024;
+        private const int MaxBatch = 4096;
+        private static int s_nextId;
+
+        private readonly Stream _stream;
+        private readonly Socket _socket;           // set for socket-backed streams, for shutdown(SHUT_WR)
+        private readonly IConnectionOwner _owner;
+        private readonly ChannelOptions _options;
+        private readonly BoundedQueue<OutgoingFrame> _outbound;
+        private readonly CancellationTokenSource _abort = new CancellationTokenSource();
+        private readonly object _writeLock = new object();
+        private readonly object _flushGate = new object();
+        private readonly ManualResetEventSlim _helloReceived = new ManualResetEventSlim(false);
+        private readonly ManualResetEventSlim _writerDone = new ManualResetEventSlim(false);
+        private readonly ManualResetEventSlim _readerDone = new ManualResetEventSlim(false);
+        private Thread _reader, _writer;
+        private Timer _handshakeTimer;
+        private long _framesQueued, _framesWritten;
+        private volatile IpcException _fault;
+        private volatile bool _localClose;
+        private volatile bool _ended;
+        private int _endedOnce;
+        private readonly bool _isServerSide;
+
+        /// <param name="isServerSide">A server answers the client's Hello with its own (or an Error refusing it);
+        /// a client speaks first.</param>
+        public StreamConnection(Stream stream, Socket socket, IConnectionOwner owner, ChannelOptions options, string channelName, bool isServerSide)
+        {
+            _isServerSide = isServerSide;
+            _stream = stream;
+            _socket = socket;
+            _owner = owner;
+            _options = options;
+            ChannelName = channelName;
+            Id = Interlocked.Increment(ref s_nextId);
+            _outbound = new BoundedQueue<OutgoingFrame>(int.MaxValue, options.SendBufferBytes);
+        }
+
+        public int Id { get; }
+        public string ChannelName { get; }
+        public Hello PeerHello { get; private set; }
+
+        /// <summary>The channel object that appears as the sender of this connection's messages.</summary>
+        public IpcChannel SenderView { get; set; }
+
+        /// <summary>The channel whose received-message counters this connection updates.</summary>
+        public IpcChannel CountersOf { get; set; }
+
+        public bool IsEnded => _ended;
+        public IpcException Fault => _fault;
+        public DateTime ConnectedAt { get; } = DateTime.Now;
+
+        public void Start()
+        {
+            _writer = new Thread(WriteLoop, 256 * 1024) { IsBackground = true, Name = $"PsIpc writer {ChannelName}#{Id}" };
+            _reader = new Thread(ReadLoop, 256 * 1024) { IsBackground = true, Name = $"PsIpc reader {ChannelName}#{Id}" };
+            _handshakeTimer = new Timer(_ => OnHandshakeTimeout(), null, _options.HandshakeTimeout, Timeout.InfiniteTimeSpan);
+            _writer.Start();
+            _reader.Start();
+        }
+
+        /// <summary>Waits for the peer's Hello. False on deadline; throws the connection's fault if it ended.</summary>
+        public bool WaitForHello(Deadline deadline, CancellationToken cancellationToken)
+        {
+            WaitHandle[] handles = { _helloReceived.WaitHandle, _readerDone.WaitHandle, cancellationToken.WaitHandle };
+            int index = WaitHandle.WaitAny(handles, deadline.RemainingMilliseconds);
+            if (_helloReceived.IsSet) return true;
+            cancellationToken.ThrowIfCancellationRequested();
+            if (index == WaitHandle.WaitTimeout) return false;
+            throw _fault ?? new IpcException(IpcErrorKind.PeerDisconnected,
+                $"The peer of '{ChannelName}' closed the connection before the PsIpc handshake.", ChannelName);
+        }
+
+        public void Enqueue(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        {
+            ThrowIfUnusable();
+            if (PeerHello != null && frame.Payload.Length > PeerHello.MaxMessageSize)
+            {
+                throw new IpcException(IpcErrorKind.MessageTooLarge,
+                    $"The message is {frame.Payload.Length} bytes; the peer of '{ChannelName}' accepts at most {PeerHello.MaxMessageSize}.", ChannelName);
+            }
+            bool added;
+            try
+            {
+                added = _outbound.TryAdd(frame, frame.WireSize, deadline, cancellationToken);
+            }
+            catch (InvalidOperationException)
+            {
+                ThrowIfUnusable();
+                throw;
+            }
+            if (!added)
+            {
+                throw new IpcException(IpcErrorKind.SendTimeout,
+                    $"Timed out waiting for room to send on '{ChannelName}': the peer is not reading.", ChannelName);
+            }
+            Interlocked.Increment(ref _framesQueued);
+        }
+
+        /// <summary>Waits until everything queued so far was written to the stream.</summary>
+        public void Flush(Deadline deadline, CancellationToken cancellationToken)
+        {
+            long target = Interlocked.Read(ref _framesQueued);
+            lock (_flushGate)
+            {
+                while (_framesWritten < target)
+                {
+                    ThrowIfUnusable();
+                    cancellationToken.ThrowIfCancellationRequested();
+                    int ms = deadline.RemainingMilliseconds;
+                    if (ms == 0)
+                    {
+                        throw new IpcException(IpcErrorKind.FlushTimeout,
+                            $"Timed out while {target - _framesWritten} message(s) still waited to be written to '{ChannelName}'.", ChannelName);
+                    }
+                    // Short waits so that cancellation and faults are seen promptly without a registration.
+                    Monitor.Wait(_flushGate, ms < 0 || ms > 50 ? 50 : ms);
+                }
+            }
+        }
+
+        /// <summary>Writes what is queued, says goodbye, closes. Falls back to abort at the deadline.</summary>
+        public void Close(Deadline deadline)
+        {
+            _localClose = true;
+            _outbound.Complete();
+            if (!_writerDone.Wait(deadline.RemainingMilliseconds))
+            {
+                Abort(null);
+            }
+            try { _abort.Cancel(); } catch (ObjectDisposedException) { }
+            ShutdownStream();
+        }
+
+        /// <summary>Ends the connection now, dropping what is queued. <paramref name="reason"/> is reported as its fault.</summary>
+        public void Abort(IpcException reason)
+        {
+            if (reason != null && _fault == null) _fault = reason;
+            if (reason == null) _localClose = true;
+            try { _abort.Cancel(); } catch (ObjectDisposedException) { }
+            ShutdownStream();
+        }
+
+        private void ThrowIfUnusable()
+        {
+            if (_fault != null)
+            {
+                throw new IpcException(_fault.Kind == IpcErrorKind.ChannelClosed ? IpcErrorKind.ChannelClosed : IpcErrorKind.PeerDisconnected,
+                    $"'{ChannelName}' can no longer send: {_fault.Message}", ChannelName, _fault);
+            }
+            if (_ended || _outbound.IsCompleted)
+            {
+                throw new IpcException(IpcErrorKind.PeerDisconnected,
+                    $"The peer of '{ChannelName}' has closed the connection.", ChannelName);
+            }
+        }
+
+        private void WriteLoop()
+        {
+            try
+            {
+                if (_isServerSide)
+                {
+                    _helloReceived.Wait(_abort.Token); // answer only a client whose Hello was accepted
+                }
+                WriteFrameNow(FrameType.Hello, new Hello(Hello.CurrentVersion, Process.GetCurrentProcess().Id, _options.MaxMessageSize).ToPayload());
+                var buffer = new byte[BufferSize];
+                var batch = new List<OutgoingFrame>(256);
+                while (true)
+                {
+                    batch.Clear();
+                    int n = _outbound.TakeBatch(batch, MaxBatch, Deadline.Infinite, _abort.Token);
+                    if (n < 0) break;
+                    WriteBatch(batch, buffer);
+                    lock (_flushGate)
+                    {
+                        _framesWritten += n;
+                        Monitor.PulseAll(_flushGate);
+                    }
+                }
+                WriteFrameNow(FrameType.Goodbye, new byte[0]);
+                try { _socket?.Shutdown(SocketShutdown.Send); } catch (SocketException) { } catch (ObjectDisposedException) { }
+            }
+            catch (OperationCanceledException) { }
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+            {
+                if (!_localClose || _fault == null)
+                {
+                    SetFault(new IpcException(IpcErrorKind.PeerDisconnected,
+                        $"Writing to the peer of '{ChannelName}' failed: the peer has gone ({e.Message}).", ChannelName, e));
+                }
+                _outbound.CompleteAndClear();
+                ShutdownStream();
+            }
+            finally
+            {
+                lock (_flushGate) Monitor.PulseAll(_flushGate);
+                _writerDone.Set();
+            }
+        }
+
+        private void WriteBatch(List<OutgoingFrame> batch, byte[] buffer)
+        {
+            lock (_writeLock)
+            {
+                int used = 0;
+                foreach (OutgoingFrame frame in batch)
+                {
+                    int length = frame.Payload.Length;
+                    if (used + FrameHeader.Size + length <= buffer.Length)
+                    {
+                        FrameHeader.Write(buffer, used, length, frame.Type);
+                        Buffer.BlockCopy(frame.Payload, 0, buffer, used + FrameHeader.Size, length);
+                        used += FrameHeader.Size + length;
+                        continue;
+                    }
+                    // Too big for what is left: send the buffer, then the header and the payload as they are.
+                    if (used + FrameHeader.Size > buffer.Length)
+                    {
+                        _stream.Write(buffer, 0, used);
+                        used = 0;
+                    }
+                    FrameHeader.Write(buffer, used, length, frame.Type);
+                    used += FrameHeader.Size;
+                    _stream.Write(buffer, 0, used);
+                    used = 0;
+                    _stream.Write(frame.Payload, 0, length);
+                }
+                if (used > 0) _stream.Write(buffer, 0, used);
+                _stream.Flush();
+            }
+        }
+
+        private void WriteFrameNow(FrameType type, byte[] payload)
+        {
+            lock (_writeLock)
+            {
+                var frame = new byte[FrameHeader.Size + payload.Length];
+                FrameHeader.Write(frame, 0, payload.Length, type);
+                Buffer.BlockCopy(payload, 0, frame, FrameHeader.Size, payload.Length);
+                _stream.Write(frame, 0, frame.Length);
+                _stream.Flush();
+            }
+        }
+
+        private void ReadLoop()
+        {
+            var buffer = new byte[BufferSize];
+            var parser = new FrameParser(_options.MaxMessageSize);
+            var frames = new List<Frame>(256);
+            var messages = new List<IpcMessage>(256);
+            IpcException fault = null;
+            try
+            {
+                while (true)
+                {
+                    int n = _stream.Read(buffer, 0, buffer.Length);
+                    if (n == 0)
+                    {
+                        fault = EndOfStreamFault(parser);
+                        break;
+                    }
+                    frames.Clear();
+                    IpcException parseError = null;
+                    try
+                    {
+                        parser.Feed(buffer, 0, n, frames);
+                    }
+                    catch (IpcException e)
+                    {
+                        parseError = e; // the frames before the bad one still count
+                    }
+                    bool stop = Dispatch(frames, messages, ref fault);
+                    Deliver(messages);
+                    if (parseError != null)
+                    {
+                        fault = parseError;
+                        SendErrorFrame(parseError);
+                        break;
+                    }
+                    if (stop) break;
+                }
+            }
+            catch (OperationCanceledException) { }
+            catch (InvalidOperationException) { } // the owner's queue was completed: it closed
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+            {
+                if (!_localClose)
+                {
+                    fault = new IpcException(IpcErrorKind.PeerDisconnected,
+                        $"The connection to the peer of '{ChannelName}' broke: {e.Message}", ChannelName, e);
+                }
+            }
+            finally
+            {
+                End(_fault ?? fault);
+                _readerDone.Set();
+            }
+        }
+
+        private IpcException EndOfStreamFault(FrameParser parser)
+        {
+            if (_localClose) return null;
+            if (parser.IsMidFrame)
+            {
+                return new IpcException(IpcErrorKind.PeerDisconnected,
+                    $"The peer of '{ChannelName}' disconnected in the middle of a message ({parser.PartialBytes} bytes of it had arrived); the messages before it were delivered.",
+                    ChannelName);
+            }
+            if (PeerHello == null)
+            {
+                return new IpcException(IpcErrorKind.ProtocolError,
+                    $"The peer of '{ChannelName}' closed the connection without the PsIpc handshake.", ChannelName);
+            }
+            return null; // EOF at a frame boundary: the peer is gone, everything it sent arrived
+        }
+
+        // Returns true when the peer will send nothing more (goodbye or error).
+        private bool Dispatch(List<Frame> frames, List<IpcMessage> messages, ref IpcException fault)
+        {
+            foreach (Frame frame in frames)
+            {
+                if (PeerHello == null)
+                {
+                    if (!AcceptHello(frame, ref fault)) return true;
+                    continue;
+                }
+                switch (frame.Type)
+                {
+                    case FrameType.Goodbye:
+                        return true;
+                    case FrameType.Error:
+                        fault = ErrorFrame.Decode(frame.Payload, ChannelName);
+                        return true;
+                    case FrameType.Hello:
+                        fault = new IpcException(IpcErrorKind.ProtocolError, $"The peer of '{ChannelName}' sent a second Hello.", ChannelName);
+                        SendErrorFrame(fault);
+                        return true;
+                    default:
+                        messages.Add(new IpcMessage((MessageFormat)frame.Type, frame.Payload, SenderView));
+                        break;
+                }
+            }
+            return false;
+        }
+
+        private bool AcceptHello(Frame frame, ref IpcException fault)
+        {
+            if (frame.Type == FrameType.Error)
+            {
+                fault = ErrorFrame.Decode(frame.Payload, ChannelName);
+                return false;
+            }
+            Hello hello = frame.Type == FrameType.Hello ? Hello.TryParse(frame.Payload) : null;
+            if (hello == null)
+            {
+                fault = new IpcException(IpcErrorKind.ProtocolError,
+                    $"The peer of '{ChannelName}' does not speak the PsIpc protocol (its first frame is not a Hello).", ChannelName);
+                SendErrorFrame(fault);
+                return false;
+            }
+            if (hello.Version != Hello.CurrentVersion)
+            {
+                fault = new IpcException(IpcErrorKind.ProtocolVersionMismatch,
+                    $"The peer of '{ChannelName}' speaks PsIpc protocol version {hello.Version}; this side speaks {Hello.CurrentVersion}.", ChannelName);
+                SendErrorFrame(fault);
+                return false;
+            }
+            PeerHello = hello;
+            _handshakeTimer?.Dispose();
+            IpcException refusal = _owner.OnHello(this);
+            if (refusal != null)
+            {
+                SendErrorFrame(refusal);
+                _localClose = true;
+                return false;
+            }
+            _helloReceived.Set();
+            return true;
+        }
+
+        private void Deliver(List<IpcMessage> messages)
+        {
+            if (messages.Count == 0) return;
+            long bytes = 0;
+            foreach (IpcMessage m in messages) bytes += m.Size;
+            int added = _owner.Inbound.TryAddRange(messages, m => m.Size + 64L, Deadline.Infinite, _abort.Token);
+            (CountersOf ?? SenderView)?.CountReceived(added, bytes);
+            messages.Clear();
+        }
+
+        private void SendErrorFrame(IpcException error)
+        {
+            try
+            {
+                WriteFrameNow(FrameType.Error, ErrorFrame.Encode(error.Kind, error.Message));
+            }
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { }
+        }
+
+        private void OnHandshakeTimeout()
+        {
+            if (PeerHello != null || _ended) return;
+            Abort(new IpcException(IpcErrorKind.ProtocolError,
+                $"The peer of '{ChannelName}' did not complete the PsIpc handshake within {_options.HandshakeTimeout.TotalSeconds} s.", ChannelName));
+        }
+
+        private void SetFault(IpcException fault)
+        {
+            if (_fault == null) _fault = fault;
+        }
+
+        private void End(IpcException fault)
+        {
+            if (Interlocked.Exchange(ref _endedOnce, 1) != 0) return;
+            if (fault != null && !_localClose) SetFault(fault);
+            _ended = true;
+            _handshakeTimer?.Dispose();
+            // The peer is done: stop the writer (what it still holds can no longer be delivered).
+            _outbound.CompleteAndClear();
+            try { _abort.Cancel(); } catch (ObjectDisposedException) { }
+            _owner.OnEnded(this, _localClose ? null : fault);
+            if (!_localClose) ShutdownStream();
+        }
+
+        private void ShutdownStream()
+        {
+            try { _stream.Dispose(); } catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+using System;
+using System.Collections.Generic;
+
+namespace PsIpc.Transport.Framing
+{
+    /// <summary>
+    /// Cuts a byte stream into frames. Feed it whatever the transport read, in any split;
+    /// it returns the frames that are complete and keeps the rest for the next call.
+    /// A length above <see cref="MaxMessageSize"/> or an unknown type is rejected before any payload
+    /// buffer is allocated.
+    /// </summary>
+    public sealed class FrameParser
+    {
+        private static readonly byte[] Empty = new byte[0];
+        private readonly byte[] _header = new byte[FrameHeader.Size];
+        private int _headerFilled;
+        private byte[] _payload;      // the frame being filled, once its header is known
+        private int _payloadFilled;
+        private FrameType _type;
+
+        public FrameParser(int maxMessageSize)
+        {
+            if (maxMessageSize < 0) throw new ArgumentOutOfRangeException(nameof(maxMessageSize));
+            MaxMessageSize = maxMessageSize;
+        }
+
+        public int MaxMessageSize { get; }
+
+        /// <summary>True while part of a frame has been seen and the rest is still missing.</summary>
+        public bool IsMidFrame => _headerFilled > 0 || _payload != null;
+
+        /// <summary>Bytes of the current partial frame received so far (header included).</summary>
+        public long PartialBytes => _headerFilled + _payloadFilled;
+
+        /// <summary>Parses <paramref name="count"/> bytes, appending complete frames to <paramref name="frames"/>.</summary>
+        /// <exception cref="IpcException">ProtocolError or MessageTooLarge; the stream is unusable afterwards.</exception>
+        public void Feed(byte[] buffer, int offset, int count, List<Frame> frames)
+        {
+            while (count > 0)
+            {
+                if (_payload == null)
+                {
+                    if (_headerFilled == 0 && count >= FrameHeader.Size)
+                    {
+                        // The common case: a whole header in the buffer is read in place.
+                        StartFrame(buffer, offset);
+                        offset += FrameHeader.Size;
+                        count -= FrameHeader.Size;
+                    }
+                    else
+                    {
+                        int take = Math.Min(FrameHeader.Size - _headerFilled, count);
+                        Buffer.BlockCopy(buffer, offset, _header, _headerFilled, take);
+                        _headerFilled += take;
+                        offset += take;
+                        count -= take;
+                        if (_headerFilled < FrameHeader.Size) return;
+                        StartFrame(_header, 0);
+                    }
+                    if (_payload.Length == 0) Complete(frames);
+                    continue;
+                }
+
+                int n = Math.Min(_payload.Length - _payloadFilled, count);
+                Buffer.BlockCopy(buffer, offset, _payload, _payloadFilled, n);
+                _payloadFilled += n;
+                offset += n;
+                count -= n;
+                if (_payloadFilled == _payload.Length) Complete(frames);
+            }
+        }
+
+        private void StartFrame(byte[] header, int offset)
+        {
+            uint length = FrameHeader.ReadLength(header, offset);
+            var type = (FrameType)header[offset + 4];
+            if (!FrameTypes.IsKnown(type))
+            {
+                throw new IpcException(IpcErrorKind.ProtocolError,
+                    $"The peer sent a frame of unknown type 0x{(byte)type:X2}; it does not speak the PsIpc protocol.");
+            }
+            if (length > (uint)MaxMessageSize)
+            {
+                throw new IpcException(IpcErrorKind.MessageTooLarge,
+                    $"The peer announced a {length}-byte message; the limit is {MaxMessageSize} bytes (-MaxMessageSize).");
+            }
+            _headerFilled = FrameHeader.Size;
+            _type = type;
+            _payload = length == 0 ? Empty : new byte[length];
+            _payloadFilled = 0;
+        }
+
+        private void Complete(List<Frame> frames)
+        {
+            frames.Add(new Frame(_type, _payload));
+            _headerFilled = 0;
+            _payload = null;
+            _payloadFilled = 0;
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using System;
+
+namespace PsIpc.Transport
+{
+    /// <summary>What went wrong, as a stable identifier. The module turns it into the error id users see.</summary>
+    public enum IpcErrorKind
+    {
+        ConnectTimeout,
+        ReceiveTimeout,
+        SendTimeout,
+        FlushTimeout,
+        ChannelClosed,
+        PeerDisconnected,
+        PipeNameInUse,
+        InvalidPipeName,
+        PipeNameTooLong,
+        PipeNotFound,
+        PipeBusy,
+        ProtocolError,
+        ProtocolVersionMismatch,
+        MessageTooLarge,
+        AccessDenied,
+        ConnectFailed,
+        RemoteError,
+    }
+
+    /// <summary>The one exception type the transport core throws for expected failures.</summary>
+    public class IpcException : Exception
+    {
+        public IpcException(IpcErrorKind kind, string message, string target = null, Exception inner = null)
+            : base(message, inner)
+        {
+            Kind = kind;
+            Target = target;
+        }
+
+        public IpcErrorKind Kind { get; }
+
+        /// <summary>The channel or pipe name the error is about.</summary>
+        public string Target { get; }
+
+        public bool IsTimeout =>
+            Kind == IpcErrorKind.ConnectTimeout || Kind == IpcErrorKind.ReceiveTimeout ||
+            Kind == IpcErrorKind.SendTimeout || Kind == IpcErrorKind.FlushTimeout;
+    }
+}

@@ -1,0 +1,49 @@
+using System;
+using System.Text;
+using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
+
+namespace PsIpc.Transport
+{
+    /// <summary>A message as it arrived: its format, its payload bytes, who sent it and when.</summary>
+    public sealed class IpcMessage
+    {
+        private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, false);
+
+        internal IpcMessage(MessageFormat format, byte[] payload, IpcChannel sender)
+        {
+            Format = format;
+            Payload = payload;
+            Sender = sender;
+            ReceivedAt = DateTime.Now;
+        }
+
+        private IpcMessage(IpcException fault, IpcChannel sender)
+        {
+            Fault = fault;
+            Sender = sender;
+            ReceivedAt = DateTime.Now;
+        }
+
+        internal static IpcMessage ForFault(IpcException fault, IpcChannel sender) => new IpcMessage(fault, sender);
+
+        public MessageFormat Format { get; }
+
+        public byte[] Payload { get; }
+
+        /// <summary>The endpoint that sent it; sending to it replies to that peer only.</summary>
+        public IpcChannel Sender { get; }
+
+        public DateTime ReceivedAt { get; }
+
+        /// <summary>Not a message but an error that happened at this point of the stream (a peer that died
+        /// mid-message, a protocol error). The messages before it were delivered.</summary>
+        public IpcException Fault { get; }
+
+        public int Size => Payload?.Length ?? 0;
+
+        public string GetText() => Utf8.GetString(Payload);
+
+        public static byte[] EncodeText(string text) => Utf8.GetBytes(text);
+    }
+}

@@ -1,0 +1,69 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using PsIpc.Transport.Channels;
+
+namespace PsIpc
+{
+    /// <summary>Lets -Channel take the name of an open channel as well as the channel object.</summary>
+    public sealed class ChannelTransformationAttribute : ArgumentTransformationAttribute
+    {
+        public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+        {
+            object value = inputData is PSObject pso ? pso.BaseObject : inputData;
+            if (value is string name) return Resolve(name);
+            if (value is IList list && !(value is IpcChannel))
+            {
+                var resolved = new List<object>();
+                foreach (object item in list)
+                {
+                    object inner = item is PSObject p ? p.BaseObject : item;
+                    resolved.Add(inner is string s ? Resolve(s) : inner);
+                }
+                return resolved.ToArray();
+            }
+            return inputData;
+        }
+
+        private static IpcChannel Resolve(string name) =>
+            ChannelRegistry.Find(name) ?? throw new ArgumentTransformationMetadataException(
+                $"No open channel is named '{name}'. Get-IpcChannel lists the open channels.");
+    }
+
+    /// <summary>Tab completion of the names of the channels open in this process.</summary>
+    public sealed class ChannelNameCompleter : IArgumentCompleter
+    {
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+            CommandAst commandAst, IDictionary fakeBoundParameters)
+        {
+            var pattern = WildcardPattern.Get((wordToComplete ?? string.Empty).Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
+            return ChannelRegistry.Snapshot()
+                .Where(c => pattern.IsMatch(c.Name))
+                .Select(c => new CompletionResult(Quote(c.Name), c.Name, CompletionResultType.ParameterValue, $"{c.Kind} {c.Role} {c.State}"));
+        }
+
+        internal static string Quote(string name) =>
+            name.IndexOfAny(new[] { ' ', '#', '$', '\'', '"', ';', ',', '(', ')', '{', '}' }) >= 0 ? $"'{name.Replace("'", "''")}'" : name;
+    }
+
+    /// <summary>Tab completion of pipe names: the channels open here and, on Unix, the pipes served on this machine.</summary>
+    public sealed class PipeNameCompleter : IArgumentCompleter
+    {
+        public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
+            CommandAst commandAst, IDictionary fakeBoundParameters)
+        {
+            var pattern = WildcardPattern.Get((wordToComplete ?? string.Empty).Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
+            var names = new SortedSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (IpcChannel c in ChannelRegistry.Snapshot())
+            {
+                if (c.Kind == "Pipe" && c.Role != ChannelRole.Peer) names.Add(c.Name);
+            }
+            foreach (string served in Transport.Pipes.PipeName.ListServed()) names.Add(served);
+            return names.Where(n => pattern.IsMatch(n))
+                .Select(n => new CompletionResult(ChannelNameCompleter.Quote(n), n, CompletionResultType.ParameterValue, n));
+        }
+    }
+}

@@ -1,0 +1,104 @@
+using System;
+using System.Collections.Generic;
+using System.Management.Automation;
+using PsIpc.Transport;
+using PsIpc.Transport.Channels;
+
+namespace PsIpc.Commands
+{
+    /// <summary>
+    /// Streams received messages to the pipeline as they arrive, until -Count messages, the timeout, or
+    /// the peer(s) closing. Messages beyond -Count stay in the channel for the next Receive.
+    /// </summary>
+    [Cmdlet(VerbsCommunications.Receive, "IpcMessage")]
+    [OutputType(typeof(object))]
+    [OutputType(typeof(IpcEnvelope))]
+    public sealed class ReceiveIpcMessageCommand : IpcCmdlet
+    {
+        private const int BatchSize = 1024;
+        private PayloadCodec _codec;
+
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+        [ChannelTransformation]
+        [ArgumentCompleter(typeof(ChannelNameCompleter))]
+        [ValidateNotNull]
+        public IpcChannel Channel { get; set; }
+
+        [Parameter]
+        [ValidateRange(1, int.MaxValue)]
+        public int Count { get; set; }
+
+        [Parameter]
+        [Alias("TimeoutSec")]
+        [ValidateRange(0, int.MaxValue)]
+        public double? TimeoutSeconds { get; set; }
+
+        [Parameter]
+        public SwitchParameter Envelope { get; set; }
+
+        protected override void BeginProcessing() => _codec = new PayloadCodec();
+
+        protected override void ProcessRecord()
+        {
+            Deadline deadline = DeadlineFrom(TimeoutSeconds);
+            long remaining = Count > 0 ? Count : long.MaxValue;
+            var batch = new List<IpcMessage>(BatchSize);
+            try
+            {
+                while (remaining > 0)
+                {
+                    batch.Clear();
+                    int taken = Channel.Receive(batch, (int)Math.Min(remaining, BatchSize), deadline, CancelToken);
+                    if (taken < 0)
+                    {
+                        if (Count > 0) WriteVerbose($"The peer(s) of '{Channel.Name}' closed after {Count - remaining} of {Count} messages.");
+                        return;
+                    }
+                    if (taken == 0)
+                    {
+                        string got = Count > 0 ? $" ({Count - remaining} of {Count} messages arrived)" : string.Empty;
+                        WriteIpcError(new IpcException(IpcErrorKind.ReceiveTimeout,
+                            $"Timed out after {TimeoutSeconds} s waiting for messages on '{Channel.Name}'{got}.", Channel.Name));
+                        return;
+                    }
+                    foreach (IpcMessage message in batch)
+                    {
+                        if (message.Fault != null)
+                        {
+                            WriteIpcError(message.Fault);
+                            continue;
+                        }
+                        WriteMessage(message);
+                        remaining--;
+                    }
+                }
+            }
+            catch (IpcException e)
+            {
+                ThrowIpcError(e);
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl+C: messages not yet taken stay in the channel.
+            }
+        }
+
+        private void WriteMessage(IpcMessage message)
+        {
+            object body;
+            try
+            {
+                body = _codec.Decode(message);
+            }
+            catch (Exception e) when (e is System.Xml.XmlException || e is FormatException || e is InvalidOperationException)
+            {
+                WriteError(ErrorMapping.ToErrorRecord(e, "DecodeFailed", ErrorCategory.InvalidData, Channel.Name));
+                return;
+            }
+            if (Envelope) WriteObject(new IpcEnvelope(body, message.Sender, Channel, message));
+            else WriteObject(body);
+        }
+
+        protected override void EndProcessing() => _codec?.Dispose();
+    }
+}

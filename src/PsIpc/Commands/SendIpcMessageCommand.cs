@@ -1,0 +1,98 @@
+using System;
+using System.Management.Automation;
+using PsIpc.Transport;
+using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
+
+namespace PsIpc.Commands
+{
+    /// <summary>
+    /// Sends each pipeline item as one message (or -InputObject as one message). Messages are queued and
+    /// written by the channel in the background, batched when they pile up; when the queue is full the
+    /// command waits (back-pressure). It ends only when everything it sent was written.
+    /// </summary>
+    [Cmdlet(VerbsCommunications.Send, "IpcMessage")]
+    [OutputType(typeof(void))]
+    public sealed class SendIpcMessageCommand : IpcCmdlet
+    {
+        private PayloadCodec _codec;
+        private bool _sentAny;
+
+        [Parameter(Mandatory = true, Position = 0)]
+        [ChannelTransformation]
+        [ArgumentCompleter(typeof(ChannelNameCompleter))]
+        [ValidateNotNull]
+        public IpcChannel Channel { get; set; }
+
+        [Parameter(Position = 1, ValueFromPipeline = true)]
+        [AllowNull]
+        [AllowEmptyString]
+        [AllowEmptyCollection]
+        public object InputObject { get; set; }
+
+        [Parameter]
+        public PayloadFormat Format { get; set; } = PayloadFormat.Auto;
+
+        [Parameter]
+        [ValidateRange(0, 100)]
+        public int Depth { get; set; } = 2;
+
+        [Parameter]
+        [Alias("TimeoutSec")]
+        [ValidateRange(0, int.MaxValue)]
+        public double? TimeoutSeconds { get; set; }
+
+        protected override void BeginProcessing() => _codec = new PayloadCodec();
+
+        protected override void ProcessRecord()
+        {
+            // Without pipeline input and without -InputObject there is nothing to send.
+            if (!MyInvocation.ExpectingInput && !MyInvocation.BoundParameters.ContainsKey(nameof(InputObject))) return;
+            byte[] payload;
+            MessageFormat wireFormat;
+            try
+            {
+                payload = _codec.Encode(InputObject, Format, Depth, out wireFormat);
+            }
+            catch (Exception e) when (e is PSInvalidCastException || e is FormatException || e is InvalidCastException)
+            {
+                WriteError(ErrorMapping.ToErrorRecord(e, "EncodeFailed", ErrorCategory.InvalidData, InputObject));
+                return;
+            }
+            try
+            {
+                Channel.Send(wireFormat, payload, DeadlineFrom(TimeoutSeconds), CancelToken);
+                _sentAny = true;
+            }
+            catch (IpcException e)
+            {
+                ReportIpcError(e);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        protected override void EndProcessing()
+        {
+            if (!_sentAny) return;
+            try
+            {
+                Channel.Flush(DeadlineFrom(TimeoutSeconds), CancelToken);
+            }
+            catch (IpcException e)
+            {
+                ReportIpcError(e);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        protected override void StopProcessing()
+        {
+            base.StopProcessing();
+            _codec?.Dispose();
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using System.Management.Automation;
+using PsIpc.Transport;
+
+namespace PsIpc
+{
+    /// <summary>
+    /// The one place transport failures become error records. The error id is the failure kind's name
+    /// (stable: tests assert "Kind,PsIpc.Commands.XxxCommand"); the target is the channel or pipe name.
+    /// </summary>
+    internal static class ErrorMapping
+    {
+        public static ErrorRecord ToErrorRecord(IpcException exception) =>
+            new ErrorRecord(exception, exception.Kind.ToString(), CategoryOf(exception.Kind), exception.Target);
+
+        public static ErrorRecord ToErrorRecord(System.Exception exception, string errorId, ErrorCategory category, object target) =>
+            new ErrorRecord(exception, errorId, category, target);
+
+        private static ErrorCategory CategoryOf(IpcErrorKind kind)
+        {
+            switch (kind)
+            {
+                case IpcErrorKind.ConnectTimeout:
+                case IpcErrorKind.ReceiveTimeout:
+                case IpcErrorKind.SendTimeout:
+                case IpcErrorKind.FlushTimeout:
+                    return ErrorCategory.OperationTimeout;
+                case IpcErrorKind.ChannelClosed:
+                    return ErrorCategory.ResourceUnavailable;
+                case IpcErrorKind.PeerDisconnected:
+                case IpcErrorKind.ConnectFailed:
+                case IpcErrorKind.RemoteError:
+                    return ErrorCategory.ConnectionError;
+                case IpcErrorKind.PipeNameInUse:
+                    return ErrorCategory.ResourceExists;
+                case IpcErrorKind.InvalidPipeName:
+                case IpcErrorKind.PipeNameTooLong:
+                    return ErrorCategory.InvalidArgument;
+                case IpcErrorKind.PipeNotFound:
+                    return ErrorCategory.ObjectNotFound;
+                case IpcErrorKind.PipeBusy:
+                    return ErrorCategory.ResourceBusy;
+                case IpcErrorKind.ProtocolError:
+                case IpcErrorKind.ProtocolVersionMismatch:
+                    return ErrorCategory.ProtocolError;
+                case IpcErrorKind.MessageTooLarge:
+                    return ErrorCategory.LimitsExceeded;
+                case IpcErrorKind.AccessDenied:
+                    return ErrorCategory.PermissionDenied;
+                default:
+                    return ErrorCategory.NotSpecified;
+            }
+        }
+    }
+}

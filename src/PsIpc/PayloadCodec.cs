@@ -1,0 +1,114 @@
+using System;
+using System.Management.Automation;
+using System.Text;
+using PsIpc.Transport;
+using PsIpc.Transport.Framing;
+
+namespace PsIpc
+{
+    /// <summary>How Send-IpcMessage encodes a value. Auto: string as Text, byte[] as Bytes, anything else as CliXml.</summary>
+    public enum PayloadFormat
+    {
+        Auto,
+        Text,
+        Bytes,
+        CliXml,
+        Json,
+    }
+
+    /// <summary>
+    /// Turns PowerShell values into message payloads and back. CliXml gives the fidelity of Start-Job
+    /// (Deserialized.* objects with properties, no methods or script properties); JSON is for peers
+    /// that are not PowerShell. Must run on the pipeline thread (JSON uses the current runspace).
+    /// </summary>
+    internal sealed class PayloadCodec : IDisposable
+    {
+        private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, false);
+        private PowerShell _json;
+
+        public static object Unwrap(object value) => value is PSObject pso && !(pso.BaseObject is PSCustomObject) ? pso.BaseObject : value;
+
+        public byte[] Encode(object value, PayloadFormat format, int depth, out MessageFormat wireFormat)
+        {
+            object baseValue = Unwrap(value);
+            if (format == PayloadFormat.Auto)
+            {
+                if (baseValue is string) format = PayloadFormat.Text;
+                else if (baseValue is byte[]) format = PayloadFormat.Bytes;
+                else format = PayloadFormat.CliXml;
+            }
+            switch (format)
+            {
+                case PayloadFormat.Text:
+                    wireFormat = MessageFormat.Text;
+                    return Utf8.GetBytes(baseValue as string ?? LanguagePrimitives.ConvertTo<string>(value) ?? string.Empty);
+                case PayloadFormat.Bytes:
+                    wireFormat = MessageFormat.Bytes;
+                    return baseValue as byte[] ?? LanguagePrimitives.ConvertTo<byte[]>(value);
+                case PayloadFormat.Json:
+                    wireFormat = MessageFormat.Json;
+                    return Utf8.GetBytes(ToJson(value, depth));
+                default:
+                    wireFormat = MessageFormat.CliXml;
+                    return Utf8.GetBytes(PSSerializer.Serialize(value, depth));
+            }
+        }
+
+        public object Decode(IpcMessage message)
+        {
+            switch (message.Format)
+            {
+                case MessageFormat.Text:
+                    return message.GetText();
+                case MessageFormat.Bytes:
+                    return message.Payload;
+                case MessageFormat.Json:
+                    return FromJson(message.GetText());
+                case MessageFormat.CliXml:
+                    return PSSerializer.Deserialize(message.GetText());
+                default:
+                    return message.Payload;
+            }
+        }
+
+        public void Dispose() => _json?.Dispose();
+
+        private string ToJson(object value, int depth)
+        {
+            PowerShell ps = JsonShell();
+            ps.AddCommand("ConvertTo-Json").AddParameter("InputObject", value).AddParameter("Depth", depth).AddParameter("Compress");
+            var result = ps.Invoke();
+            ThrowIfFailed(ps);
+            return result.Count == 0 ? "null" : result[0]?.ToString() ?? "null";
+        }
+
+        private object FromJson(string json)
+        {
+            PowerShell ps = JsonShell();
+            ps.AddCommand("ConvertFrom-Json").AddParameter("InputObject", json);
+            var result = ps.Invoke();
+            ThrowIfFailed(ps);
+            if (result.Count == 0) return null;
+            if (result.Count == 1) return result[0];
+            var items = new object[result.Count];
+            for (int i = 0; i < items.Length; i++) items[i] = result[i];
+            return items;
+        }
+
+        private PowerShell JsonShell()
+        {
+            if (_json == null) _json = PowerShell.Create(RunspaceMode.CurrentRunspace);
+            _json.Commands.Clear();
+            _json.Streams.Error.Clear();
+            return _json;
+        }
+
+        private static void ThrowIfFailed(PowerShell ps)
+        {
+            if (ps.HadErrors && ps.Streams.Error.Count > 0)
+            {
+                throw new FormatException("JSON conversion failed: " + ps.Streams.Error[0].Exception.Message, ps.Streams.Error[0].Exception);
+            }
+        }
+    }
+}
