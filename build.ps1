@@ -1,0 +1,301 @@
+<#
+.SYNOPSIS
+    Builds, documents, tests, benchmarks and demonstrates PsIpc.
+
+.DESCRIPTION
+    Run with the pinned PowerShell (a local dotnet tool), from the repository root:
+
+        dotnet tool restore
+        dotnet pwsh -NoProfile -File ./build.ps1 [Build|Docs|Test|Bench|Demo ...] [-Configuration Release]
+
+    Build  dotnet build src/PsIpc with the version from PsIpc.psd1, stage output/PsIpc
+           (PsIpc.psd1, PsIpc.Format.ps1xml, bin/*.dll, en-US/PsIpc.dll-Help.xml), run Docs,
+           and check that the staged module imports.
+    Docs   docs/cmdlets/*.md -> output/PsIpc/en-US/PsIpc.dll-Help.xml (platyPS's New-ExternalHelp
+           when platyPS is installed, build/ConvertTo-Maml.ps1 otherwise).
+    Test   Build, xUnit (tests/PsIpc.Transport.Tests), Pester 5.7.1 (tests/Pester) in a fresh pwsh;
+           results in output/testresults; the last line is "N passed, N failed[, N skipped]".
+    Bench  Build, then bench/Invoke-Bench.ps1 -ModulePath output/PsIpc <extra arguments>.
+    Demo   Build, then examples/demo.ps1 in a fresh pwsh.
+
+    Several tasks run in the order given: ./build.ps1 Test Demo. Arguments after the tasks that are
+    not task names go to Bench: ./build.ps1 Bench -Quick
+#>
+[CmdletBinding(PositionalBinding = $false)]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('Build', 'Test', 'Docs', 'Bench', 'Demo')]
+    [string[]] $Task = 'Build',
+
+    [string] $Configuration = 'Release',
+
+    # More task names, then the arguments passed on to bench/Invoke-Bench.ps1.
+    [Parameter(ValueFromRemainingArguments)]
+    [string[]] $RemainingArguments = @()
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+
+$RepoRoot = $PSScriptRoot
+$Manifest = Join-Path $RepoRoot 'PsIpc.psd1'
+$ModuleProject = Join-Path $RepoRoot 'src/PsIpc/PsIpc.csproj'
+$TestProject = Join-Path $RepoRoot 'tests/PsIpc.Transport.Tests/PsIpc.Transport.Tests.csproj'
+$ModuleOut = Join-Path $RepoRoot 'output/PsIpc'
+$TestResults = Join-Path $RepoRoot 'output/testresults'
+$HelpFile = Join-Path $ModuleOut 'en-US/PsIpc.dll-Help.xml'
+$Version = (Import-PowerShellDataFile -LiteralPath $Manifest).ModuleVersion
+$IsCI = [bool]$env:CI -and $env:CI -ne 'false'
+# Assemblies that PowerShell itself provides: never staged.
+$HostAssemblies = 'System.Management.Automation.dll', 'Microsoft.PowerShell.*.dll', 'Microsoft.Management.Infrastructure*.dll'
+
+$env:DOTNET_NOLOGO = '1'
+$env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
+if ($IsCI) {
+    $PSStyle.OutputRendering = 'PlainText'
+    # No build servers left behind to hold the CI's output pipe open.
+    $env:MSBUILDDISABLENODEREUSE = '1'
+    $env:DOTNET_CLI_USE_MSBUILD_SERVER = '0'
+    $env:UseSharedCompilation = 'false'
+}
+
+$extra = [System.Collections.Generic.List[string]]::new()
+foreach ($arg in $RemainingArguments) {
+    if (-not $extra.Count -and $arg -in 'Build', 'Test', 'Docs', 'Bench', 'Demo') { $Task += $arg } else { $extra.Add($arg) }
+}
+if ($extra.Count -and $Task -notcontains 'Bench') { throw "Unknown arguments: $($extra -join ' ') (only Bench takes extra arguments)." }
+
+#region helpers
+
+function Write-Step([string] $Text) { Write-Host "==> $Text" -ForegroundColor Cyan }
+
+function Invoke-Native {
+    # Runs a program with its output shown; throws on a non-zero exit code unless -AllowFailure,
+    # which returns the exit code instead.
+    param([string] $FilePath, [string[]] $ArgumentList, [switch] $AllowFailure)
+    Write-Host "> $FilePath $($ArgumentList -join ' ')" -ForegroundColor DarkGray
+    & $FilePath @ArgumentList | Out-Host
+    $code = $LASTEXITCODE
+    if ($code -ne 0 -and -not $AllowFailure) { throw "$FilePath exited with code $code." }
+    if ($AllowFailure) { $code }
+}
+
+function Invoke-Pwsh {
+    # Runs a fresh pwsh (the one running this script) with its output going straight to ours.
+    # Returns the exit code; kills the process tree after -TimeoutMinutes.
+    param([string[]] $ArgumentList, [hashtable] $Environment = @{}, [double] $TimeoutMinutes = 0, [switch] $CloseInput, [string] $Label)
+    $exe = [Environment]::ProcessPath
+    $psi = [System.Diagnostics.ProcessStartInfo]::new($exe)
+    # `dotnet pwsh` runs pwsh.dll under the dotnet host; a normal install runs pwsh itself.
+    if ([System.IO.Path]::GetFileNameWithoutExtension($exe) -eq 'dotnet') { $psi.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
+    foreach ($a in @('-NoProfile', '-NonInteractive') + $ArgumentList) { $psi.ArgumentList.Add($a) }
+    $psi.UseShellExecute = $false
+    $psi.RedirectStandardInput = [bool]$CloseInput
+    $psi.WorkingDirectory = $RepoRoot
+    foreach ($key in $Environment.Keys) { $psi.Environment[$key] = [string]$Environment[$key] }
+    if ($IsCI) { $psi.Environment['NO_COLOR'] = '1' }
+    Write-Host "> pwsh $(if ($Label) { $Label } else { $ArgumentList -join ' ' })" -ForegroundColor DarkGray
+    $process = [System.Diagnostics.Process]::Start($psi)
+    try {
+        if ($CloseInput) { $process.StandardInput.Close() }
+        $ms = if ($TimeoutMinutes -gt 0) { [int]($TimeoutMinutes * 60000) } else { -1 }
+        if (-not $process.WaitForExit($ms)) {
+            Write-Host "Timed out after $TimeoutMinutes minutes: stopping pwsh $($ArgumentList -join ' ')" -ForegroundColor Red
+            $process.Kill($true)
+            $process.WaitForExit()
+            return 124
+        }
+        $process.WaitForExit()
+        $process.ExitCode
+    }
+    finally { $process.Dispose() }
+}
+
+#endregion
+
+#region tasks
+
+$script:Built = $false
+
+function Invoke-Build {
+    if ($script:Built) { return }
+    Write-Step "Build PsIpc $Version ($Configuration)"
+    $buildArgs = @('build', $ModuleProject, '-c', $Configuration, "-p:Version=$Version", '-nologo')
+    if ($IsCI) { $buildArgs += '-nodeReuse:false' }
+    Invoke-Native dotnet $buildArgs
+    $targetDir = @(& dotnet msbuild $ModuleProject -nologo -getProperty:TargetDir "-p:Configuration=$Configuration")[-1].Trim()
+    if ($LASTEXITCODE -ne 0 -or -not (Test-Path -LiteralPath (Join-Path $targetDir 'PsIpc.dll'))) {
+        throw "Could not find PsIpc.dll in the build output '$targetDir'."
+    }
+
+    Write-Step "Stage $ModuleOut"
+    if (Test-Path -LiteralPath $ModuleOut) { Remove-Item -LiteralPath $ModuleOut -Recurse -Force }
+    $bin = New-Item -ItemType Directory -Force -Path (Join-Path $ModuleOut 'bin')
+    Copy-Item -LiteralPath $Manifest -Destination $ModuleOut
+    $format = Join-Path $RepoRoot 'src/PsIpc/PsIpc.Format.ps1xml'
+    if (-not (Test-Path -LiteralPath $format)) { throw "Missing $format (PsIpc.psd1 lists it in FormatsToProcess)." }
+    Copy-Item -LiteralPath $format -Destination $ModuleOut
+    Get-ChildItem -LiteralPath $targetDir -File |
+        Where-Object { $_.Extension -in '.dll', '.pdb' } |
+        Where-Object { $name = $_.Name; -not ($HostAssemblies | Where-Object { $name -like $_ }) } |
+        Copy-Item -Destination $bin
+    $staged = (Get-ChildItem -LiteralPath $bin -Filter *.dll).Name
+    Write-Host "bin: $($staged -join ', ')"
+    foreach ($required in 'PsIpc.dll', 'PsIpc.Transport.dll') {
+        if ($staged -notcontains $required) { throw "$required was not staged." }
+    }
+
+    Invoke-Docs
+
+    Write-Step 'Check that the staged module imports'
+    $check = Join-Path ([System.IO.Path]::GetTempPath()) "psipc-import-$PID.txt"
+    $code = Invoke-Pwsh -CloseInput -Label "-Command { Import-Module $ModuleOut }" -ArgumentList @('-Command', @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$($ModuleOut -replace "'", "''")'
+(Get-Command -Module PsIpc -CommandType Cmdlet).Name | Sort-Object | Set-Content -LiteralPath '$check'
+"@)
+    if ($code -ne 0) { throw "Import-Module $ModuleOut failed (exit code $code)." }
+    $exported = @(Get-Content -LiteralPath $check)
+    Remove-Item -LiteralPath $check
+    Write-Host "cmdlets: $($exported -join ', ')"
+    $declared = @((Import-PowerShellDataFile -LiteralPath $Manifest).CmdletsToExport)
+    foreach ($name in $declared | Where-Object { $_ -notin $exported }) { Write-Warning "PsIpc.psd1 exports $name, but PsIpc.dll has no such cmdlet." }
+    foreach ($name in $exported | Where-Object { $_ -notin $declared }) { Write-Warning "$name is not in CmdletsToExport of PsIpc.psd1." }
+    $script:Built = $true
+}
+
+function Invoke-Docs {
+    Write-Step 'Docs: docs/cmdlets/*.md -> en-US/PsIpc.dll-Help.xml'
+    $pages = @(Get-ChildItem -Path (Join-Path $RepoRoot 'docs/cmdlets') -Filter *.md -File -ErrorAction SilentlyContinue)
+    if (-not $pages) { Write-Warning 'No pages in docs/cmdlets: the module has no help file.'; return }
+    $enUS = Split-Path $HelpFile
+    $null = New-Item -ItemType Directory -Force -Path $enUS
+    if (Get-Module -ListAvailable -Name platyPS) {
+        Import-Module platyPS
+        $null = New-ExternalHelp -Path (Join-Path $RepoRoot 'docs/cmdlets') -OutputPath $enUS -Force
+        if (-not (Test-Path -LiteralPath $HelpFile)) { throw "New-ExternalHelp did not write $HelpFile (check 'external help file' in the pages' front matter)." }
+    }
+    else {
+        $null = & (Join-Path $RepoRoot 'build/ConvertTo-Maml.ps1') -Path $pages.FullName -OutputPath $HelpFile
+    }
+    $help = [xml](Get-Content -LiteralPath $HelpFile -Raw)
+    $documented = @($help.helpItems.command | ForEach-Object { $_.details.name })
+    Write-Host "help: $($documented.Count) cmdlets in $HelpFile"
+    foreach ($name in @((Import-PowerShellDataFile -LiteralPath $Manifest).CmdletsToExport) | Where-Object { $_ -notin $documented }) {
+        Write-Warning "No help page for $name (docs/cmdlets/$name.md)."
+    }
+}
+
+function Get-XUnitCount {
+    # Counts the results in a VSTest .trx file by outcome.
+    param([string] $Trx)
+    $doc = [xml](Get-Content -LiteralPath $Trx -Raw)
+    $outcomes = @($doc.SelectNodes("//*[local-name()='UnitTestResult']") | ForEach-Object { $_.GetAttribute('outcome') })
+    @{
+        Passed  = @($outcomes | Where-Object { $_ -eq 'Passed' }).Count
+        Skipped = @($outcomes | Where-Object { $_ -in 'NotExecuted', 'Inconclusive' }).Count
+        Failed  = @($outcomes | Where-Object { $_ -notin 'Passed', 'NotExecuted', 'Inconclusive' }).Count
+    }
+}
+
+function Invoke-Test {
+    Invoke-Build
+    $null = New-Item -ItemType Directory -Force -Path $TestResults
+    Get-ChildItem -LiteralPath $TestResults -File | Where-Object Name -Match '^(xunit\.trx|pester-.*)$' | Remove-Item
+    $runs = [System.Collections.Generic.List[object]]::new()
+
+    Write-Step 'xUnit: tests/PsIpc.Transport.Tests'
+    $trx = Join-Path $TestResults 'xunit.trx'
+    $testArgs = @('test', $TestProject, '-c', $Configuration, "-p:Version=$Version", '-nologo',
+        '--logger', 'trx;LogFileName=xunit.trx', '--results-directory', $TestResults,
+        '--blame-hang-timeout', '5m', '--blame-hang-dump-type', 'none')
+    if ($IsCI) { $testArgs += '-nodeReuse:false' }
+    $code = Invoke-Native dotnet $testArgs -AllowFailure
+    $xunit = @{ Name = 'xUnit'; ExitCode = $code; Passed = 0; Failed = 0; Skipped = 0; Problem = $null }
+    if (Test-Path -LiteralPath $trx) {
+        $counts = Get-XUnitCount $trx
+        foreach ($key in $counts.Keys) { $xunit[$key] = $counts[$key] }
+    }
+    else { $xunit.Problem = "no results (dotnet test exited with $code)" }
+    $runs.Add($xunit)
+
+    Write-Step 'Pester: tests/Pester (fresh pwsh)'
+    $minutes = if ($env:PSIPC_PESTER_TIMEOUT_MINUTES) { [double]$env:PSIPC_PESTER_TIMEOUT_MINUTES } else { 30 }
+    $code = Invoke-Pwsh -CloseInput -TimeoutMinutes $minutes -Environment @{ PSIPC_MODULE_PATH = $ModuleOut } -ArgumentList @(
+        '-File', (Join-Path $RepoRoot 'tests/Invoke-PesterTests.ps1'),
+        '-Path', (Join-Path $RepoRoot 'tests/Pester'),
+        '-ModulePath', $ModuleOut,
+        '-OutputDirectory', $TestResults)
+    $pester = @{ Name = 'Pester'; ExitCode = $code; Passed = 0; Failed = 0; Skipped = 0; Problem = $null }
+    $summaryFile = Join-Path $TestResults 'pester-summary.json'
+    if (Test-Path -LiteralPath $summaryFile) {
+        $s = Get-Content -LiteralPath $summaryFile -Raw | ConvertFrom-Json
+        $pester.Passed = $s.Passed
+        # A failed BeforeAll/AfterAll or a test file that cannot run is a failure too.
+        $pester.Failed = $s.Failed + $s.FailedBlocks + $s.FailedContainers
+        $pester.Skipped = $s.Skipped + $s.Inconclusive
+    }
+    else { $pester.Problem = "no results (exit code $code)" }
+    $runs.Add($pester)
+
+    foreach ($r in $runs) {
+        if (-not $r.Problem -and $r.Passed + $r.Failed -eq 0) { $r.Problem = 'ran no test' }
+        if (-not $r.Problem -and $r.ExitCode -ne 0 -and $r.Failed -eq 0) { $r.Problem = "exited with $($r.ExitCode) but reported no failure" }
+        # A runner that did not run counts as one failure, so the summary agrees with the exit code.
+        if ($r.Problem) { $r.Failed += 1 }
+    }
+    $script:TestRuns = $runs
+}
+
+function Invoke-Bench {
+    Invoke-Build
+    Write-Step "Bench: bench/Invoke-Bench.ps1 $($extra -join ' ')"
+    $code = Invoke-Pwsh -Environment @{ PSIPC_MODULE_PATH = $ModuleOut } -ArgumentList (@(
+            '-File', (Join-Path $RepoRoot 'bench/Invoke-Bench.ps1'), '-ModulePath', $ModuleOut) + $extra)
+    if ($code -ne 0) { throw "bench/Invoke-Bench.ps1 exited with code $code." }
+}
+
+function Invoke-Demo {
+    Invoke-Build
+    Write-Step 'Demo: examples/demo.ps1 (fresh pwsh)'
+    $code = Invoke-Pwsh -Environment @{ PSIPC_MODULE_PATH = $ModuleOut } -ArgumentList @('-File', (Join-Path $RepoRoot 'examples/demo.ps1'))
+    if ($code -ne 0) { throw "examples/demo.ps1 exited with code $code." }
+}
+
+#endregion
+
+$script:TestRuns = $null
+try {
+    Push-Location -LiteralPath $RepoRoot
+    foreach ($t in $Task) {
+        switch ($t) {
+            'Build' { Invoke-Build }
+            'Docs' { Invoke-Docs }
+            'Test' { Invoke-Test }
+            'Bench' { Invoke-Bench }
+            'Demo' { Invoke-Demo }
+        }
+    }
+}
+catch {
+    Write-Host "build.ps1 $($Task -join ' ') failed: $($_.Exception.Message)" -ForegroundColor Red
+    Write-Host $_.ScriptStackTrace -ForegroundColor DarkGray
+    exit 1
+}
+finally { Pop-Location }
+
+if ($script:TestRuns) {
+    $runs = $script:TestRuns
+    Write-Host ''
+    foreach ($r in $runs) {
+        $note = if ($r.Problem) { "  <- $($r.Problem), counted as 1 failed" } else { '' }
+        Write-Host ("  {0,-7} passed {1}, failed {2}, skipped {3}{4}" -f $r.Name, $r.Passed, $r.Failed, $r.Skipped, $note)
+    }
+    $passed = $failed = $skipped = 0
+    foreach ($r in $runs) { $passed += $r.Passed; $failed += $r.Failed; $skipped += $r.Skipped }
+    $line = "$passed passed, $failed failed"
+    if ($skipped) { $line += ", $skipped skipped" }
+    Write-Host $line
+    if ($failed) { exit 1 }
+}
+exit 0
