@@ -24,9 +24,15 @@ namespace PsIpc
             GC.SuppressFinalize(this);
         }
 
-        /// <summary>A deadline from a -TimeoutSeconds value: null waits forever, 0 polls once.</summary>
-        protected static Deadline DeadlineFrom(double? timeoutSeconds) =>
-            Deadline.After(timeoutSeconds.HasValue ? TimeSpan.FromSeconds(timeoutSeconds.Value) : (TimeSpan?)null);
+        /// <summary>True when the user gave -TimeoutSeconds (omitted waits forever).</summary>
+        protected bool HasTimeout => MyInvocation.BoundParameters.ContainsKey("TimeoutSeconds");
+
+        /// <summary>
+        /// The deadline for a -TimeoutSeconds value: none given waits forever, 0 polls once.
+        /// (The parameter is a plain double, not double?: binding to Nullable costs tens of microseconds per call.)
+        /// </summary>
+        protected Deadline DeadlineFrom(double timeoutSeconds) =>
+            HasTimeout ? Deadline.After(TimeSpan.FromSeconds(timeoutSeconds)) : Deadline.Infinite;
 
         /// <summary>A non-terminating error: the command goes on (timeouts, per-item failures).</summary>
         protected void WriteIpcError(IpcException exception) => WriteError(ErrorMapping.ToErrorRecord(exception));

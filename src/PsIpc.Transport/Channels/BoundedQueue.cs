@@ -110,6 +110,23 @@ namespace PsIpc.Transport.Channels
             }
         }
 
+        /// <summary>
+        /// Waits until the queue holds an item, without taking it. Returns the count, 0 when the deadline
+        /// passed, -1 when completed and empty.
+        /// </summary>
+        public int WaitForItems(Deadline deadline, CancellationToken cancellationToken)
+        {
+            lock (_gate)
+            {
+                while (_items.Count == 0)
+                {
+                    if (_completed) return -1;
+                    if (!Wait(ref _waitingTakers, deadline, cancellationToken)) return 0;
+                }
+                return _items.Count;
+            }
+        }
+
         /// <summary>Waits until the queue is empty (everything taken). False when the deadline passed.</summary>
         public bool WaitUntilEmpty(Deadline deadline, CancellationToken cancellationToken)
         {

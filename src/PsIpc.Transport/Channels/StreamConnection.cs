@@ -33,6 +33,12 @@ namespace PsIpc.Transport.Channels
     {
         private const int BufferSize = 64 * 1024;
         private const int MaxBatch = 4096;
+
+        // A frame this small, sent when the connection has been idle this long, is written on the caller's
+        // thread: a request/reply loop then pays no thread hand-off. Streams of messages still go through the
+        // writer thread, which batches them.
+        private const int InlineMaxFrame = 4096;
+        private static readonly long InlineIdleTicks = Stopwatch.Frequency / 50000; // 20 us
         private static int s_nextId;
 
         private readonly Stream _stream;
@@ -54,6 +60,8 @@ namespace PsIpc.Transport.Channels
         private volatile bool _ended;
         private int _endedOnce;
         private readonly bool _isServerSide;
+        private readonly byte[] _inlineBuffer = new byte[InlineMaxFrame];
+        private long _lastEnqueueTicks;
 
         /// <param name="isServerSide">A server answers the client's Hello with its own (or an Error refusing it);
         /// a client speaks first.</param>
@@ -112,6 +120,7 @@ namespace PsIpc.Transport.Channels
                 throw new IpcException(IpcErrorKind.MessageTooLarge,
                     $"The message is {frame.Payload.Length} bytes; the peer of '{ChannelName}' accepts at most {PeerHello.MaxMessageSize}.", ChannelName);
             }
+            if (TryWriteInline(frame)) return;
             bool added;
             try
             {
@@ -128,6 +137,38 @@ namespace PsIpc.Transport.Channels
                     $"Timed out waiting for room to send on '{ChannelName}': the peer is not reading.", ChannelName);
             }
             Interlocked.Increment(ref _framesQueued);
+        }
+
+        private bool TryWriteInline(OutgoingFrame frame)
+        {
+            long now = Stopwatch.GetTimestamp();
+            long last = _lastEnqueueTicks;
+            _lastEnqueueTicks = now;
+            if (_socket == null || frame.WireSize > InlineMaxFrame || now - last < InlineIdleTicks || PeerHello == null) return false;
+            if (!Monitor.TryEnter(_writeLock)) return false;
+            try
+            {
+                // The writer takes its batches under this lock, so an empty queue here means nothing is in flight.
+                if (_outbound.Count != 0 || _ended) return false;
+                if (!_socket.Poll(0, SelectMode.SelectWrite)) return false; // never block the caller in write()
+                int length = frame.Payload.Length;
+                FrameHeader.Write(_inlineBuffer, 0, length, frame.Type);
+                Buffer.BlockCopy(frame.Payload, 0, _inlineBuffer, FrameHeader.Size, length);
+                _socket.Send(_inlineBuffer, 0, FrameHeader.Size + length, SocketFlags.None);
+                Interlocked.Increment(ref _framesQueued);
+                lock (_flushGate) _framesWritten++;
+                return true;
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                SetFault(new IpcException(IpcErrorKind.PeerDisconnected,
+                    $"Writing to the peer of '{ChannelName}' failed: the peer has gone ({e.Message}).", ChannelName, e));
+                throw new IpcException(IpcErrorKind.PeerDisconnected, _fault.Message, ChannelName, e);
+            }
+            finally
+            {
+                Monitor.Exit(_writeLock);
+            }
         }
 
         /// <summary>Waits until everything queued so far was written to the stream.</summary>
@@ -202,9 +243,16 @@ namespace PsIpc.Transport.Channels
                 while (true)
                 {
                     batch.Clear();
-                    int n = _outbound.TakeBatch(batch, MaxBatch, Deadline.Infinite, _abort.Token);
-                    if (n < 0) break;
-                    WriteBatch(batch, buffer);
+                    int queued = _outbound.WaitForItems(Deadline.Infinite, _abort.Token);
+                    if (queued < 0) break;
+                    LetBatchGrow(queued);
+                    int n;
+                    lock (_writeLock)
+                    {
+                        n = _outbound.TakeBatch(batch, MaxBatch, Deadline.After(TimeSpan.Zero), _abort.Token);
+                        if (n <= 0) continue;
+                        WriteBatch(batch, buffer);
+                    }
                     lock (_flushGate)
                     {
                         _framesWritten += n;
@@ -230,6 +278,15 @@ namespace PsIpc.Transport.Channels
                 lock (_flushGate) Monitor.PulseAll(_flushGate);
                 _writerDone.Set();
             }
+        }
+
+        // A lone message here means a stream has started (sporadic messages are written inline), so give the
+        // producer a moment to queue more: one write for many messages beats one wake-up and write each.
+        private void LetBatchGrow(int queued)
+        {
+            if (queued >= 64) return;
+            var spinner = new SpinWait();
+            for (int i = 0; i < 20 && _outbound.Count < 64; i++) spinner.SpinOnce();
         }
 
         private void WriteBatch(List<OutgoingFrame> batch, byte[] buffer)

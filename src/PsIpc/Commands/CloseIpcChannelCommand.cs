@@ -19,13 +19,13 @@ namespace PsIpc.Commands
         [Parameter]
         [Alias("TimeoutSec")]
         [ValidateRange(0, int.MaxValue)]
-        public double? TimeoutSeconds { get; set; }
+        public double TimeoutSeconds { get; set; }
 
         protected override void ProcessRecord()
         {
             foreach (IpcChannel channel in Channel)
             {
-                Deadline deadline = TimeoutSeconds.HasValue ? DeadlineFrom(TimeoutSeconds) : Deadline.After(channel.Options.CloseTimeout);
+                Deadline deadline = HasTimeout ? DeadlineFrom(TimeoutSeconds) : Deadline.After(channel.Options.CloseTimeout);
                 channel.Close(deadline);
             }
         }

@@ -25,7 +25,7 @@ namespace PsIpc.Commands
         [Parameter(ParameterSetName = ClientSet)]
         [Alias("TimeoutSec")]
         [ValidateRange(0, int.MaxValue)]
-        public double? TimeoutSeconds { get; set; }
+        public double TimeoutSeconds { get; set; }
 
         [Parameter(ParameterSetName = ServerSet)]
         [ValidateRange(1, int.MaxValue)]

@@ -31,7 +31,7 @@ namespace PsIpc.Commands
         [Parameter]
         [Alias("TimeoutSec")]
         [ValidateRange(0, int.MaxValue)]
-        public double? TimeoutSeconds { get; set; }
+        public double TimeoutSeconds { get; set; }
 
         [Parameter]
         public SwitchParameter Envelope { get; set; }

@@ -40,7 +40,7 @@ namespace PsIpc.Commands
         [Parameter]
         [Alias("TimeoutSec")]
         [ValidateRange(0, int.MaxValue)]
-        public double? TimeoutSeconds { get; set; }
+        public double TimeoutSeconds { get; set; }
 
         protected override void BeginProcessing() => _codec = new PayloadCodec();
 
