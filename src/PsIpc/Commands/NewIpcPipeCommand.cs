@@ -52,6 +52,7 @@ namespace PsIpc.Commands
                     channel = new PipeServerChannel(name, MaxClients, options);
                 }
                 ChannelRegistry.Register(channel);
+                RunspaceLifetime.Bind(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
                 WriteObject(channel);
             }
             catch (IpcException e)
