@@ -20,8 +20,11 @@ namespace PsIpc.Transport
         {
             if (timeout == null || timeout.Value == Timeout.InfiniteTimeSpan) return Infinite;
             if (timeout.Value <= TimeSpan.Zero) return new Deadline(Stopwatch.GetTimestamp());
-            long ticks = (long)(timeout.Value.TotalSeconds * Stopwatch.Frequency);
-            return new Deadline(Stopwatch.GetTimestamp() + ticks);
+            long now = Stopwatch.GetTimestamp();
+            double ticks = timeout.Value.TotalSeconds * Stopwatch.Frequency;
+            // Beyond what a long holds (about 292 years at 1 GHz ticks) is "never" for any caller.
+            if (ticks >= long.MaxValue - now - 1) return Infinite;
+            return new Deadline(now + (long)ticks);
         }
 
         public bool IsInfinite => _endTicks == long.MaxValue;

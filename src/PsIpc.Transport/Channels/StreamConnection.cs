@@ -58,10 +58,12 @@ namespace PsIpc.Transport.Channels
         private volatile IpcException _fault;
         private volatile bool _localClose;
         private volatile bool _ended;
+        private volatile bool _refused; // we turned the peer away (server full): not a fault of ours to report
         private int _endedOnce;
         private readonly bool _isServerSide;
         private readonly byte[] _inlineBuffer = new byte[InlineMaxFrame];
         private long _lastEnqueueTicks;
+        private long _bytesReceived;
 
         /// <param name="isServerSide">A server answers the client's Hello with its own (or an Error refusing it);
         /// a client speaks first.</param>
@@ -197,6 +199,11 @@ namespace PsIpc.Transport.Channels
         public void Close(Deadline deadline)
         {
             _localClose = true;
+            if (PeerHello == null)
+            {
+                Abort(null); // no handshake yet: nothing was exchanged that a goodbye would protect
+                return;
+            }
             _outbound.Complete();
             if (!_writerDone.Wait(deadline.RemainingMilliseconds))
             {
@@ -259,13 +266,14 @@ namespace PsIpc.Transport.Channels
                         Monitor.PulseAll(_flushGate);
                     }
                 }
+                if (_ended) return; // the peer left first: nobody to say goodbye to
                 WriteFrameNow(FrameType.Goodbye, new byte[0]);
                 try { _socket?.Shutdown(SocketShutdown.Send); } catch (SocketException) { } catch (ObjectDisposedException) { }
             }
             catch (OperationCanceledException) { }
             catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
             {
-                if (!_localClose || _fault == null)
+                if (!_localClose && !_ended)
                 {
                     SetFault(new IpcException(IpcErrorKind.PeerDisconnected,
                         $"Writing to the peer of '{ChannelName}' failed: the peer has gone ({e.Message}).", ChannelName, e));
@@ -345,6 +353,7 @@ namespace PsIpc.Transport.Channels
                 while (true)
                 {
                     int n = _stream.Read(buffer, 0, buffer.Length);
+                    _bytesReceived += n;
                     if (n == 0)
                     {
                         fault = EndOfStreamFault(parser);
@@ -396,6 +405,10 @@ namespace PsIpc.Transport.Channels
                 return new IpcException(IpcErrorKind.PeerDisconnected,
                     $"The peer of '{ChannelName}' disconnected in the middle of a message ({parser.PartialBytes} bytes of it had arrived); the messages before it were delivered.",
                     ChannelName);
+            }
+            if (PeerHello == null && _bytesReceived == 0)
+            {
+                return null; // connected and left without a byte: a probe (e.g. New-IpcPipe checking the name), not an error
             }
             if (PeerHello == null)
             {
@@ -462,7 +475,7 @@ namespace PsIpc.Transport.Channels
             if (refusal != null)
             {
                 SendErrorFrame(refusal);
-                _localClose = true;
+                _refused = true;
                 return false;
             }
             _helloReceived.Set();
@@ -503,14 +516,15 @@ namespace PsIpc.Transport.Channels
         private void End(IpcException fault)
         {
             if (Interlocked.Exchange(ref _endedOnce, 1) != 0) return;
-            if (fault != null && !_localClose) SetFault(fault);
-            _ended = true;
+            bool report = fault != null && !_localClose && !_refused;
+            if (report) SetFault(fault);
+            _ended = true; // first, so that a writer woken below knows the peer is gone and says nothing more
             _handshakeTimer?.Dispose();
             // The peer is done: stop the writer (what it still holds can no longer be delivered).
             _outbound.CompleteAndClear();
             try { _abort.Cancel(); } catch (ObjectDisposedException) { }
-            _owner.OnEnded(this, _localClose ? null : fault);
-            if (!_localClose) ShutdownStream();
+            _owner.OnEnded(this, report ? fault : null);
+            ShutdownStream();
         }
 
         private void ShutdownStream()

@@ -14,8 +14,13 @@ namespace PsIpc.Transport.Framing
         private static readonly byte[] Empty = new byte[0];
         private readonly byte[] _header = new byte[FrameHeader.Size];
         private int _headerFilled;
-        private byte[] _payload;      // the frame being filled, once its header is known
+        private byte[] _payload;      // the frame being filled, once its header is known (may still grow)
         private int _payloadFilled;
+        private int _payloadLength;   // what the header announced
+
+        // A header alone never makes the parser allocate more than this: the buffer grows as bytes arrive,
+        // so a peer announcing a huge message (within the limit) costs memory only for what it really sends.
+        internal const int InitialPayloadCapacity = 1024 * 1024;
         private FrameType _type;
 
         public FrameParser(int maxMessageSize)
@@ -57,16 +62,17 @@ namespace PsIpc.Transport.Framing
                         if (_headerFilled < FrameHeader.Size) return;
                         StartFrame(_header, 0);
                     }
-                    if (_payload.Length == 0) Complete(frames);
+                    if (_payloadLength == 0) Complete(frames);
                     continue;
                 }
 
-                int n = Math.Min(_payload.Length - _payloadFilled, count);
+                int n = Math.Min(_payloadLength - _payloadFilled, count);
+                EnsureCapacity(_payloadFilled + n);
                 Buffer.BlockCopy(buffer, offset, _payload, _payloadFilled, n);
                 _payloadFilled += n;
                 offset += n;
                 count -= n;
-                if (_payloadFilled == _payload.Length) Complete(frames);
+                if (_payloadFilled == _payloadLength) Complete(frames);
             }
         }
 
@@ -86,8 +92,25 @@ namespace PsIpc.Transport.Framing
             }
             _headerFilled = FrameHeader.Size;
             _type = type;
-            _payload = length == 0 ? Empty : new byte[length];
+            _payloadLength = (int)length;
+            _payload = length == 0 ? Empty : new byte[Math.Min(_payloadLength, InitialPayloadCapacity)];
             _payloadFilled = 0;
+        }
+
+        private void EnsureCapacity(int needed)
+        {
+            if (needed <= _payload.Length) return;
+            int capacity = _payload.Length;
+            while (capacity < needed) capacity = (int)Math.Min((long)capacity * 2, _payloadLength);
+            try
+            {
+                Array.Resize(ref _payload, capacity);
+            }
+            catch (OutOfMemoryException e)
+            {
+                throw new IpcException(IpcErrorKind.MessageTooLarge,
+                    $"A {_payloadLength}-byte message does not fit in this process's memory.", null, e);
+            }
         }
 
         private void Complete(List<Frame> frames)
@@ -96,6 +119,7 @@ namespace PsIpc.Transport.Framing
             _headerFilled = 0;
             _payload = null;
             _payloadFilled = 0;
+            _payloadLength = 0;
         }
     }
 }
