@@ -1,0 +1,537 @@
+<#
+.SYNOPSIS
+    Measures PsIpc against its anchors in one run on this machine and writes docs/benchmarks.md.
+
+.DESCRIPTION
+    Runs, side by side in one run: Python's multiprocessing.Pipe, Start-Job, Start-ThreadJob, a raw
+    C# named pipe program, PowerShell's own pipeline floor, and PsIpc (pwsh process to pwsh process
+    through the staged module). Every figure is the median of a few runs, each in fresh processes.
+    Prints the results and the issue's targets (PASS/MISS) and writes them, with the machine facts
+    and how each row is measured, to docs/benchmarks.md.
+
+    A failing row is reported as ERROR with its message; the other rows still run, and the script
+    exits with code 1 at the end. A MISS is a result, not a failure: it does not change the exit code.
+
+.PARAMETER ModulePath
+    The staged module: the directory holding PsIpc.psd1 (./build.ps1 Build puts it at output/PsIpc),
+    or the manifest itself.
+
+.PARAMETER Quick
+    Smaller counts and one run per figure: a smoke test that finishes in under two minutes. Its
+    figures are noisy; use the full run for numbers.
+
+.PARAMETER OutputPath
+    Where the markdown report goes (default: docs/benchmarks.md of this repository).
+
+.EXAMPLE
+    dotnet pwsh -NoProfile -File ./bench/Invoke-Bench.ps1 -ModulePath ./output/PsIpc -Quick
+#>
+[CmdletBinding()]
+param(
+    [string] $ModulePath = (Join-Path $PSScriptRoot '../output/PsIpc'),
+    [switch] $Quick,
+    [string] $OutputPath = (Join-Path $PSScriptRoot '../docs/benchmarks.md')
+)
+
+Set-StrictMode -Version 3.0
+$ErrorActionPreference = 'Stop'
+
+$script:RepoRoot = [IO.Path]::GetFullPath((Join-Path $PSScriptRoot '..'))
+$script:WorkerRoot = Join-Path $PSScriptRoot 'workers'
+. (Join-Path $PSScriptRoot 'lib/BenchProcess.ps1')
+. (Join-Path $PSScriptRoot 'lib/BenchReport.ps1')
+
+# Messages per run. Anchors that are much faster or slower than PsIpc get counts that keep each run
+# between about half a second and five seconds; rates are per message, so counts need not match.
+$script:Counts = if ($Quick) {
+    @{
+        StringsPsIpc = 100000; StringsPython = 100000; StringsRaw = 1000000
+        StringsJob = 20000; StringsThreadJob = 50000; StringsFloor = 100000
+        ObjectsPsIpc = 20000; ObjectsJob = 5000; ObjectsThreadJob = 20000; ObjectsFloor = 50000
+        BytesPsIpc = 200; BytesPython = 300; BytesRaw = 500
+        RoundTripPsIpc = 1000; RoundTripPython = 5000; RoundTripRaw = 5000; RoundTripFloor = 5000
+        MemorySmall = 100000; MemoryLarge = 1000000
+    }
+}
+else {
+    @{
+        StringsPsIpc = 1000000; StringsPython = 500000; StringsRaw = 5000000
+        StringsJob = 100000; StringsThreadJob = 300000; StringsFloor = 500000
+        ObjectsPsIpc = 100000; ObjectsJob = 30000; ObjectsThreadJob = 200000; ObjectsFloor = 200000
+        BytesPsIpc = 2000; BytesPython = 2000; BytesRaw = 4000
+        RoundTripPsIpc = 5000; RoundTripPython = 20000; RoundTripRaw = 20000; RoundTripFloor = 20000
+        MemorySmall = 100000; MemoryLarge = 1000000
+    }
+}
+$script:Repetitions = if ($Quick) { 1 } else { 5 }
+$script:Measurements = [System.Collections.Generic.List[object]]::new()
+$script:PipeCounter = 0
+
+$script:RowStrings = '1. 16-byte strings, one way'
+$script:RowObjects = '2. pscustomobjects (4 properties), one way'
+$script:RowBytes = '3. 1 MiB byte[], one way'
+$script:RowRoundTrip = '4. request/reply round trip'
+$script:RowMemory = '5. receiver peak working set'
+
+#region Implementations: each call is one run and returns one JSON result
+
+function Resolve-ModuleManifest {
+    param([string] $Path)
+    $manifest = if ($Path -like '*.psd1') { $Path } else { Join-Path $Path 'PsIpc.psd1' }
+    if (Test-Path $manifest -PathType Leaf) { [IO.Path]::GetFullPath($manifest) }
+}
+
+function New-BenchPipeName {
+    $script:PipeCounter++
+    "psipc-bench-$PID-$script:PipeCounter"
+}
+
+function Assert-PsIpcModule {
+    if (-not $script:ModuleManifest) {
+        throw "No staged module at '$ModulePath' (run: dotnet pwsh -NoProfile -File ./build.ps1 Build)."
+    }
+}
+
+function Invoke-PsIpcOneWay {
+    # A receiver pwsh serves the pipe and times first message to last; a sender pwsh prepares its
+    # data, connects and pipes it into Send-IpcMessage.
+    param([string] $Kind, [int] $Count)
+    Assert-PsIpcModule
+    $parameters = [ordered]@{ ModulePath = $script:ModuleManifest; Name = (New-BenchPipeName); Kind = $Kind; Count = $Count }
+    $receiver = Start-BenchPwsh -Label 'PsIpc receiver' -Worker PsIpcReceiver -Parameters $parameters
+    try {
+        $sender = Start-BenchPwsh -Label 'PsIpc sender' -Worker PsIpcSender -Parameters $parameters
+    }
+    catch {
+        Stop-BenchProcess $receiver
+        throw
+    }
+    $received, $sent = Wait-BenchProcess -Handle $receiver, $sender -TimeoutSeconds 240
+    $received | Add-Member -NotePropertyName senderSeconds -NotePropertyValue $sent.seconds -PassThru
+}
+
+function Invoke-PsIpcRoundTrip {
+    param([int] $Count)
+    Assert-PsIpcModule
+    $name = New-BenchPipeName
+    $echo = Start-BenchPwsh -Label 'PsIpc echo' -Worker PsIpcEcho -Parameters ([ordered]@{
+            ModulePath = $script:ModuleManifest; Name = $name
+        })
+    try {
+        $client = Start-BenchPwsh -Label 'PsIpc round trip' -Worker PsIpcRoundTrip -Parameters ([ordered]@{
+                ModulePath = $script:ModuleManifest; Name = $name; Count = $Count
+            })
+    }
+    catch {
+        Stop-BenchProcess $echo
+        throw
+    }
+    $trips, $echoed = Wait-BenchProcess -Handle $client, $echo -TimeoutSeconds 240
+    if ($echoed.messages -lt $trips.messages) {
+        throw "the echo reports $($echoed.messages) messages for $($trips.messages) timed round trips"
+    }
+    $trips
+}
+
+function Invoke-PythonAnchor {
+    param([ValidateSet('strings', 'bytes', 'roundtrip')] [string] $Mode, [int] $Count)
+    if (-not $script:Python) {
+        throw 'python3 was not found on PATH.'
+    }
+    $handle = Start-BenchProcess -Label "mp_pipe.py $Mode" -FilePath $script:Python -ArgumentList @(
+        (Join-Path $PSScriptRoot 'anchors/mp_pipe.py'), $Mode, $Count)
+    Wait-BenchProcess -Handle $handle -TimeoutSeconds 120
+}
+
+function Build-RawPipeAnchor {
+    # Builds bench/RawPipe (standalone, not part of PsIpc.slnx); returns the error text or $null.
+    $project = Join-Path $PSScriptRoot 'RawPipe/RawPipe.csproj'
+    Write-Host "  dotnet build $project -c Release"
+    try {
+        $handle = Start-BenchProcess -Label 'dotnet build RawPipe' -FilePath $script:Dotnet -ArgumentList @(
+            'build', $project, '-c', 'Release', '-nologo', '-v', 'q')
+        $null = Wait-BenchProcess -Handle $handle -TimeoutSeconds 300 -RawOutput
+        $script:RawPipeDll = Join-Path $PSScriptRoot 'RawPipe/bin/Release/net10.0/RawPipe.dll'
+        $null
+    }
+    catch {
+        Write-Host "    $($_.Exception.Message)" -ForegroundColor Red
+        "RawPipe did not build: $($_.Exception.Message)"
+    }
+}
+
+function Invoke-RawPipeAnchor {
+    param([ValidateSet('strings', 'bytes', 'bytes-alloc', 'roundtrip')] [string] $Mode, [int] $Count)
+    if ($script:RawPipeBuildError) {
+        throw $script:RawPipeBuildError
+    }
+    $handle = Start-BenchProcess -Label "RawPipe $Mode" -FilePath $script:Dotnet -ArgumentList @(
+        $script:RawPipeDll, $Mode, $Count)
+    Wait-BenchProcess -Handle $handle -TimeoutSeconds 120
+}
+
+function Invoke-JobAnchor {
+    param([ValidateSet('Job', 'ThreadJob')] [string] $JobType, [string] $Kind, [int] $Count)
+    Invoke-BenchPwsh -Label "Start-$JobType" -Worker JobAnchor -TimeoutSeconds 180 -Parameters ([ordered]@{
+            JobType = $JobType; Kind = $Kind; Count = $Count
+        })
+}
+
+function Invoke-PipelineFloor {
+    param([string] $Kind, [int] $Count)
+    Invoke-BenchPwsh -Label 'pipeline floor' -Worker PipelineFloor -TimeoutSeconds 180 -Parameters ([ordered]@{
+            Kind = $Kind; Count = $Count
+        })
+}
+
+#endregion
+
+#region Rows
+
+function Measure-JobAnchors {
+    # Start-Job and Start-ThreadJob for rows 1 and 2: the sink's first-to-last figure, and the wall
+    # clock from Start-*Job to the last item as a second line.
+    param([string] $Row, [string] $Kind)
+    foreach ($jobType in 'Job', 'ThreadJob') {
+        $count = $script:Counts["$Kind$jobType"]
+        $runs = Measure-Repeated "Start-$jobType $($Kind.ToLower())" { Invoke-JobAnchor $jobType $Kind $count }
+        $null = New-Measurement -Row $Row -Implementation "Start-$jobType" -Unit 'msg/s' -Runs $runs -Count $count
+        $null = New-Measurement -Row $Row -Implementation "Start-$jobType, wall clock incl. job start" -Unit 'msg/s' `
+            -Runs $runs -Count $count -Value { param($r) ($r.messages + 1) / $r.wallSeconds }
+    }
+}
+
+function Measure-PipelineFloor {
+    param([string] $Row, [string] $Kind)
+    $count = $script:Counts["${Kind}Floor"]
+    $runs = Measure-Repeated "pipeline floor, $($Kind.ToLower())" { Invoke-PipelineFloor $Kind $count }
+    $consumers = [ordered]@{
+        noOpCmdlet    = 'pipeline floor: $data | no-op binary cmdlet'
+        forEachObject = 'pipeline floor: $data | ForEach-Object { }'
+        countingSink  = 'pipeline floor: $data | counting sink'
+        outNull       = 'pipeline floor: $data | Out-Null (compiled away)'
+    }
+    foreach ($key in $consumers.Keys) {
+        $property = "${key}Seconds"
+        $null = New-Measurement -Row $Row -Implementation $consumers[$key] -Unit 'msg/s' -Runs $runs -Count $count `
+            -Value ([scriptblock]::Create("param(`$r) `$r.messages / `$r.$property"))
+    }
+}
+
+function Measure-SmallStrings {
+    $row = $script:RowStrings
+    Write-Host $row -ForegroundColor Cyan
+    $counts = $script:Counts
+    $runs = Measure-Repeated 'PsIpc strings' { Invoke-PsIpcOneWay Strings $counts.StringsPsIpc }
+    $null = New-Measurement -Row $row -Implementation 'PsIpc' -Unit 'msg/s' -Runs $runs -Count $counts.StringsPsIpc
+    $null = New-Measurement -Row $row -Implementation 'PsIpc, sender connected to closed' -Unit 'msg/s' -Runs $runs `
+        -Count $counts.StringsPsIpc -Value { param($r) ($r.messages + 1) / $r.senderSeconds }
+    $runs = Measure-Repeated 'multiprocessing.Pipe send(str)' { Invoke-PythonAnchor strings $counts.StringsPython }
+    $null = New-Measurement -Row $row -Implementation 'multiprocessing.Pipe' -Unit 'msg/s' -Runs $runs -Count $counts.StringsPython
+    $runs = Measure-Repeated 'raw C# named pipe, BufferedStream' { Invoke-RawPipeAnchor strings $counts.StringsRaw }
+    $null = New-Measurement -Row $row -Implementation 'raw C# named pipe' -Unit 'msg/s' -Runs $runs -Count $counts.StringsRaw
+    Measure-JobAnchors -Row $row -Kind Strings
+    Measure-PipelineFloor -Row $row -Kind Strings
+}
+
+function Measure-Objects {
+    $row = $script:RowObjects
+    Write-Host $row -ForegroundColor Cyan
+    $counts = $script:Counts
+    $runs = Measure-Repeated 'PsIpc objects' { Invoke-PsIpcOneWay Objects $counts.ObjectsPsIpc }
+    $null = New-Measurement -Row $row -Implementation 'PsIpc' -Unit 'msg/s' -Runs $runs -Count $counts.ObjectsPsIpc
+    $null = New-Measurement -Row $row -Implementation 'PsIpc, sender connected to closed' -Unit 'msg/s' -Runs $runs `
+        -Count $counts.ObjectsPsIpc -Value { param($r) ($r.messages + 1) / $r.senderSeconds }
+    Measure-JobAnchors -Row $row -Kind Objects
+    Measure-PipelineFloor -Row $row -Kind Objects
+}
+
+function Measure-Bytes {
+    $row = $script:RowBytes
+    Write-Host $row -ForegroundColor Cyan
+    $counts = $script:Counts
+    $runs = Measure-Repeated 'PsIpc 1 MiB byte[]' { Invoke-PsIpcOneWay Bytes $counts.BytesPsIpc }
+    $null = New-Measurement -Row $row -Implementation 'PsIpc' -Unit 'GB/s' -Runs $runs -Count $counts.BytesPsIpc
+    $runs = Measure-Repeated 'multiprocessing.Pipe send_bytes' { Invoke-PythonAnchor bytes $counts.BytesPython }
+    $null = New-Measurement -Row $row -Implementation 'multiprocessing.Pipe send_bytes' -Unit 'GB/s' -Runs $runs -Count $counts.BytesPython
+    $runs = Measure-Repeated 'raw C# named pipe, reused buffer' { Invoke-RawPipeAnchor bytes $counts.BytesRaw }
+    $null = New-Measurement -Row $row -Implementation 'raw C# named pipe' -Unit 'GB/s' -Runs $runs -Count $counts.BytesRaw
+    $runs = Measure-Repeated 'raw C# named pipe, new byte[] each' { Invoke-RawPipeAnchor bytes-alloc $counts.BytesRaw }
+    $null = New-Measurement -Row $row -Implementation 'raw C# named pipe, new byte[] per message' -Unit 'GB/s' -Runs $runs -Count $counts.BytesRaw
+}
+
+function Measure-RoundTrip {
+    $row = $script:RowRoundTrip
+    Write-Host $row -ForegroundColor Cyan
+    $counts = $script:Counts
+    $runs = Measure-Repeated 'PsIpc round trip' { Invoke-PsIpcRoundTrip $counts.RoundTripPsIpc }
+    $null = New-Measurement -Row $row -Implementation 'PsIpc' -Unit 'µs/trip' -Runs $runs -Count $counts.RoundTripPsIpc
+    $runs = Measure-Repeated 'multiprocessing.Pipe round trip' { Invoke-PythonAnchor roundtrip $counts.RoundTripPython }
+    $null = New-Measurement -Row $row -Implementation 'multiprocessing.Pipe' -Unit 'µs/trip' -Runs $runs -Count $counts.RoundTripPython
+    $runs = Measure-Repeated 'raw C# named pipe round trip' { Invoke-RawPipeAnchor roundtrip $counts.RoundTripRaw }
+    $null = New-Measurement -Row $row -Implementation 'raw C# named pipe' -Unit 'µs/trip' -Runs $runs -Count $counts.RoundTripRaw
+    $runs = Measure-Repeated 'script loop floor' { Invoke-PipelineFloor Loop $counts.RoundTripFloor }
+    $null = New-Measurement -Row $row -Implementation 'pipeline floor: script loop calling two no-op cmdlets' -Unit 'µs/trip' `
+        -Runs $runs -Count $counts.RoundTripFloor -Value { param($r) $r.twoCmdletLoopSeconds / $r.messages * 1e6 }
+}
+
+function Measure-ReceiverMemory {
+    $row = $script:RowMemory
+    Write-Host $row -ForegroundColor Cyan
+    foreach ($count in $script:Counts.MemorySmall, $script:Counts.MemoryLarge) {
+        $label = $count.ToString('N0', $script:Invariant)
+        $runs = Measure-Repeated "PsIpc receiver, $label strings" { Invoke-PsIpcOneWay Strings $count }
+        $null = New-Measurement -Row $row -Implementation "PsIpc receiver, $label messages" -Unit 'MiB peak' -Runs $runs -Count $count
+    }
+}
+
+#endregion
+
+#region Report
+
+function Get-LoadAverage {
+    if (Test-Path /proc/loadavg) { ((Get-Content /proc/loadavg -Raw) -split ' ')[0..2] -join ' ' } else { 'n/a' }
+}
+
+function Get-MachineFacts {
+    $cpu = if (Test-Path /proc/cpuinfo) {
+        (Select-String -Path /proc/cpuinfo -Pattern '^model name\s*:\s*(.+)$' | Select-Object -First 1).Matches.Groups[1].Value
+    }
+    $memory = if (Test-Path /proc/meminfo) {
+        $kb = [double]((Select-String -Path /proc/meminfo -Pattern '^MemTotal:\s*(\d+)').Matches.Groups[1].Value)
+        '{0:N1} GiB' -f ($kb / 1MB)
+    }
+    $nproc = if (Get-Command nproc -CommandType Application -ErrorAction Ignore) { (& nproc).Trim() } else { [Environment]::ProcessorCount }
+    $python = if ($script:Python) { (& $script:Python --version 2>&1) -join ' ' } else { 'not found' }
+    $manifestVersion = if ($script:ModuleManifest) { (Import-PowerShellDataFile $script:ModuleManifest).ModuleVersion } else { 'not built' }
+    [ordered]@{
+        'date (UTC)'   = [DateTime]::UtcNow.ToString('yyyy-MM-dd HH:mm', $script:Invariant)
+        'run'          = if ($Quick) { "quick (-Quick, $script:Repetitions run per figure)" } else { "full ($script:Repetitions runs per figure, median)" }
+        'OS'           = [System.Runtime.InteropServices.RuntimeInformation]::OSDescription
+        'CPU'          = if ($cpu) { $cpu } else { 'unknown' }
+        'nproc'        = $nproc
+        'memory'       = if ($memory) { $memory } else { 'unknown' }
+        'load average' = "$script:LoadAtStart at start, $(Get-LoadAverage) at end (1/5/15 min; other work on the machine skews figures)"
+        'pwsh'         = $PSVersionTable.PSVersion.ToString()
+        'dotnet'       = "SDK $((& $script:Dotnet --version).Trim()), runtime $([System.Runtime.InteropServices.RuntimeInformation]::FrameworkDescription)"
+        'python'       = $python
+        'PsIpc module' = "$manifestVersion ($([IO.Path]::GetRelativePath($script:RepoRoot, [IO.Path]::GetFullPath($ModulePath))))"
+    }
+}
+
+function Get-Targets {
+    $strings = Find-Measurement $script:RowStrings 'PsIpc'
+    $objects = Find-Measurement $script:RowObjects 'PsIpc'
+    $bytes = Find-Measurement $script:RowBytes 'PsIpc'
+    $roundTrip = Find-Measurement $script:RowRoundTrip 'PsIpc'
+    $small = $script:Measurements | Where-Object { $_.Row -eq $script:RowMemory } | Select-Object -First 1
+    $large = $script:Measurements | Where-Object { $_.Row -eq $script:RowMemory } | Select-Object -Last 1
+
+    New-Target 'small strings vs multiprocessing.Pipe' '>= 1.50x' @($strings, (Find-Measurement $script:RowStrings 'multiprocessing.Pipe')) {
+        param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 1.5)
+    }
+    New-Target 'small strings vs Start-Job' '>= 15.00x' @($strings, (Find-Measurement $script:RowStrings 'Start-Job')) {
+        param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 15)
+    }
+    New-Target 'objects vs Start-Job' '>= 5.00x' @($objects, (Find-Measurement $script:RowObjects 'Start-Job')) {
+        param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 5)
+    }
+    New-Target '1 MiB bytes vs multiprocessing.Pipe send_bytes' '>= 2.00x' @($bytes, (Find-Measurement $script:RowBytes 'multiprocessing.Pipe send_bytes')) {
+        param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 2)
+    }
+    New-Target '1 MiB bytes vs raw C# named pipe' '>= 0.40x' @($bytes, (Find-Measurement $script:RowBytes 'raw C# named pipe')) {
+        param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 0.4)
+    }
+    New-Target 'round trip vs multiprocessing.Pipe (time)' '<= 1.50x' @($roundTrip, (Find-Measurement $script:RowRoundTrip 'multiprocessing.Pipe')) {
+        param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -le 1.5)
+    }
+    New-Target 'receiver memory flat: 1M vs 100k messages' '<= 1.20x or <= +32 MiB' @($small, $large) {
+        param($smallPeak, $largePeak)
+        $measured = '{0} ({1} MiB)' -f (Format-Ratio ($largePeak / $smallPeak)), ($largePeak - $smallPeak).ToString('+0.0;-0.0', $script:Invariant)
+        $measured, ($largePeak -le 1.2 * $smallPeak -or $largePeak - $smallPeak -le 32)
+    }
+}
+
+function Get-ContextRatios {
+    # Not targets: where PsIpc sits between the floor and the anchors.
+    $strings = Find-Measurement $script:RowStrings 'PsIpc'
+    $pairs = @(
+        , @('small strings vs Start-ThreadJob', $strings, (Find-Measurement $script:RowStrings 'Start-ThreadJob'))
+        , @('small strings vs raw C# named pipe', $strings, (Find-Measurement $script:RowStrings 'raw C# named pipe'))
+        , @('small strings vs the no-op cmdlet floor', $strings, (Find-Measurement $script:RowStrings 'pipeline floor: $data | no-op binary cmdlet'))
+        , @('objects vs Start-ThreadJob', (Find-Measurement $script:RowObjects 'PsIpc'), (Find-Measurement $script:RowObjects 'Start-ThreadJob'))
+        , @('round trip vs raw C# named pipe (time)', (Find-Measurement $script:RowRoundTrip 'PsIpc'), (Find-Measurement $script:RowRoundTrip 'raw C# named pipe'))
+        , @('round trip vs the two-cmdlet script loop floor (time)', (Find-Measurement $script:RowRoundTrip 'PsIpc'), (Find-Measurement $script:RowRoundTrip 'pipeline floor: script loop calling two no-op cmdlets'))
+    )
+    foreach ($pair in $pairs) {
+        $name, $psipc, $anchor = $pair
+        New-Target $name 'context' @($psipc, $anchor) { param($a, $b) (Format-Ratio ($a / $b)), $true } |
+            ForEach-Object { if ($_.Result -eq 'PASS') { $_.Result = 'info' }; $_ }
+    }
+}
+
+function Get-MethodNotes {
+    # Literal markdown; <<Name>> is replaced by the count of that name (or by the values below).
+    $values = @{ Repetitions = $script:Repetitions; PythonVersion = $script:PythonVersion }
+    foreach ($key in $script:Counts.Keys) {
+        $values[$key] = ([int]$script:Counts[$key]).ToString('N0', $script:Invariant)
+    }
+    $text = @'
+Every figure is the median of <<Repetitions>> run(s); every run starts fresh processes. Rates are
+per message (counts differ between implementations so that each run lasts long enough to measure and
+short enough to repeat); GB is 10^9 bytes.
+
+**One-way rows (1-3) are timed by the receiver, from the moment it has taken the first message to the
+moment it has taken the last** (so N-1 messages are timed). Process start-up, module import, data
+preparation and connecting are outside every one-way figure, for every implementation. PowerShell
+receivers pipe what they receive into the same counting sink (`Measure-BenchStream` in
+bench/workers/BenchWorker.ps1: a plain function with a process block that starts a stopwatch on the
+first item); its own cost is the "pipeline floor: counting sink" line.
+
+- **PsIpc** (rows 1-3, 5): two pwsh processes, both `Import-Module` the staged module. The receiver
+  runs `New-IpcPipe -Name $name`, then `Receive-IpcMessage $p -Count $n -TimeoutSeconds 120 | Measure-BenchStream`.
+  The sender builds its array first, then `New-IpcPipe -Name $name -Connect -TimeoutSeconds 30`,
+  `$data | Send-IpcMessage $p` (each item one message, default -Format) and `Close-IpcChannel $p`.
+  The 1 MiB row pipes an array of byte[] references (the pipeline unrolls only the outer array, so
+  each byte[] is one message). The "sender connected to closed" line is the sender's own clock, from
+  connected to Close-IpcChannel returned, over all N messages. Counts: strings <<StringsPsIpc>>,
+  objects <<ObjectsPsIpc>>, 1 MiB messages <<BytesPsIpc>>.
+- **multiprocessing.Pipe** (bench/anchors/mp_pipe.py, <<PythonVersion>>): the parent process receives,
+  a `multiprocessing.Process` child sends: `send(str)` of 16-character strings (<<StringsPython>>) and
+  `send_bytes` of one 1 MiB bytes object (<<BytesPython>>), taken with `recv()` / `recv_bytes()`.
+- **raw C# named pipe** (bench/RawPipe, net10.0, Release): NamedPipeServerStream (receiver) and
+  NamedPipeClientStream (sender) in two processes, 4-byte little-endian length prefix. Strings
+  (<<StringsRaw>>): UTF-8 encoded into a BufferedStream (64 KiB) with one flush at the end, decoded back
+  into strings by the receiver. 1 MiB (<<BytesRaw>>): written through the same BufferedStream; the
+  receiver reads every message into one reused buffer (the pipe's ceiling and the anchor of the 40%
+  target) and, in a second line, into a new byte[] per message, as a receiver that hands messages on must.
+- **Start-Job / Start-ThreadJob** (rows 1-2): the job builds its array first, then outputs it; the
+  parent pipes `Receive-Job $job -Wait -AutoRemoveJob` into the counting sink. Counts: Start-Job strings
+  <<StringsJob>>, objects <<ObjectsJob>>; Start-ThreadJob strings <<StringsThreadJob>>, objects
+  <<ObjectsThreadJob>>. The main line is first item to last, like every other one-way figure; the "wall
+  clock incl. job start" line runs from the Start-*Job call to the end of Receive-Job, so it includes the
+  job's start-up and the job building its data. Nothing is subtracted from either.
+- **pipeline floor** (rows 1-2; row 4 below): one pwsh process, no IPC: a prepared `$data` (<<StringsFloor>> strings,
+  <<ObjectsFloor>> objects) piped into a compiled no-op cmdlet with a ValueFromPipeline parameter (the
+  ceiling of any binary cmdlet fed by the pipeline, such as `$data | Send-IpcMessage $p`), into
+  `ForEach-Object { }`, into the counting sink and into `Out-Null`, each timed over one pass after
+  untimed warm-up passes lasting at least half a second.
+
+Row 4, **round trip**, is timed by the side that asks, over N round trips after a warm-up (PsIpc 200,
+the others 1000). PsIpc (<<RoundTripPsIpc>>): an echo pwsh serves the pipe with
+`Receive-IpcMessage $p -Envelope | ForEach-Object { Send-IpcMessage $_.Sender $_.Body; $echoed++ }`; the measuring
+pwsh connects and loops `Send-IpcMessage $p 'ping'; $reply = Receive-IpcMessage $p -Count 1` in a
+script. multiprocessing.Pipe (<<RoundTripPython>>): `send('ping')` + `recv()` against a child that
+echoes. Raw C# (<<RoundTripRaw>>): one 8-byte frame written and flushed, the echo read back.
+The pipeline floor line (<<RoundTripFloor>>) is the same script loop calling a compiled no-op cmdlet twice
+per iteration (`Invoke-BenchNoOp 'ping'; $reply = Invoke-BenchNoOp -Count 1`) in one process: what
+any cmdlet-based request/reply loop costs before a byte moves.
+
+Row 5, **receiver memory**: the PsIpc string row run with <<MemorySmall>> and with <<MemoryLarge>>
+messages; the receiver reports its peak working set (Process.PeakWorkingSet64, VmHWM on Linux) after
+taking them all, so the figure includes pwsh itself and the module. The receiver keeps nothing (the
+sink only counts), so a flat figure means the transport's queues are bounded.
+'@
+    foreach ($key in $values.Keys) {
+        $text = $text.Replace("<<$key>>", [string]$values[$key])
+    }
+    $text
+}
+
+function Get-CaveatNotes {
+    @'
+- `$data | Out-Null` is compiled by pwsh into discarding the output: no item passes through a cmdlet,
+  so that line is not a ceiling for anything; the no-op cmdlet line is the real floor of a binary cmdlet.
+- Start-ThreadJob hands the parent the job's live objects (no serialization); Start-Job and PsIpc
+  serialize, so objects arrive as Deserialized copies.
+- The raw C# anchor is a ceiling, not a like-for-like program: no handshake, no message types, no
+  encoding of objects, and the string sender flushes once at the end because it knows all its data.
+- Both processes of every two-process figure (and their GC threads) share the machine's cores (see
+  nproc), and anything else running at the same time shows in the spread of the runs and in the load
+  average above; compare figures from one run, and prefer the median over any single run.
+'@
+}
+
+function Write-ConsoleReport {
+    param($Facts, $Targets)
+    Write-Host ''
+    Write-Host 'Machine' -ForegroundColor Cyan
+    foreach ($fact in $Facts.GetEnumerator()) {
+        Write-Host ('  {0,-14} {1}' -f $fact.Key, $fact.Value)
+    }
+    Write-Host ''
+    Write-Host "Results (median of $script:Repetitions run(s))" -ForegroundColor Cyan
+    ConvertTo-TextTable @(Get-ResultRows) | Write-Host
+    Write-Host ''
+    Write-Host 'Targets' -ForegroundColor Cyan
+    ConvertTo-TextTable @($Targets | Select-Object Name, Requirement, Measured, Result) | Write-Host
+    Write-Host ''
+}
+
+function Export-MarkdownReport {
+    param($Facts, $Targets, [string] $Path)
+    $lines = [System.Collections.Generic.List[string]]::new()
+    $lines.Add('# PsIpc benchmarks')
+    $lines.Add('')
+    $lines.Add('Generated by `bench/Invoke-Bench.ps1` (run it with `./build.ps1 Bench`); do not edit by hand.')
+    $lines.Add('Every figure comes from the same run on the same machine, so the ratios are what matters;')
+    $lines.Add('the absolute numbers only describe this machine.')
+    $lines.Add('')
+    $lines.Add('## Machine')
+    $lines.Add('')
+    $lines.AddRange([string[]](ConvertTo-MarkdownTable @($Facts.GetEnumerator() | ForEach-Object {
+                    [pscustomobject]@{ Fact = $_.Key; Value = $_.Value } })))
+    $lines.Add('')
+    $lines.Add('## Targets (issue 3, item 7)')
+    $lines.Add('')
+    $lines.AddRange([string[]](ConvertTo-MarkdownTable @($Targets | Select-Object Name, Requirement, Measured, Result)))
+    $lines.Add('')
+    $lines.Add("## Results (median of $script:Repetitions run(s))")
+    $lines.Add('')
+    $lines.AddRange([string[]](ConvertTo-MarkdownTable @(Get-ResultRows)))
+    $lines.Add('')
+    $lines.Add('## How each row is measured')
+    $lines.Add('')
+    $lines.AddRange([string[]]((Get-MethodNotes) -split '\r?\n'))
+    $lines.Add('')
+    $lines.Add('## Caveats')
+    $lines.Add('')
+    $lines.AddRange([string[]]((Get-CaveatNotes) -split '\r?\n'))
+    $directory = Split-Path -Parent $Path
+    if (-not (Test-Path $directory)) {
+        $null = New-Item -ItemType Directory -Path $directory
+    }
+    [IO.File]::WriteAllText([IO.Path]::GetFullPath($Path), ($lines -join "`n") + "`n", [Text.UTF8Encoding]::new($false))
+}
+
+#endregion
+
+$script:ModuleManifest = Resolve-ModuleManifest $ModulePath
+$script:Dotnet = Get-DotnetPath
+$script:Python = (Get-Command python3, python -CommandType Application -ErrorAction Ignore | Select-Object -First 1).Source
+$script:PythonVersion = if ($script:Python) { (& $script:Python --version 2>&1) -join ' ' } else { 'python not found' }
+$script:LoadAtStart = Get-LoadAverage
+$totalClock = [System.Diagnostics.Stopwatch]::StartNew()
+
+Write-Host "PsIpc bench ($(if ($Quick) { 'quick' } else { 'full' })), module: $(if ($script:ModuleManifest) { $script:ModuleManifest } else { "MISSING at $ModulePath" })" -ForegroundColor Cyan
+Write-Host 'Building the raw C# anchor' -ForegroundColor Cyan
+$script:RawPipeBuildError = Build-RawPipeAnchor
+
+Measure-SmallStrings
+Measure-Objects
+Measure-Bytes
+Measure-RoundTrip
+Measure-ReceiverMemory
+
+$facts = Get-MachineFacts
+$targets = @(Get-Targets) + @(Get-ContextRatios)
+Write-ConsoleReport -Facts $facts -Targets $targets
+Export-MarkdownReport -Facts $facts -Targets $targets -Path $OutputPath
+Write-Host ("Wrote {0} ({1:N0} s in all)" -f [IO.Path]::GetFullPath($OutputPath), $totalClock.Elapsed.TotalSeconds)
+
+$errors = @($script:Measurements | Where-Object Status -EQ 'ERROR')
+if ($errors.Count -gt 0) {
+    Write-Host "$($errors.Count) figure(s) ended in ERROR." -ForegroundColor Red
+    exit 1
+}
+exit 0

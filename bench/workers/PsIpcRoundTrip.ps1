@@ -1,0 +1,37 @@
+# PsIpc round trip, measuring side: connects to the echo's pipe and, from a script loop, sends 'ping'
+# and waits for the echo (no -TimeoutSeconds in the loop: the harness kills a hung run). Timed over
+# $Count round trips after $WarmUp untimed ones.
+param(
+    [Parameter(Mandatory)] [string] $ModulePath,
+    [Parameter(Mandatory)] [string] $Name,
+    [Parameter(Mandatory)] [int] $Count,
+    [int] $WarmUp = 200
+)
+$ErrorActionPreference = 'Stop'
+. $PSScriptRoot/BenchWorker.ps1
+Import-Module $ModulePath
+
+$pipe = New-IpcPipe -Name $Name -Connect -TimeoutSeconds 30
+try {
+    for ($i = 0; $i -lt $WarmUp; $i++) {
+        Send-IpcMessage $pipe 'ping'
+        $null = Receive-IpcMessage $pipe -Count 1
+    }
+    $stopwatch = [System.Diagnostics.Stopwatch]::StartNew()
+    for ($i = 0; $i -lt $Count; $i++) {
+        Send-IpcMessage $pipe 'ping'
+        $reply = Receive-IpcMessage $pipe -Count 1
+    }
+    $stopwatch.Stop()
+}
+finally {
+    Close-IpcChannel $pipe
+}
+if ($reply -ne 'ping') {
+    throw "the echo answered '$reply' instead of 'ping'"
+}
+
+Write-BenchResult ([ordered]@{
+    messages = $Count
+    seconds  = $stopwatch.Elapsed.TotalSeconds
+})
