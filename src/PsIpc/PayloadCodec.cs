@@ -25,6 +25,7 @@ namespace PsIpc
     {
         private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, false);
         private PowerShell _json;
+        private readonly StringBuilder _cliXml = new StringBuilder(512);
 
         public static object Unwrap(object value) => value is PSObject pso && !(pso.BaseObject is PSCustomObject) ? pso.BaseObject : value;
 
@@ -50,6 +51,7 @@ namespace PsIpc
                     return Utf8.GetBytes(ToJson(value, depth));
                 default:
                     wireFormat = MessageFormat.CliXml;
+                    if (FastCliXml.TryWrite(value, depth, _cliXml)) return Utf8.GetBytes(_cliXml.ToString());
                     return Utf8.GetBytes(PSSerializer.Serialize(value, depth));
             }
         }

@@ -1,0 +1,43 @@
+# The CliXml fast path (src/PsIpc/FastCliXml.cs) must give exactly what PSSerializer gives after the trip.
+BeforeAll {
+    . $PSScriptRoot/common.ps1
+
+    function Get-Shape($Value) {
+        # Type names, then each property's name, type, kind (DateTime) and invariant text.
+        $lines = @($Value.pstypenames)
+        foreach ($p in $Value.psobject.Properties) {
+            $v = $p.Value
+            $text = if ($null -eq $v) { '<null>' } elseif ($v -is [datetime]) { '{0:o} {1}' -f $v, $v.Kind } else { [string]::Format([cultureinfo]::InvariantCulture, '{0}', $v) }
+            $type = if ($null -eq $v) { '' } else { $v.GetType().FullName }
+            $lines += '{0}|{1}|{2}' -f $p.Name, $type, $text
+        }
+        $lines -join "`n"
+    }
+}
+
+Describe 'Objects sent as CliXml' {
+    BeforeAll {
+        $name = New-TestPipeName
+        $server = New-IpcPipe -Name $name
+        $client = New-IpcPipe -Name $name -Connect -TimeoutSeconds 10
+    }
+    AfterAll {
+        $client, $server | Where-Object { $_ } | Close-IpcChannel
+    }
+
+    It 'arrive exactly as PSSerializer would deliver them: <Case>' -ForEach @(
+        @{ Case = 'four common properties'; Value = [pscustomobject]@{ Id = 1; Name = 'item'; Value = 3.14; When = [datetime]::Now } }
+        @{ Case = 'every fast-path type'; Value = [pscustomobject]@{ A = $null; B = $true; C = [long]5; D = [decimal]1.5; E = [guid]::NewGuid(); F = 'a<b>&c'; G = [double]::NaN; H = [datetime]::UtcNow; I = -1e300; J = [double]::NegativeInfinity; K = [int]::MinValue } }
+        @{ Case = 'Select-Object output with its type name'; Value = (Get-Process -Id $PID | Select-Object Name, Id) }
+        @{ Case = 'control characters (PSSerializer path)'; Value = [pscustomobject]@{ S = "tab`tline`nbreak`r" } }
+        @{ Case = 'an _x escape look-alike (PSSerializer path)'; Value = [pscustomobject]@{ S = '_x0041_'; _xName = 1 } }
+        @{ Case = 'a nested object (PSSerializer path)'; Value = [pscustomobject]@{ Inner = [pscustomobject]@{ X = 1 }; List = 1, 2 } }
+        @{ Case = 'a quote and an apostrophe'; Value = [pscustomobject]@{ 'Quote"d' = "it's" } }
+    ) {
+        Send-IpcMessage $client $Value
+        $received = Receive-IpcMessage $server -Count 1 -TimeoutSeconds 10
+        $expected = [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($Value, 2))
+
+        Get-Shape $received | Should -Be (Get-Shape $expected)
+    }
+}
