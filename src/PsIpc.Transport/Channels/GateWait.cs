@@ -22,7 +22,9 @@ namespace PsIpc.Transport.Channels
             CancellationTokenRegistration registration = cancellationToken.Register(PulseAll, gate);
             try
             {
-                Monitor.Wait(gate, ms);
+                // Cancelled between the check above and Register: the callback already ran (pulsing nobody).
+                // Cancelled after this check: the callback needs the lock, which Wait releases, so it wakes us.
+                if (!cancellationToken.IsCancellationRequested) Monitor.Wait(gate, ms);
             }
             finally
             {

@@ -64,6 +64,7 @@ namespace PsIpc.Transport.Channels
         private readonly byte[] _inlineBuffer = new byte[InlineMaxFrame];
         private long _lastEnqueueTicks;
         private long _bytesReceived;
+        private volatile bool _helloSent; // nothing may be written inline before our Hello
 
         /// <param name="isServerSide">A server answers the client's Hello with its own (or an Error refusing it);
         /// a client speaks first.</param>
@@ -146,7 +147,7 @@ namespace PsIpc.Transport.Channels
             long now = Stopwatch.GetTimestamp();
             long last = _lastEnqueueTicks;
             _lastEnqueueTicks = now;
-            if (_socket == null || frame.WireSize > InlineMaxFrame || now - last < InlineIdleTicks || PeerHello == null) return false;
+            if (_socket == null || frame.WireSize > InlineMaxFrame || now - last < InlineIdleTicks || !_helloSent) return false;
             if (!Monitor.TryEnter(_writeLock)) return false;
             try
             {
@@ -245,6 +246,7 @@ namespace PsIpc.Transport.Channels
                     _helloReceived.Wait(_abort.Token); // answer only a client whose Hello was accepted
                 }
                 WriteFrameNow(FrameType.Hello, new Hello(Hello.CurrentVersion, Process.GetCurrentProcess().Id, _options.MaxMessageSize).ToPayload());
+                _helloSent = true;
                 var buffer = new byte[BufferSize];
                 var batch = new List<OutgoingFrame>(256);
                 while (true)
