@@ -19,6 +19,8 @@ namespace PsIpc.Transport.Channels
     {
         private long _messagesSent, _messagesReceived, _bytesSent, _bytesReceived;
         private int _closed;
+        private readonly object _returnedGate = new object();
+        private readonly List<IpcMessage> _returned = new List<IpcMessage>();
 
         protected IpcChannel(string name, string kind, ChannelRole role, ChannelOptions options)
         {
@@ -71,6 +73,16 @@ namespace PsIpc.Transport.Channels
         public virtual int Receive(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken)
         {
             ThrowIfClosed();
+            lock (_returnedGate)
+            {
+                if (_returned.Count > 0)
+                {
+                    int n = Math.Min(max, _returned.Count);
+                    into.AddRange(_returned.GetRange(0, n));
+                    _returned.RemoveRange(0, n);
+                    return n;
+                }
+            }
             BoundedQueue<IpcMessage> inbound = Inbound;
             if (inbound == null)
             {
@@ -84,6 +96,24 @@ namespace PsIpc.Transport.Channels
             catch (InvalidOperationException) when (IsClosed)
             {
                 throw ClosedError();
+            }
+        }
+
+        /// <summary>
+        /// Puts messages that Receive handed out but the caller could not deliver (its pipeline was stopped
+        /// downstream, e.g. by Select-Object -First) back at the head of the channel, in order, so the next
+        /// Receive gets them: nothing taken is lost.
+        /// </summary>
+        public void ReturnUnreceived(IList<IpcMessage> messages, int start)
+        {
+            if (start >= messages.Count || IsClosed) return;
+            lock (_returnedGate)
+            {
+                var rest = new List<IpcMessage>(messages.Count - start + _returned.Count);
+                for (int i = start; i < messages.Count; i++) rest.Add(messages[i]);
+                rest.AddRange(_returned);
+                _returned.Clear();
+                _returned.AddRange(rest);
             }
         }
 

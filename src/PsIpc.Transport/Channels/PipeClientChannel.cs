@@ -37,7 +37,12 @@ namespace PsIpc.Transport.Channels
             connection.Start();
             try
             {
-                if (!connection.WaitForHello(deadline, cancellationToken))
+                // The socket is connected, so the server is there: give its Hello the time a round trip needs
+                // even when the caller polls (-TimeoutSeconds 0), and never more than the handshake timeout.
+                Deadline handshake = deadline.RemainingMilliseconds >= 0 && deadline.RemainingMilliseconds < 1000
+                    ? Deadline.After(TimeSpan.FromSeconds(1))
+                    : deadline.IsInfinite ? Deadline.After(channel.Options.HandshakeTimeout) : deadline;
+                if (!connection.WaitForHello(handshake, cancellationToken))
                 {
                     throw new IpcException(IpcErrorKind.ConnectTimeout,
                         $"Connected to the pipe '{pipe.Name}' but its server did not answer the PsIpc handshake in time.", pipe.Name);

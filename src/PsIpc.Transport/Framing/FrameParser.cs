@@ -29,7 +29,11 @@ namespace PsIpc.Transport.Framing
             MaxMessageSize = maxMessageSize;
         }
 
+        /// <summary>The largest message payload accepted (data frames).</summary>
         public int MaxMessageSize { get; }
+
+        /// <summary>Hello, Goodbye and Error frames are limited separately, so a tiny -MaxMessageSize still shakes hands.</summary>
+        public const uint MaxControlFrameSize = 64 * 1024;
 
         /// <summary>True while part of a frame has been seen and the rest is still missing.</summary>
         public bool IsMidFrame => _headerFilled > 0 || _payload != null;
@@ -85,10 +89,11 @@ namespace PsIpc.Transport.Framing
                 throw new IpcException(IpcErrorKind.ProtocolError,
                     $"The peer sent a frame of unknown type 0x{(byte)type:X2}; it does not speak the PsIpc protocol.");
             }
-            if (length > (uint)MaxMessageSize)
+            uint limit = FrameTypes.IsData(type) ? (uint)MaxMessageSize : MaxControlFrameSize;
+            if (length > limit)
             {
                 throw new IpcException(IpcErrorKind.MessageTooLarge,
-                    $"The peer announced a {length}-byte message; the limit is {MaxMessageSize} bytes (-MaxMessageSize).");
+                    $"The peer announced a {length}-byte {(FrameTypes.IsData(type) ? "message" : "control frame")}; the limit is {limit} bytes{(FrameTypes.IsData(type) ? " (-MaxMessageSize)" : string.Empty)}.");
             }
             _headerFilled = FrameHeader.Size;
             _type = type;

@@ -80,6 +80,11 @@ namespace PsIpc.Transport.Pipes
                             $"The pipe name '{name.Name}' is already served by another process ({name.Path}). Choose another name, or omit -Name for a unique one.", name.Name, e);
                     }
                 }
+                if (!UnixNative.IsSocketFile(name.Path))
+                {
+                    throw new IpcException(IpcErrorKind.PipeNameInUse,
+                        $"The pipe name '{name.Name}' is taken: '{name.Path}' exists and is not a socket; PsIpc leaves it alone.", name.Name);
+                }
                 // A stale socket file: its server is gone. In a sticky temp directory only its owner can remove it.
                 try
                 {

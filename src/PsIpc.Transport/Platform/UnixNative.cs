@@ -29,7 +29,31 @@ namespace PsIpc.Transport.Platform
         [DllImport("libc", EntryPoint = "getpeereid", SetLastError = true)]
         private static extern int getpeereid(IntPtr socket, out uint uid, out uint gid);
 
+        [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+        private static extern int open([MarshalAs(UnmanagedType.LPStr)] string path, int flags);
+
+        [DllImport("libc", EntryPoint = "close")]
+        private static extern int close(int fd);
+
+        private const int ENXIO = 6; // open() of a socket file: "No such device or address" (Linux and macOS)
+
         public static uint EffectiveUserId => geteuid();
+
+        /// <summary>
+        /// True when <paramref name="path"/> is a socket file. open() fails with ENXIO on sockets only;
+        /// O_NONBLOCK keeps it from blocking on a FIFO. (stat's layout differs per platform; this does not.)
+        /// </summary>
+        public static bool IsSocketFile(string path)
+        {
+            int nonBlock = IsLinux ? 0x800 : 0x4;
+            int fd = open(path, nonBlock);
+            if (fd >= 0)
+            {
+                close(fd);
+                return false;
+            }
+            return Marshal.GetLastWin32Error() == ENXIO;
+        }
 
         public static void SetMode(string path, uint mode)
         {

@@ -61,15 +61,29 @@ namespace PsIpc.Commands
                             $"Timed out after {TimeoutSeconds} s waiting for messages on '{Channel.Name}'{got}.", Channel.Name));
                         return;
                     }
-                    foreach (IpcMessage message in batch)
+                    int written = 0;
+                    try
                     {
-                        if (message.Fault != null)
+                        for (; written < batch.Count; written++)
                         {
-                            WriteIpcError(message.Fault);
-                            continue;
+                            IpcMessage message = batch[written];
+                            if (message.Fault != null)
+                            {
+                                WriteIpcError(message.Fault);
+                                continue;
+                            }
+                            WriteMessage(message);
+                            remaining--;
                         }
-                        WriteMessage(message);
-                        remaining--;
+                    }
+                    catch (PipelineStoppedException)
+                    {
+                        // The pipeline stopped mid-batch. A downstream Select-Object -First stops it after taking
+                        // the object it was given; Ctrl+C (StopProcessing) stops it before the object is written.
+                        // What was not delivered stays in the channel for the next Receive.
+                        int firstUndelivered = CancelToken.IsCancellationRequested ? written : written + 1;
+                        Channel.ReturnUnreceived(batch, firstUndelivered);
+                        throw;
                     }
                 }
             }
@@ -90,7 +104,7 @@ namespace PsIpc.Commands
             {
                 body = _codec.Decode(message);
             }
-            catch (Exception e) when (e is System.Xml.XmlException || e is FormatException || e is InvalidOperationException)
+            catch (Exception e) when (e is System.Xml.XmlException || e is FormatException || e is InvalidOperationException || e is RuntimeException)
             {
                 WriteError(ErrorMapping.ToErrorRecord(e, "DecodeFailed", ErrorCategory.InvalidData, Channel.Name));
                 return;

@@ -78,7 +78,9 @@ namespace PsIpc.Commands
             if (!_sentAny) return;
             try
             {
-                Channel.Flush(DeadlineFrom(TimeoutSeconds), CancelToken);
+                // -TimeoutSeconds bounds the waits for room and for a client; writing out what was accepted
+                // gets at least a second, so -TimeoutSeconds 0 (never wait for room) still succeeds.
+                Channel.Flush(HasTimeout ? Deadline.After(TimeSpan.FromSeconds(Math.Max(TimeoutSeconds, 1))) : Deadline.Infinite, CancelToken);
             }
             catch (IpcException e)
             {
