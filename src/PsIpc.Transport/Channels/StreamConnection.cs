@@ -369,7 +369,8 @@ namespace PsIpc.Transport.Channels
                     }
                     catch (IpcException e)
                     {
-                        parseError = e; // the frames before the bad one still count
+                        // The frames before the bad one still count. The parser knows no names: add ours.
+                        parseError = e.Target != null ? e : new IpcException(e.Kind, e.Message, ChannelName, e.InnerException);
                     }
                     bool stop = Dispatch(frames, messages, ref fault);
                     Deliver(messages);

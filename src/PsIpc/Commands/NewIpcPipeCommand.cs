@@ -43,6 +43,7 @@ namespace PsIpc.Commands
                 IpcChannel channel;
                 if (Connect)
                 {
+                    if (!ShouldProcess(Name, "Connect to a named pipe")) return;
                     channel = PipeClientChannel.Connect(Name, DeadlineFrom(TimeoutSeconds), CancelToken, options);
                 }
                 else

@@ -34,7 +34,7 @@ namespace PsIpc.Commands
         public PayloadFormat Format { get; set; } = PayloadFormat.Auto;
 
         [Parameter]
-        [ValidateRange(0, 100)]
+        [ValidateRange(1, 100)]
         public int Depth { get; set; } = 2;
 
         [Parameter]
