@@ -62,6 +62,7 @@ namespace PsIpc.Commands
                         return;
                     }
                     int written = 0;
+                    bool stoppedBeforeWrite = false;
                     try
                     {
                         for (; written < batch.Count; written++)
@@ -72,16 +73,18 @@ namespace PsIpc.Commands
                                 WriteIpcError(message.Fault);
                                 continue;
                             }
+                            stoppedBeforeWrite = Stopping; // the engine's flag: set before StopProcessing runs
                             WriteMessage(message);
                             remaining--;
                         }
                     }
                     catch (PipelineStoppedException)
                     {
-                        // The pipeline stopped mid-batch. A downstream Select-Object -First stops it after taking
-                        // the object it was given; Ctrl+C (StopProcessing) stops it before the object is written.
-                        // What was not delivered stays in the channel for the next Receive.
-                        int firstUndelivered = CancelToken.IsCancellationRequested ? written : written + 1;
+                        // The pipeline stopped mid-batch. If it was already stopping when we called WriteObject,
+                        // WriteObject refused the message; otherwise a downstream command had it (Select-Object
+                        // -First that has enough, or Ctrl+C while ForEach-Object worked on it). What was not
+                        // delivered stays in the channel for the next Receive, and nothing is delivered twice.
+                        int firstUndelivered = stoppedBeforeWrite ? written : written + 1;
                         Channel.ReturnUnreceived(batch, firstUndelivered);
                         throw;
                     }

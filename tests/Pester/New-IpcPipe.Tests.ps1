@@ -1,0 +1,414 @@
+BeforeAll {
+    . $PSScriptRoot/common.ps1
+    . $PSScriptRoot/TestHelpers.ps1
+}
+
+AfterAll {
+    Clear-TestState
+}
+
+Describe 'New-IpcPipe' {
+    AfterEach {
+        Clear-TestState
+    }
+
+    Context 'Server' {
+        It 'generates a unique name when -Name is omitted and exposes it as .Name' {
+            $a = New-IpcPipe
+            $b = New-IpcPipe
+
+            $a | Should -BeOfType ([PsIpc.Transport.Channels.PipeServerChannel])
+            $a.Name | Should -Match "^psipc-$PID-[0-9a-f]{12}$"
+            $b.Name | Should -Not -Be $a.Name
+            $a.Role | Should -Be 'Server'
+            $a.Kind | Should -Be 'Pipe'
+            $a.State | Should -Be 'Listening'
+            $a.MaxClients | Should -Be 1
+            $a.Address | Should -Be (Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$($a.Name)")
+            Test-Path -LiteralPath $a.Address | Should -BeTrue
+        }
+
+        It 'creates a server with the given name, and a client with -Connect' {
+            $name = New-TestPipeName
+            $server = New-IpcPipe -Name $name -MaxClients 3
+            $client = New-IpcPipe -Name $name -Connect -TimeoutSeconds 5
+
+            $server.Name | Should -Be $name
+            $server.MaxClients | Should -Be 3
+            $client | Should -BeOfType ([PsIpc.Transport.Channels.PipeClientChannel])
+            $client.Name | Should -Be $name
+            $client.Role | Should -Be 'Client'
+            $client.State | Should -Be 'Connected'
+            $client.PeerProcessId | Should -Be $PID
+            Wait-Until { $server.PeerCount -eq 1 } | Should -BeTrue
+            $server.State | Should -Be 'Connected'
+            $server.ClientsAccepted | Should -Be 1
+
+            Send-IpcMessage -Channel $client -InputObject 'ping'
+            Receive-IpcMessage -Channel $server -Count 1 -TimeoutSeconds 5 | Should -Be 'ping'
+        }
+
+        It 'creates its socket file with mode 0600' {
+            $server = New-IpcPipe -Name (New-TestPipeName)
+            (& stat -c '%a' $server.Address) | Should -Be '600'
+            (& stat -c '%F' $server.Address) | Should -Be 'socket'
+        }
+
+        It 'refuses a name that another process serves with PipeNameInUse' {
+            $name = New-TestPipeName
+            Register-TestPath (Get-PipePath $name)
+            $child = Start-TestPwshChild {
+                param($Name)
+                $server = New-IpcPipe -Name $Name
+                'ready'
+                Start-Sleep -Seconds 120
+            } -ArgumentList $name
+            Read-PeerLine $child | Should -Be 'ready'
+
+            { New-IpcPipe -Name $name } | Should -Throw -ErrorId 'PipeNameInUse,PsIpc.Commands.NewIpcPipeCommand'
+            # The other process's server is untouched: its socket is still there and still answers.
+            $client = New-IpcPipe -Name $name -Connect -TimeoutSeconds 10
+            $client.PeerProcessId | Should -Be $child.Id
+        }
+
+        It 'refuses a name that this process already serves with PipeNameInUse' {
+            $server = New-IpcPipe -Name (New-TestPipeName)
+            $err = { New-IpcPipe -Name $server.Name } | Should -Throw -ErrorId 'PipeNameInUse,PsIpc.Commands.NewIpcPipeCommand' -PassThru
+            $err.CategoryInfo.Category | Should -Be 'ResourceExists'
+            $err.TargetObject | Should -Be $server.Name
+            $server.State | Should -Be 'Listening'
+        }
+
+        It 'replaces the stale socket file of a server that was killed with kill -9' {
+            $name = New-TestPipeName
+            $child = Start-TestPwshChild {
+                param($Name)
+                $server = New-IpcPipe -Name $Name
+                'ready'
+                Start-Sleep -Seconds 120
+            } -ArgumentList $name
+            Read-PeerLine $child | Should -Be 'ready'
+            $path = Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name"
+            Stop-TestProcess $child
+            Test-Path -LiteralPath $path | Should -BeTrue -Because 'SIGKILL gives the server no chance to delete its socket file'
+
+            $server = New-IpcPipe -Name $name
+            $server.Address | Should -Be $path
+            $client = New-IpcPipe -Name $name -Connect -TimeoutSeconds 5
+            $client.PeerProcessId | Should -Be $PID
+            Send-IpcMessage -Channel $client -InputObject 'after the stale file'
+            Receive-IpcMessage -Channel $server -Count 1 -TimeoutSeconds 5 | Should -Be 'after the stale file'
+        }
+
+        It 'refuses the PipeBusy client beyond -MaxClients and goes on serving the others' {
+            $server = New-IpcPipe -Name (New-TestPipeName) -MaxClients 2
+            $first = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 5
+            $second = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 5
+
+            $err = { New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 5 } |
+                Should -Throw -ErrorId 'PipeBusy,PsIpc.Commands.NewIpcPipeCommand' -PassThru
+            $err.CategoryInfo.Category | Should -Be 'ResourceBusy'
+
+            Send-IpcMessage -Channel $first -InputObject 'one'
+            Send-IpcMessage -Channel $second -InputObject 'two'
+            $got = Receive-IpcMessage -Channel $server -Count 2 -TimeoutSeconds 5
+            $got | Sort-Object | Should -Be @('one', 'two')
+        }
+
+        It 'does not replace a file at the pipe path that is not a socket (PipeNameInUse), and leaves it alone' {
+            $name = New-TestPipeName
+            $path = Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name"
+            Set-Content -LiteralPath $path -Value 'precious data' -NoNewline
+            try {
+                { New-IpcPipe -Name $name } | Should -Throw -ErrorId 'PipeNameInUse,PsIpc.Commands.NewIpcPipeCommand'
+                (& stat -c '%F' $path) | Should -Be 'regular file'
+                Get-Content -LiteralPath $path -Raw | Should -Be 'precious data'
+            }
+            finally {
+                Remove-Item -LiteralPath $path -Force -ErrorAction SilentlyContinue
+            }
+        }
+
+        It 'accepts clients when -MaxMessageSize is smaller than the handshake (<Max> bytes)' -ForEach @(
+            @{ Max = 0 }
+            @{ Max = 10 }
+        ) {
+            # -MaxMessageSize limits messages; the Hello is not a message.
+            $server = New-IpcPipe -Name (New-TestPipeName) -MaxMessageSize $Max
+            $client = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 5
+            $client.State | Should -Be 'Connected'
+            Send-IpcMessage -Channel $client -InputObject ('z' * $Max)
+            Receive-IpcMessage -Channel $server -Count 1 -TimeoutSeconds 5 | Should -Be ('z' * $Max)
+            { Send-IpcMessage -Channel $client -InputObject ('z' * ($Max + 1)) } |
+                Should -Throw -ErrorId 'MessageTooLarge,PsIpc.Commands.SendIpcMessageCommand'
+        }
+
+        It 'tells a client with a small -MaxMessageSize that it was refused with PipeBusy' {
+            # The refusal is an Error frame whose text is longer than the client's message limit.
+            $server = New-IpcPipe -Name (New-TestPipeName)
+            $first = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 5
+            { New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 5 -MaxMessageSize 20 } |
+                Should -Throw -ErrorId 'PipeBusy,PsIpc.Commands.NewIpcPipeCommand'
+        }
+
+        It 'does not let a connection that never says hello keep real clients out' {
+            $server = New-IpcPipe -Name (New-TestPipeName)
+            $silent = Start-PythonPeer @'
+s = connect(sys.argv[1])
+say('connected')
+hang()
+'@ -ArgumentList $server.Address
+            Read-PeerLine $silent | Should -Be 'connected'
+            $client = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 5
+            'past the silent one' | Send-IpcMessage -Channel $client
+            Receive-IpcMessage -Channel $server -Count 1 -TimeoutSeconds 5 | Should -Be 'past the silent one'
+        }
+
+        It 'accepts -WhatIf without creating anything' {
+            $name = New-TestPipeName
+            $result = New-IpcPipe -Name $name -WhatIf
+            $result | Should -BeNullOrEmpty
+            Get-IpcChannel -Name $name -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            Test-Path -LiteralPath (Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name") | Should -BeFalse
+        }
+    }
+
+    Context 'Names' {
+        It 'rejects the invalid name <Name> with InvalidPipeName' -ForEach @(
+            @{ Name = 'a/b' }
+            @{ Name = '../escape' }
+            @{ Name = '.hidden' }
+            @{ Name = 'has space' }
+            @{ Name = 'semi;colon' }
+        ) {
+            $err = { New-IpcPipe -Name $Name } | Should -Throw -ErrorId 'InvalidPipeName,PsIpc.Commands.NewIpcPipeCommand' -PassThru
+            $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+            { New-IpcPipe -Name $Name -Connect -TimeoutSeconds 1 } | Should -Throw -ErrorId 'InvalidPipeName,PsIpc.Commands.NewIpcPipeCommand'
+        }
+
+        It 'rejects an empty or null name in parameter validation' {
+            { New-IpcPipe -Name '' } | Should -Throw -ErrorId 'ParameterArgumentValidationError,PsIpc.Commands.NewIpcPipeCommand'
+            { New-IpcPipe -Name $null } | Should -Throw -ErrorId 'ParameterArgumentValidationError,PsIpc.Commands.NewIpcPipeCommand'
+            { New-IpcPipe -Name '' -Connect } | Should -Throw -ErrorId 'ParameterArgumentValidationError,PsIpc.Commands.NewIpcPipeCommand'
+        }
+
+        It 'rejects a name whose socket path is too long with PipeNameTooLong' {
+            # 95 characters pass the 100-character name limit but not Linux's 107-byte socket path limit.
+            $name = 'p' * 95
+            $err = { New-IpcPipe -Name $name } | Should -Throw -ErrorId 'PipeNameTooLong,PsIpc.Commands.NewIpcPipeCommand' -PassThru
+            $err.Exception.Message | Should -BeLike '*socket path limit*'
+            { New-IpcPipe -Name $name -Connect -TimeoutSeconds 1 } | Should -Throw -ErrorId 'PipeNameTooLong,PsIpc.Commands.NewIpcPipeCommand'
+        }
+
+        It 'rejects a name longer than 100 characters with PipeNameTooLong' {
+            { New-IpcPipe -Name ('q' * 101) } | Should -Throw -ErrorId 'PipeNameTooLong,PsIpc.Commands.NewIpcPipeCommand'
+        }
+
+        It 'accepts the longest name that fits the socket path' {
+            $prefix = Join-Path ([System.IO.Path]::GetTempPath()) 'CoreFxPipe_'
+            $name = 'r' * [Math]::Min(100, 107 - [System.Text.Encoding]::UTF8.GetByteCount($prefix))
+            $server = New-IpcPipe -Name $name
+            $server.Name | Should -Be $name
+            Test-Path -LiteralPath $server.Address | Should -BeTrue
+        }
+    }
+
+    Context 'Client (-Connect)' {
+        It 'waits for a server that appears later' {
+            $name = New-TestPipeName
+            $ps = [powershell]::Create()
+            try {
+                $null = $ps.AddScript({
+                        param($ModulePath, $Name)
+                        Import-Module $ModulePath
+                        Start-Sleep -Milliseconds 1500
+                        New-IpcPipe -Name $Name
+                    }).AddArgument($env:PSIPC_MODULE_PATH).AddArgument($name)
+                $handle = $ps.BeginInvoke()
+                $sw = [System.Diagnostics.Stopwatch]::StartNew()
+                $client = New-IpcPipe -Name $name -Connect -TimeoutSeconds 20
+                $sw.Stop()
+
+                $client.State | Should -Be 'Connected'
+                $sw.Elapsed.TotalSeconds | Should -BeGreaterThan 1
+                $server = $ps.EndInvoke($handle)[0]
+                $server.Name | Should -Be $name
+                Send-IpcMessage -Channel $server -InputObject 'late but here'
+                Receive-IpcMessage -Channel $client -Count 1 -TimeoutSeconds 5 | Should -Be 'late but here'
+            }
+            finally {
+                $ps.Dispose()
+            }
+        }
+
+        It 'fails with ConnectTimeout when no server appears' {
+            $name = New-TestPipeName
+            $sw = [System.Diagnostics.Stopwatch]::StartNew()
+            $err = { New-IpcPipe -Name $name -Connect -TimeoutSeconds 0.5 -ErrorAction Stop } |
+                Should -Throw -ErrorId 'ConnectTimeout,PsIpc.Commands.NewIpcPipeCommand' -PassThru
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
+            $err.CategoryInfo.Category | Should -Be 'OperationTimeout'
+            $err.TargetObject | Should -Be $name
+        }
+
+        It 'reports ConnectTimeout as a non-terminating error: silent under SilentlyContinue, returns nothing' {
+            $name = New-TestPipeName
+            $result = New-IpcPipe -Name $name -Connect -TimeoutSeconds 0.3 -ErrorAction SilentlyContinue -ErrorVariable errors
+            $after = 'the script went on'
+
+            $result | Should -BeNullOrEmpty
+            $after | Should -Be 'the script went on'
+            $errors.Count | Should -Be 1
+            $errors[0].FullyQualifiedErrorId | Should -Be 'ConnectTimeout,PsIpc.Commands.NewIpcPipeCommand'
+            Get-IpcChannel -Name $name -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        }
+
+        It 'with -TimeoutSeconds 0 polls once: ConnectTimeout at once when there is no server' {
+            $name = New-TestPipeName
+            $sw = [System.Diagnostics.Stopwatch]::StartNew()
+            { New-IpcPipe -Name $name -Connect -TimeoutSeconds 0 -ErrorAction Stop } |
+                Should -Throw -ErrorId 'ConnectTimeout,PsIpc.Commands.NewIpcPipeCommand'
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 2
+        }
+
+        It 'with -TimeoutSeconds 0 connects to a server that is there' {
+            # Many tries: a poll must not depend on how fast the server's thread answers the handshake.
+            $server = New-IpcPipe -Name (New-TestPipeName) -MaxClients 20
+            $errors = [System.Collections.ArrayList]::new()
+            $clients = foreach ($i in 1..20) {
+                New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 0 -ErrorAction SilentlyContinue -ErrorVariable +errors
+            }
+            $errors.FullyQualifiedErrorId | Should -BeNullOrEmpty
+            @($clients).Count | Should -Be 20
+            $clients | ForEach-Object { $_.State | Should -Be 'Connected' }
+        }
+
+        It 'fails with ProtocolError when the server does not speak PsIpc (an HTTP server)' {
+            $name = New-TestPipeName
+            $path = Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name"
+            $peer = Start-PythonPeer @'
+path = sys.argv[1]
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+srv.listen(1)
+say('ready')
+conn, _ = srv.accept()
+conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello')
+time.sleep(5)
+conn.close()
+srv.close()
+os.unlink(path)
+'@ -ArgumentList $path
+            try {
+                Read-PeerLine $peer | Should -Be 'ready'
+                $sw = [System.Diagnostics.Stopwatch]::StartNew()
+                $err = { New-IpcPipe -Name $name -Connect -TimeoutSeconds 10 } |
+                    Should -Throw -ErrorId 'ProtocolError,PsIpc.Commands.NewIpcPipeCommand' -PassThru
+                $sw.Elapsed.TotalSeconds | Should -BeLessThan 4 -Because 'the garbage is detected at once, not at the timeout'
+                $err.CategoryInfo.Category | Should -Be 'ProtocolError'
+                Get-IpcChannel -Name $name -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            }
+            finally {
+                Stop-TestProcess $peer
+                Remove-Item -LiteralPath $path -ErrorAction SilentlyContinue
+            }
+        }
+
+        It 'fails with ProtocolVersionMismatch when the server speaks another protocol version' {
+            $name = New-TestPipeName
+            $path = Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name"
+            $peer = Start-PythonPeer @'
+path = sys.argv[1]
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+srv.listen(1)
+say('ready')
+conn, _ = srv.accept()
+read_frame(conn)
+conn.sendall(frame(HELLO, b'PSIPC' + bytes([2, 0, 0]) + struct.pack('<II', os.getpid(), 1 << 20)))
+reply = read_frame(conn)
+say('error code %d' % reply[1][0] if reply and reply[0] == ERROR else 'reply: %r' % (reply,))
+os.unlink(path)
+'@ -ArgumentList $path
+            try {
+                Read-PeerLine $peer | Should -Be 'ready'
+                $err = { New-IpcPipe -Name $name -Connect -TimeoutSeconds 10 } |
+                    Should -Throw -ErrorId 'ProtocolVersionMismatch,PsIpc.Commands.NewIpcPipeCommand' -PassThru
+                $err.Exception.Message | Should -BeLike '*version 2*'
+                Read-PeerLine $peer | Should -Be 'error code 4' -Because 'the client says why it hangs up (4: version mismatch)'
+            }
+            finally {
+                Remove-Item -LiteralPath $path -ErrorAction SilentlyContinue
+            }
+        }
+
+        It 'stops waiting for a server on PowerShell.Stop() (Ctrl+C)' {
+            $ps = [powershell]::Create()
+            try {
+                $null = $ps.AddScript({
+                        param($ModulePath, $Name)
+                        Import-Module $ModulePath
+                        New-IpcPipe -Name $Name -Connect
+                    }).AddArgument($env:PSIPC_MODULE_PATH).AddArgument((New-TestPipeName))
+                $handle = $ps.BeginInvoke()
+                Start-Sleep -Milliseconds 700
+                $ps.InvocationStateInfo.State | Should -Be 'Running'
+                $sw = [System.Diagnostics.Stopwatch]::StartNew()
+                $ps.Stop()
+                $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
+                $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            }
+            finally {
+                $ps.Dispose()
+            }
+        }
+
+        It 'fails with ConnectTimeout on a socket file nobody listens on' {
+            $name = New-TestPipeName
+            $path = Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name"
+            # A bound, never-listening socket: the file exists, a connect is refused.
+            $peer = Start-PythonPeer @'
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.close()
+say('ready')
+'@ -ArgumentList $path
+            try {
+                Read-PeerLine $peer | Should -Be 'ready'
+                $err = { New-IpcPipe -Name $name -Connect -TimeoutSeconds 0.5 -ErrorAction Stop } |
+                    Should -Throw -ErrorId 'ConnectTimeout,PsIpc.Commands.NewIpcPipeCommand' -PassThru
+                $err.Exception.Message | Should -BeLike '*nobody listens*'
+            }
+            finally {
+                Remove-Item -LiteralPath $path -ErrorAction SilentlyContinue
+            }
+        }
+    }
+
+    Context 'Tab completion' {
+        It 'completes -Name with the pipes served here and by other processes' {
+            $prefix = 'psipctab' + [guid]::NewGuid().ToString('N').Substring(0, 6)
+            $local = New-IpcPipe -Name "$prefix-local"
+            Register-TestPath (Get-PipePath "$prefix-remote")
+            $child = Start-TestPwshChild {
+                param($Name)
+                $server = New-IpcPipe -Name $Name
+                'ready'
+                Start-Sleep -Seconds 120
+            } -ArgumentList "$prefix-remote"
+            Read-PeerLine $child | Should -Be 'ready'
+
+            foreach ($line in "New-IpcPipe -Name $prefix", "New-IpcPipe -Connect -Name $prefix", "New-IpcPipe $prefix") {
+                $result = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+                $result.CompletionMatches.CompletionText | Should -Be @("$prefix-local", "$prefix-remote") -Because $line
+                $result.CompletionMatches[0].ResultType | Should -Be 'ParameterValue'
+            }
+        }
+
+        It 'completes nothing for a prefix no pipe has' {
+            $line = 'New-IpcPipe -Name zzznothing' + [guid]::NewGuid().ToString('N')
+            $result = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+            $result.CompletionMatches | Should -BeNullOrEmpty
+        }
+    }
+}
