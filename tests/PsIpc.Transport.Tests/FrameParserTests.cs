@@ -411,5 +411,56 @@ namespace PsIpc.Transport.Tests
             Assert.Equal(IpcErrorKind.MessageTooLarge, e.Kind);
             Assert.Equal(new byte[] { 9 }, Assert.Single(frames).Payload);
         }
+
+        [Theory]
+        [InlineData(200_000, 65_536)]
+        [InlineData(3 * 1024 * 1024 + 7, 65_536)]
+        [InlineData(3 * 1024 * 1024 + 7, 1_000_000)]
+        public void DirectReadsIntoTheGrowingPayloadGiveTheSameFrameAsFeeding(int size, int readSize)
+        {
+            // The reader loop reads big payloads straight into the parser's buffer: DirectTarget + Advance.
+            var payload = new byte[size];
+            new Random(size).NextBytes(payload);
+            byte[] wire = Wire.Concat(Wire.Frame(FrameType.Bytes, payload), Wire.Frame(FrameType.Text, new byte[] { 1, 2, 3 }));
+            var parser = new FrameParser(8 * 1024 * 1024);
+            var frames = new List<Frame>();
+            int at = 0;
+            int directReads = 0;
+            while (at < wire.Length)
+            {
+                ArraySegment<byte> target = parser.DirectTarget(65_536);
+                if (target.Count > 0)
+                {
+                    int n = Math.Min(Math.Min(target.Count, readSize), wire.Length - at);
+                    Buffer.BlockCopy(wire, at, target.Array, target.Offset, n);
+                    parser.Advance(n, frames);
+                    at += n;
+                    directReads++;
+                    continue;
+                }
+                int chunk = Math.Min(65_536, wire.Length - at);
+                var buffer = new byte[chunk];
+                Buffer.BlockCopy(wire, at, buffer, 0, chunk);
+                parser.Feed(buffer, 0, chunk, frames);
+                at += chunk;
+            }
+
+            Assert.True(directReads > 0, "the big payload was never read directly");
+            Assert.Equal(2, frames.Count);
+            Assert.Equal(payload, frames[0].Payload);
+            Assert.Equal(new byte[] { 1, 2, 3 }, frames[1].Payload);
+            Assert.False(parser.IsMidFrame);
+        }
+
+        [Fact]
+        public void DirectTargetIsEmptyOutsideALargePayload()
+        {
+            var parser = new FrameParser(1 << 20);
+            Assert.Equal(0, parser.DirectTarget(1).Count);
+            byte[] header = Wire.Header(100, (byte)FrameType.Bytes);
+            parser.Feed(header, 0, header.Length, new List<Frame>());
+            Assert.Equal(0, parser.DirectTarget(65_536).Count); // only 100 bytes to come
+            Assert.Equal(100, parser.DirectTarget(1).Count);
+        }
     }
 }

@@ -354,7 +354,11 @@ namespace PsIpc.Transport.Channels
             {
                 while (true)
                 {
-                    int n = _stream.Read(buffer, 0, buffer.Length);
+                    // Inside a large payload, read straight into it: one copy less, and far fewer reads.
+                    ArraySegment<byte> direct = parser.DirectTarget(BufferSize);
+                    int n = direct.Count > 0
+                        ? _stream.Read(direct.Array, direct.Offset, direct.Count)
+                        : _stream.Read(buffer, 0, buffer.Length);
                     _bytesReceived += n;
                     if (n == 0)
                     {
@@ -365,7 +369,8 @@ namespace PsIpc.Transport.Channels
                     IpcException parseError = null;
                     try
                     {
-                        parser.Feed(buffer, 0, n, frames);
+                        if (direct.Count > 0) parser.Advance(n, frames);
+                        else parser.Feed(buffer, 0, n, frames);
                     }
                     catch (IpcException e)
                     {

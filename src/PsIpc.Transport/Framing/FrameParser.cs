@@ -80,6 +80,25 @@ namespace PsIpc.Transport.Framing
             }
         }
 
+        /// <summary>
+        /// When the parser is inside a payload with at least <paramref name="minimum"/> bytes still to come,
+        /// the part of the payload buffer the next read can fill directly (no copy through a read buffer);
+        /// otherwise an empty segment. Follow a direct read with <see cref="Advance"/>.
+        /// </summary>
+        public ArraySegment<byte> DirectTarget(int minimum)
+        {
+            if (_payload == null || _payloadLength - _payloadFilled < minimum) return default;
+            EnsureCapacity((int)Math.Min((long)_payloadFilled + InitialPayloadCapacity, _payloadLength));
+            return new ArraySegment<byte>(_payload, _payloadFilled, Math.Min(_payload.Length, _payloadLength) - _payloadFilled);
+        }
+
+        /// <summary>Accounts for <paramref name="count"/> bytes read into <see cref="DirectTarget"/>.</summary>
+        public void Advance(int count, List<Frame> frames)
+        {
+            _payloadFilled += count;
+            if (_payloadFilled == _payloadLength) Complete(frames);
+        }
+
         private void StartFrame(byte[] header, int offset)
         {
             uint length = FrameHeader.ReadLength(header, offset);
