@@ -28,9 +28,20 @@ namespace PsIpc
             return inputData;
         }
 
-        private static IpcChannel Resolve(string name) =>
-            ChannelRegistry.Find(name) ?? throw new ArgumentTransformationMetadataException(
+        private static IpcChannel Resolve(string name)
+        {
+            IpcChannel channel;
+            try
+            {
+                channel = ChannelRegistry.Find(name, System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentTransformationMetadataException(e.Message, e);
+            }
+            return channel ?? throw new ArgumentTransformationMetadataException(
                 $"No open channel is named '{name}'. Get-IpcChannel lists the open channels.");
+        }
     }
 
     /// <summary>Tab completion of the names of the channels open in this process.</summary>

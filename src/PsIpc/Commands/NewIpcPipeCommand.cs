@@ -52,7 +52,7 @@ namespace PsIpc.Commands
                     if (!ShouldProcess(name, "Create a named pipe server")) return;
                     channel = new PipeServerChannel(name, MaxClients, options);
                 }
-                ChannelRegistry.Register(channel);
+                ChannelRegistry.Register(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId);
                 RunspaceLifetime.Bind(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
                 WriteObject(channel);
             }
