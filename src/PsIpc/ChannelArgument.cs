@@ -72,7 +72,11 @@ namespace PsIpc
             {
                 if (c.Kind == "Pipe" && c.Role != ChannelRole.Peer) names.Add(c.Name);
             }
-            foreach (string served in Transport.Pipes.PipeName.ListServed()) names.Add(served);
+            foreach (string served in Transport.Pipes.PipeName.ListServed())
+            {
+                // PowerShell's own host pipes (Enter-PSHostProcess) live beside ours: not PsIpc pipes.
+                if (!served.StartsWith("PSHost.", StringComparison.Ordinal)) names.Add(served);
+            }
             return names.Where(n => pattern.IsMatch(n))
                 .Select(n => new CompletionResult(ChannelNameCompleter.Quote(n), n, CompletionResultType.ParameterValue, n));
         }
