@@ -41,3 +41,39 @@ Describe 'Objects sent as CliXml' {
         Get-Shape $received | Should -Be (Get-Shape $expected)
     }
 }
+
+Describe 'Objects cut at -Depth' {
+    BeforeAll {
+        $name = New-TestPipeName
+        $server = New-IpcPipe -Name $name
+        $client = New-IpcPipe -Name $name -Connect -TimeoutSeconds 10
+    }
+    AfterAll {
+        $client, $server | Where-Object { $_ } | Close-IpcChannel
+    }
+
+    It 'warn once, naming the property that arrives as text' {
+        $dir = Get-Item -LiteralPath $TestDrive
+        $records = 1..3 | ForEach-Object { [pscustomobject]@{ Id = $_; Dir = $dir } }
+        $records | Send-IpcMessage $client -Depth 1 -WarningVariable warnings -WarningAction SilentlyContinue
+        $received = Receive-IpcMessage $server -Count 3 -TimeoutSeconds 10
+
+        $warnings.Count | Should -Be 1
+        $warnings[0].Message | Should -Match "'Dir\.[\w.]+'"
+        $cutPath = ([regex]::Match($warnings[0].Message, "'(Dir\.[\w.]+)'")).Groups[1].Value
+        $value = $received[0]
+        foreach ($step in $cutPath.Split('.')) { $value = $value.$step }
+        $value | Should -BeOfType [string] -Because "the warning announced that $cutPath arrives as text"
+    }
+
+    It 'say nothing when everything fits' {
+        # Records nest without limit: PSSerializer spends depth only on .NET objects' properties.
+        [pscustomobject]@{ Id = 1; Inner = [pscustomobject]@{ Leaf = [pscustomobject]@{ X = 1 } }; Map = @{ k = @{ k2 = 2 } } } |
+            Send-IpcMessage $client -Depth 1 -WarningVariable warnings -WarningAction SilentlyContinue
+        $received = Receive-IpcMessage $server -Count 1 -TimeoutSeconds 10
+
+        $warnings.Count | Should -Be 0
+        $received.Inner.Leaf.X | Should -Be 1
+        $received.Map.k.k2 | Should -Be 2
+    }
+}

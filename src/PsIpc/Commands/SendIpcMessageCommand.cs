@@ -16,6 +16,7 @@ namespace PsIpc.Commands
     public sealed class SendIpcMessageCommand : IpcCmdlet
     {
         private PayloadCodec _codec;
+        private readonly DepthProbe _depthProbe = new DepthProbe();
         private bool _sentAny;
 
         [Parameter(Mandatory = true, Position = 0)]
@@ -53,6 +54,7 @@ namespace PsIpc.Commands
             try
             {
                 payload = _codec.Encode(InputObject, Format, Depth, out wireFormat);
+                if (wireFormat == MessageFormat.CliXml) WarnIfCut(InputObject);
             }
             catch (Exception e) when (e is PSInvalidCastException || e is FormatException || e is InvalidCastException)
             {
@@ -71,6 +73,14 @@ namespace PsIpc.Commands
             catch (OperationCanceledException)
             {
             }
+        }
+
+        private void WarnIfCut(object value)
+        {
+            string cut = _depthProbe.FindCut(value, Depth);
+            if (cut == null) return;
+            string type = value is PSObject pso && pso.TypeNames.Count > 0 ? pso.TypeNames[0] : value?.GetType().FullName;
+            WriteWarning($"Objects of type {type} are cut at -Depth {Depth}: '{cut}' arrives without its properties, as its ToString() text. Use a larger -Depth to keep it.");
         }
 
         protected override void EndProcessing()
