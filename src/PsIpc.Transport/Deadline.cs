@@ -29,6 +29,9 @@ namespace PsIpc.Transport
 
         public bool IsInfinite => _endTicks == long.MaxValue;
 
+        /// <summary>Whichever of the two comes first.</summary>
+        public static Deadline Earliest(Deadline a, Deadline b) => a._endTicks <= b._endTicks ? a : b;
+
         public bool HasExpired => !IsInfinite && Stopwatch.GetTimestamp() >= _endTicks;
 
         /// <summary>Milliseconds left for Monitor.Wait and friends: -1 for infinite, 0 when expired.</summary>

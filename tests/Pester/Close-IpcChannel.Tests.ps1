@@ -167,6 +167,29 @@ Describe 'Close-IpcChannel' {
         $client.IsClosed | Should -BeTrue
     }
 
+    It 'returns at once on Ctrl+C while it waits for a peer that does not read' {
+        $server = New-IpcPipe -Name (New-TestPipeName)
+        $client = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 5
+        $chunk = [byte[]]::new(1MB)
+        $count = [Math]::Ceiling(($server.Options.ReceiveBufferBytes + $client.Options.SendBufferBytes) / 1MB) + 4
+        { 1..$count | ForEach-Object { , $chunk } | Send-IpcMessage -Channel $client -TimeoutSeconds 1 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'SendTimeout,PsIpc.Commands.SendIpcMessageCommand'
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({ param($ModulePath, $Channel) Import-Module $ModulePath; Close-IpcChannel -Channel $Channel }).
+                AddArgument($env:PSIPC_MODULE_PATH).AddArgument($client)
+            $handle = $ps.BeginInvoke()
+            Start-Sleep -Milliseconds 500
+            $ps.InvocationStateInfo.State | Should -Be 'Running' -Because 'Close waits up to 30 s for the queue to drain'
+            $ps.Stop()
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $client.IsClosed | Should -BeTrue -Because 'the close goes on in the background'
+        }
+        finally {
+            $ps.Dispose()
+        }
+    }
+
     It 'rejects an unknown name while binding -Channel' {
         $err = { Close-IpcChannel -Channel 'no-such-channel-here' } |
             Should -Throw -ErrorId 'ParameterArgumentTransformationError,PsIpc.Commands.CloseIpcChannelCommand' -PassThru

@@ -537,3 +537,27 @@ hang()
         }
     }
 }
+
+Describe 'Receive-IpcMessage progress' {
+    It 'reports a wait that lasts with Write-Progress, and completes the record at the end' {
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                    param($ModulePath, $Name)
+                    Import-Module $ModulePath
+                    $server = New-IpcPipe -Name $Name
+                    try { Receive-IpcMessage $server -TimeoutSeconds 3.5 -ErrorAction SilentlyContinue }
+                    finally { Close-IpcChannel $server }
+                }).AddArgument($env:PSIPC_MODULE_PATH).AddArgument((New-TestPipeName))
+            $null = $ps.Invoke()
+            $progress = @($ps.Streams.Progress)
+
+            $progress.Count | Should -BeGreaterThan 1
+            $progress[0].StatusDescription | Should -Match 'Waited \d+ s'
+            $progress[-1].RecordType | Should -Be 'Completed'
+        }
+        finally {
+            $ps.Dispose()
+        }
+    }
+}

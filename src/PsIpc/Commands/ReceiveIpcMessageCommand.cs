@@ -43,12 +43,20 @@ namespace PsIpc.Commands
             Deadline deadline = DeadlineFrom(TimeoutSeconds);
             long remaining = Count > 0 ? Count : long.MaxValue;
             var batch = new List<IpcMessage>(BatchSize);
+            var waiting = new WaitProgress(this, Channel.Name);
             try
             {
                 while (remaining > 0)
                 {
                     batch.Clear();
-                    int taken = Channel.Receive(batch, (int)Math.Min(remaining, BatchSize), deadline, CancelToken);
+                    // Wait in slices so that a long wait can show progress from the pipeline thread.
+                    int taken = Channel.Receive(batch, (int)Math.Min(remaining, BatchSize), Deadline.Earliest(deadline, waiting.NextSlice()), CancelToken);
+                    if (taken == 0 && !deadline.HasExpired)
+                    {
+                        waiting.Report(Count > 0 ? Count - remaining : -1, Count);
+                        continue;
+                    }
+                    waiting.Reset();
                     if (taken < 0)
                     {
                         if (Count > 0) WriteVerbose($"The peer(s) of '{Channel.Name}' closed after {Count - remaining} of {Count} messages.");
@@ -97,6 +105,10 @@ namespace PsIpc.Commands
             catch (OperationCanceledException)
             {
                 // Ctrl+C: messages not yet taken stay in the channel.
+            }
+            finally
+            {
+                if (!Stopping) waiting.Complete();
             }
         }
 
