@@ -22,6 +22,16 @@ namespace PsIpc.Transport
         AccessDenied,
         ConnectFailed,
         RemoteError,
+        // Shared memory (issue 5).
+        SharedMemoryNameInUse,
+        SharedMemoryNotFound,
+        InvalidSharedMemoryName,
+        SharedMemoryTooLarge,
+        SharedMemoryIsQueue,
+        SharedMemoryNotQueue,
+        SharedMemoryCorrupt,
+        SharedMemoryDamaged,
+        SharedMemoryLockTimeout,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>
@@ -41,6 +51,7 @@ namespace PsIpc.Transport
 
         public bool IsTimeout =>
             Kind == IpcErrorKind.ConnectTimeout || Kind == IpcErrorKind.ReceiveTimeout ||
-            Kind == IpcErrorKind.SendTimeout || Kind == IpcErrorKind.FlushTimeout;
+            Kind == IpcErrorKind.SendTimeout || Kind == IpcErrorKind.FlushTimeout ||
+            Kind == IpcErrorKind.SharedMemoryLockTimeout;
     }
 }

@@ -23,6 +23,7 @@ namespace PsIpc
                 case IpcErrorKind.ReceiveTimeout:
                 case IpcErrorKind.SendTimeout:
                 case IpcErrorKind.FlushTimeout:
+                case IpcErrorKind.SharedMemoryLockTimeout:
                     return ErrorCategory.OperationTimeout;
                 case IpcErrorKind.ChannelClosed:
                     return ErrorCategory.ResourceUnavailable;
@@ -31,18 +32,28 @@ namespace PsIpc
                 case IpcErrorKind.RemoteError:
                     return ErrorCategory.ConnectionError;
                 case IpcErrorKind.PipeNameInUse:
+                case IpcErrorKind.SharedMemoryNameInUse:
                     return ErrorCategory.ResourceExists;
                 case IpcErrorKind.InvalidPipeName:
                 case IpcErrorKind.PipeNameTooLong:
+                case IpcErrorKind.InvalidSharedMemoryName:
                     return ErrorCategory.InvalidArgument;
                 case IpcErrorKind.PipeNotFound:
+                case IpcErrorKind.SharedMemoryNotFound:
                     return ErrorCategory.ObjectNotFound;
                 case IpcErrorKind.PipeBusy:
                     return ErrorCategory.ResourceBusy;
+                case IpcErrorKind.SharedMemoryIsQueue:
+                case IpcErrorKind.SharedMemoryNotQueue:
+                    return ErrorCategory.InvalidOperation;
+                case IpcErrorKind.SharedMemoryCorrupt:
+                case IpcErrorKind.SharedMemoryDamaged:
+                    return ErrorCategory.InvalidData;
                 case IpcErrorKind.ProtocolError:
                 case IpcErrorKind.ProtocolVersionMismatch:
                     return ErrorCategory.ProtocolError;
                 case IpcErrorKind.MessageTooLarge:
+                case IpcErrorKind.SharedMemoryTooLarge:
                     return ErrorCategory.LimitsExceeded;
                 case IpcErrorKind.AccessDenied:
                     return ErrorCategory.PermissionDenied;

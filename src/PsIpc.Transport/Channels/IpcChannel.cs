@@ -117,6 +117,22 @@ namespace PsIpc.Transport.Channels
             }
         }
 
+        /// <summary>
+        /// For a <see cref="Receive"/> override: moves up to <paramref name="max"/> messages that
+        /// <see cref="ReturnUnreceived"/> put back into <paramref name="into"/>; returns how many (0 when none).
+        /// </summary>
+        protected int TakeReturned(List<IpcMessage> into, int max)
+        {
+            lock (_returnedGate)
+            {
+                if (_returned.Count == 0) return 0;
+                int n = Math.Min(max, _returned.Count);
+                into.AddRange(_returned.GetRange(0, n));
+                _returned.RemoveRange(0, n);
+                return n;
+            }
+        }
+
         /// <summary>Waits until every message sent so far was written to the operating system.</summary>
         public abstract void Flush(Deadline deadline, CancellationToken cancellationToken);
 

@@ -1,0 +1,480 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using PsIpc.Transport;
+using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
+using PsIpc.Transport.SharedMemory;
+using Xunit;
+
+namespace PsIpc.Transport.Tests
+{
+    /// <summary>Segments, the ring, header validation and lock recovery, without PowerShell.</summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public sealed class SharedMemoryTests : IDisposable
+    {
+        private readonly List<string> _names = new List<string>();
+        private readonly List<IpcChannel> _open = new List<IpcChannel>();
+
+        private string NewName()
+        {
+            string name = "xt-" + Guid.NewGuid().ToString("N").Substring(0, 12);
+            _names.Add(name);
+            return name;
+        }
+
+        private T Track<T>(T channel) where T : IpcChannel
+        {
+            _open.Add(channel);
+            return channel;
+        }
+
+        public void Dispose()
+        {
+            foreach (IpcChannel c in _open) c.Close(Deadline.After(TimeSpan.FromSeconds(1)));
+            foreach (string name in _names)
+            {
+                try { SharedMemoryChannel.Remove(name); } catch (IpcException) { }
+            }
+        }
+
+        private static IpcException Throws(IpcErrorKind kind, Action action)
+        {
+            var e = Assert.Throws<IpcException>(action);
+            Assert.Equal(kind, e.Kind);
+            return e;
+        }
+
+        private static byte[] Bytes(int length, int seed)
+        {
+            var b = new byte[length];
+            for (int i = 0; i < length; i++) b[i] = (byte)(seed + i * 7);
+            return b;
+        }
+
+        // ---- names, creation, opening ----
+
+        [Theory]
+        [InlineData("")]
+        [InlineData(".hidden")]
+        [InlineData("a/b")]
+        [InlineData("..")]
+        [InlineData("space name")]
+        public void InvalidNamesAreRefused(string name)
+        {
+            Throws(IpcErrorKind.InvalidSharedMemoryName, () => SharedMemoryChannel.Create(name, 4096, false));
+        }
+
+        [Fact]
+        public void CreatesA0600FileInA0700DirectoryOfTheUser()
+        {
+            string name = NewName();
+            var seg = Track(SharedMemoryChannel.Create(name, 4096, false));
+            Assert.Equal(SharedMemoryChannel.PathOf(name), seg.Address);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(seg.Address));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(seg.Address)));
+            Assert.Equal(128 + 4096, new FileInfo(seg.Address).Length);
+        }
+
+        [Fact]
+        public void CreatingATakenNameFailsAndOpeningAMissingOneFails()
+        {
+            string name = NewName();
+            Track(SharedMemoryChannel.Create(name, 4096, false));
+            Throws(IpcErrorKind.SharedMemoryNameInUse, () => SharedMemoryChannel.Create(name, 4096, true));
+            Throws(IpcErrorKind.SharedMemoryNotFound, () => SharedMemoryChannel.Open(NewName()));
+        }
+
+        [Theory]
+        [InlineData(0L)]
+        [InlineData(63L)]
+        [InlineData((1L << 40) + 1)]
+        public void SizesOutOfRangeAreRefused(long size)
+        {
+            Throws(IpcErrorKind.SharedMemoryTooLarge, () => SharedMemoryChannel.Create(NewName(), size, false));
+        }
+
+        [Fact]
+        public void OpenFindsTheKindFromTheHeader()
+        {
+            string q = NewName(), s = NewName();
+            Track(SharedMemoryChannel.Create(q, 1000, true));
+            Track(SharedMemoryChannel.Create(s, 1000, false));
+            var queue = Track(SharedMemoryChannel.Open(q));
+            var segment = Track(SharedMemoryChannel.Open(s));
+            Assert.IsType<SharedMemoryQueue>(queue);
+            Assert.Equal(1000, queue.Capacity); // already a multiple of 8
+            Assert.IsType<SharedMemorySegment>(segment);
+            Assert.Equal(ChannelRole.Client, segment.Role);
+        }
+
+        [Fact]
+        public void RefusesAFileWithAnotherModeASymlinkOrAnotherOwner()
+        {
+            string name = NewName();
+            var seg = Track(SharedMemoryChannel.Create(name, 4096, false));
+            File.SetUnixFileMode(seg.Address, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            Assert.Contains("mode 644", Throws(IpcErrorKind.AccessDenied, () => SharedMemoryChannel.Open(name)).Message);
+            File.SetUnixFileMode(seg.Address, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+            string link = NewName();
+            File.CreateSymbolicLink(SharedMemoryChannel.PathOf(link), seg.Address);
+            Assert.Contains("symbolic link", Throws(IpcErrorKind.AccessDenied, () => SharedMemoryChannel.Open(link)).Message);
+            Throws(IpcErrorKind.SharedMemoryNameInUse, () => SharedMemoryChannel.Create(link, 4096, false)); // O_EXCL: never through a link
+
+            if (ShmNative.EffectiveUserId == 0)
+            {
+                // Root can hand the file to another user: a segment "created by someone else".
+                Assert.Equal(0, chown(seg.Address, 65534, 65534));
+                Assert.Contains("belongs to uid 65534", Throws(IpcErrorKind.AccessDenied, () => SharedMemoryChannel.Open(name)).Message);
+            }
+        }
+
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        private static extern int chown(string path, int uid, int gid);
+
+        // ---- header validation: a corrupt or foreign file is a clear error, never an out-of-bounds access ----
+
+        private string WriteRawSegment(byte[] content)
+        {
+            string name = NewName();
+            Track(SharedMemoryChannel.Create(name, 64, false)).Close(Deadline.Infinite); // makes the directory
+            string path = SharedMemoryChannel.PathOf(name);
+            File.WriteAllBytes(path, content);
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            return name;
+        }
+
+        private static byte[] ValidHeader(long capacity, int kind = 1)
+        {
+            var b = new byte[128 + capacity];
+            BitConverter.GetBytes(0x4D48534350495350UL).CopyTo(b, 0);
+            BitConverter.GetBytes(1).CopyTo(b, 8);
+            BitConverter.GetBytes(128).CopyTo(b, 12);
+            BitConverter.GetBytes(kind).CopyTo(b, 16);
+            BitConverter.GetBytes(capacity).CopyTo(b, 24);
+            BitConverter.GetBytes(128 + capacity).CopyTo(b, 32);
+            return b;
+        }
+
+        [Fact]
+        public void AHandWrittenValidHeaderOpens()
+        {
+            string name = WriteRawSegment(ValidHeader(256));
+            var seg = Track(SharedMemoryChannel.Open(name));
+            Assert.Equal(256, seg.Capacity);
+        }
+
+        public static IEnumerable<object[]> CorruptFiles()
+        {
+            yield return new object[] { "empty", Array.Empty<byte>(), "less than the 128-byte header" };
+            yield return new object[] { "short", new byte[100], "less than the 128-byte header" };
+            byte[] foreign = Enumerable.Range(0, 4096).Select(i => (byte)i).ToArray();
+            yield return new object[] { "foreign", foreign, "magic" };
+            byte[] version = ValidHeader(256); BitConverter.GetBytes(2).CopyTo(version, 8);
+            yield return new object[] { "version", version, "version is 2" };
+            byte[] kind = ValidHeader(256); BitConverter.GetBytes(9).CopyTo(kind, 16);
+            yield return new object[] { "kind", kind, "kind 9" };
+            byte[] huge = ValidHeader(256); BitConverter.GetBytes(1L << 50).CopyTo(huge, 24);
+            yield return new object[] { "capacity", huge, "out of range" };
+            byte[] total = ValidHeader(256); BitConverter.GetBytes(100000L).CopyTo(total, 32);
+            yield return new object[] { "total", total, "total size" };
+            byte[] truncated = ValidHeader(256).Take(300).ToArray();
+            yield return new object[] { "truncated", truncated, "the file has 300" };
+            byte[] oddQueue = ValidHeader(257, kind: 2);
+            yield return new object[] { "odd queue", oddQueue, "multiple of 8" };
+        }
+
+        [Theory]
+        [MemberData(nameof(CorruptFiles))]
+        public void ACorruptOrForeignFileIsAClearError(string what, byte[] content, string reason)
+        {
+            string name = WriteRawSegment(content);
+            var e = Throws(IpcErrorKind.SharedMemoryCorrupt, () => SharedMemoryChannel.Open(name));
+            Assert.True(e.Message.Contains(reason), $"{what}: {e.Message}");
+        }
+
+        [Fact]
+        public void ACorruptValueHeaderOrRingIsAClearError()
+        {
+            byte[] seg = ValidHeader(256);
+            BitConverter.GetBytes(0x10).CopyTo(seg, 72);      // Text
+            BitConverter.GetBytes(100000L).CopyTo(seg, 80);   // longer than the segment
+            var segment = (SharedMemorySegment)Track(SharedMemoryChannel.Open(WriteRawSegment(seg)));
+            Throws(IpcErrorKind.SharedMemoryCorrupt, () => segment.ReadValue(Deadline.Infinite, CancellationToken.None));
+
+            byte[] q = ValidHeader(256, kind: 2);
+            BitConverter.GetBytes(0L).CopyTo(q, 64);    // head
+            BitConverter.GetBytes(16L).CopyTo(q, 72);   // tail: one 16-byte record
+            BitConverter.GetBytes(5000u).CopyTo(q, 128); // whose length claims 5000 bytes
+            q[132] = 0x10;
+            var queue = Track(SharedMemoryChannel.Open(WriteRawSegment(q)));
+            Throws(IpcErrorKind.SharedMemoryCorrupt, () => queue.Receive(new List<IpcMessage>(), 10, Deadline.Infinite, CancellationToken.None));
+
+            byte[] q2 = ValidHeader(256, kind: 2);
+            BitConverter.GetBytes(0L).CopyTo(q2, 64);
+            BitConverter.GetBytes(1024L).CopyTo(q2, 72); // more queued than the ring holds
+            var queue2 = Track(SharedMemoryChannel.Open(WriteRawSegment(q2)));
+            Throws(IpcErrorKind.SharedMemoryCorrupt, () => queue2.Send(MessageFormat.Text, Bytes(3, 1), Deadline.Infinite, CancellationToken.None));
+        }
+
+        // ---- segments ----
+
+        [Fact]
+        public void AValueAndBytesAtAnOffsetRoundTripBetweenTwoMappings()
+        {
+            string name = NewName();
+            var writer = (SharedMemorySegment)Track(SharedMemoryChannel.Create(name, 4096, false));
+            var reader = (SharedMemorySegment)Track(SharedMemoryChannel.Open(name));
+            Assert.Null(reader.ReadValue(Deadline.Infinite, CancellationToken.None));
+
+            writer.WriteValue(MessageFormat.Text, Wire.Text("héllo"), Deadline.Infinite, CancellationToken.None);
+            IpcMessage value = reader.ReadValue(Deadline.Infinite, CancellationToken.None);
+            Assert.Equal(Wire.Text("héllo"), value.Payload);
+            Assert.Equal(MessageFormat.Text, value.Format);
+            Assert.Same(reader, value.Sender);
+
+            writer.WriteBytes(4090, new byte[] { 1, 2, 3, 4, 5, 6 }, Deadline.Infinite, CancellationToken.None);
+            Assert.Equal(new byte[] { 1, 2, 3, 4, 5, 6 }, reader.ReadBytes(4090, 6, Deadline.Infinite, CancellationToken.None));
+            Assert.Empty(reader.ReadBytes(4096, 0, Deadline.Infinite, CancellationToken.None));
+
+            writer.WriteValue(MessageFormat.Bytes, Bytes(4096, 3), Deadline.Infinite, CancellationToken.None); // exactly the capacity
+            Assert.Equal(Bytes(4096, 3), reader.ReadValue(Deadline.Infinite, CancellationToken.None).Payload);
+            Assert.Equal(3, reader.WriteCount);
+        }
+
+        [Fact]
+        public void WritesAndReadsBeyondTheSegmentAreRefused()
+        {
+            var seg = (SharedMemorySegment)Track(SharedMemoryChannel.Create(NewName(), 4096, false));
+            Throws(IpcErrorKind.SharedMemoryTooLarge, () => seg.WriteValue(MessageFormat.Bytes, new byte[4097], Deadline.Infinite, CancellationToken.None));
+            Throws(IpcErrorKind.SharedMemoryTooLarge, () => seg.WriteBytes(4090, new byte[7], Deadline.Infinite, CancellationToken.None));
+            Throws(IpcErrorKind.SharedMemoryTooLarge, () => seg.WriteBytes(-1, new byte[1], Deadline.Infinite, CancellationToken.None));
+            Throws(IpcErrorKind.SharedMemoryTooLarge, () => seg.ReadBytes(0, 4097, Deadline.Infinite, CancellationToken.None));
+            Throws(IpcErrorKind.SharedMemoryTooLarge, () => seg.ReadBytes(long.MaxValue, 1, Deadline.Infinite, CancellationToken.None));
+        }
+
+        [Fact]
+        public void ASegmentIsNotAQueue()
+        {
+            var seg = Track(SharedMemoryChannel.Create(NewName(), 4096, false));
+            Throws(IpcErrorKind.SharedMemoryNotQueue, () => seg.Send(MessageFormat.Text, Wire.Text("x"), Deadline.Infinite, CancellationToken.None));
+            Throws(IpcErrorKind.SharedMemoryNotQueue, () => seg.Receive(new List<IpcMessage>(), 1, Deadline.Infinite, CancellationToken.None));
+        }
+
+        // ---- the lock ----
+
+        private static int DeadPid()
+        {
+            using (var p = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false }))
+            {
+                p.WaitForExit();
+                return p.Id;
+            }
+        }
+
+        private static void SetLockHolder(string path, int pid, bool midWrite)
+        {
+            using (var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite))
+            {
+                fs.Position = 40;
+                fs.Write(BitConverter.GetBytes(pid), 0, 4);
+                if (midWrite)
+                {
+                    fs.Position = 64;
+                    var seq = new byte[8];
+                    fs.ReadExactly(seq, 0, 8);
+                    fs.Position = 64;
+                    fs.Write(BitConverter.GetBytes(BitConverter.ToInt64(seq, 0) | 1), 0, 8);
+                }
+            }
+        }
+
+        [Fact]
+        public void ALockHeldByALiveProcessTimesOut()
+        {
+            var seg = (SharedMemorySegment)Track(SharedMemoryChannel.Create(NewName(), 4096, false));
+            SetLockHolder(seg.Address, 1, midWrite: false); // pid 1 is alive
+            var sw = Stopwatch.StartNew();
+            var e = Throws(IpcErrorKind.SharedMemoryLockTimeout, () => seg.ReadValue(Deadline.After(TimeSpan.FromMilliseconds(200)), CancellationToken.None));
+            Assert.True(e.IsTimeout);
+            Assert.Contains("held by process 1", e.Message);
+            Assert.True(sw.Elapsed >= TimeSpan.FromMilliseconds(150), sw.Elapsed.ToString());
+            Assert.Throws<OperationCanceledException>(() => seg.ReadValue(Deadline.Infinite, new CancellationTokenSource(100).Token));
+            SetLockHolder(seg.Address, 0, midWrite: false);
+        }
+
+        [Fact]
+        public void ALockOfADeadHolderIsTakenOverAndAHalfWriteIsReported()
+        {
+            string name = NewName();
+            var seg = (SharedMemorySegment)Track(SharedMemoryChannel.Create(name, 4096, false));
+            seg.WriteValue(MessageFormat.Text, Wire.Text("before"), Deadline.Infinite, CancellationToken.None);
+
+            SetLockHolder(seg.Address, DeadPid(), midWrite: false);
+            Assert.Equal(Wire.Text("before"), seg.ReadValue(Deadline.After(Wire.Patience), CancellationToken.None).Payload);
+            Assert.Equal(1, seg.LockRecoveries);
+            Assert.False(seg.IsDamaged);
+
+            SetLockHolder(seg.Address, DeadPid(), midWrite: true);
+            Throws(IpcErrorKind.SharedMemoryDamaged, () => seg.ReadValue(Deadline.After(Wire.Patience), CancellationToken.None));
+            Assert.True(seg.IsDamaged);
+            Assert.Equal(2, seg.LockRecoveries);
+            Assert.Equal(6, seg.ReadBytes(0, 6, Deadline.Infinite, CancellationToken.None).Length); // bytes stay readable
+            seg.WriteValue(MessageFormat.Text, Wire.Text("after"), Deadline.Infinite, CancellationToken.None);
+            Assert.False(seg.IsDamaged);
+            Assert.Equal(Wire.Text("after"), seg.ReadValue(Deadline.Infinite, CancellationToken.None).Payload);
+        }
+
+        // ---- the queue ----
+
+        private static void Send(IpcChannel q, string text, Deadline? deadline = null) =>
+            q.Send(MessageFormat.Text, Wire.Text(text), deadline ?? Deadline.After(Wire.Patience), CancellationToken.None);
+
+        private static List<string> Take(IpcChannel q, int max, Deadline? deadline = null)
+        {
+            var into = new List<IpcMessage>();
+            int n = q.Receive(into, max, deadline ?? Deadline.After(Wire.Patience), CancellationToken.None);
+            Assert.Equal(into.Count, Math.Max(n, 0));
+            return into.Select(m => m.GetText()).ToList();
+        }
+
+        [Fact]
+        public void TheRingKeepsOrderFormatsAndWrapsAround()
+        {
+            string name = NewName();
+            var producer = Track(SharedMemoryChannel.Create(name, 256, true));
+            var consumer = Track(SharedMemoryChannel.Open(name));
+            // 8-byte header + 40 bytes of payload = 48-byte records in a 256-byte ring: payloads straddle the end.
+            for (int round = 0; round < 50; round++)
+            {
+                for (int i = 0; i < 3; i++) producer.Send(MessageFormat.Bytes, Bytes(37 + i, round * 3 + i), Deadline.Infinite, CancellationToken.None);
+                var into = new List<IpcMessage>();
+                Assert.Equal(3, consumer.Receive(into, 10, Deadline.Infinite, CancellationToken.None));
+                for (int i = 0; i < 3; i++)
+                {
+                    Assert.Equal(MessageFormat.Bytes, into[i].Format);
+                    Assert.Equal(Bytes(37 + i, round * 3 + i), into[i].Payload);
+                }
+            }
+            producer.Send(MessageFormat.Json, Array.Empty<byte>(), Deadline.Infinite, CancellationToken.None); // 0 bytes
+            var last = new List<IpcMessage>();
+            Assert.Equal(1, consumer.Receive(last, 10, Deadline.Infinite, CancellationToken.None));
+            Assert.Equal(MessageFormat.Json, last[0].Format);
+            Assert.Empty(last[0].Payload);
+            Assert.Equal(0, ((SharedMemoryQueue)consumer).Count);
+        }
+
+        [Fact]
+        public void AFullQueueBlocksTheSenderUntilItsDeadlineAndDropsNothing()
+        {
+            var q = (SharedMemoryQueue)Track(SharedMemoryChannel.Create(NewName(), 64, true));
+            Send(q, "0123456789abcdef");  // 24-byte record
+            Send(q, "0123456789abcdef");  // 48
+            var e = Throws(IpcErrorKind.SendTimeout, () => Send(q, "0123456789abcdef", Deadline.After(TimeSpan.FromMilliseconds(100))));
+            Assert.True(e.IsTimeout);
+            Assert.Equal(2, q.Count);
+            Assert.Equal(2, Take(q, 10).Count);
+            Assert.Empty(Take(q, 10, Deadline.After(TimeSpan.Zero)));
+        }
+
+        [Fact]
+        public async Task ABlockedSenderGoesOnWhenAReceiverMakesRoom()
+        {
+            string name = NewName();
+            var q = Track(SharedMemoryChannel.Create(name, 64, true));
+            var other = Track(SharedMemoryChannel.Open(name));
+            Send(q, "0123456789abcdef");
+            Send(q, "0123456789abcdef");
+            Task sender = Background.Run(() => Send(q, "third-0123456789")); // 24 more bytes do not fit
+            await Background.AssertStillBlocked(sender);
+            Assert.Equal(2, Take(other, 1).Count + Take(other, 1).Count);
+            await Background.Finishes(sender.ContinueWith(t => { t.GetAwaiter().GetResult(); return 0; }));
+            Assert.Equal(new[] { "third-0123456789" }, Take(other, 10));
+        }
+
+        [Fact]
+        public void MessagesLargerThanTheRingAreRefused()
+        {
+            var q = (SharedMemoryQueue)Track(SharedMemoryChannel.Create(NewName(), 128, true));
+            Assert.Equal(120, q.MaxMessageSize);
+            q.Send(MessageFormat.Bytes, new byte[120], Deadline.Infinite, CancellationToken.None);
+            Throws(IpcErrorKind.MessageTooLarge, () => q.Send(MessageFormat.Bytes, new byte[121], Deadline.Infinite, CancellationToken.None));
+        }
+
+        [Fact]
+        public async Task AnIdleReceiverWakesForAMessageAndForCancellationAndForClose()
+        {
+            string name = NewName();
+            var q = Track(SharedMemoryChannel.Create(name, 4096, true));
+            var r = Track(SharedMemoryChannel.Open(name));
+            Task<List<string>> waiting = Background.Run(() => Take(r, 10, Deadline.Infinite));
+            await Background.AssertStillBlocked(waiting);
+            Send(q, "wake up");
+            Assert.Equal(new[] { "wake up" }, await Background.Finishes(waiting));
+
+            var cts = new CancellationTokenSource();
+            Task<int> cancelled = Background.Run(() => r.Receive(new List<IpcMessage>(), 1, Deadline.Infinite, cts.Token));
+            await Background.AssertStillBlocked(cancelled);
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(Wire.Patience));
+
+            Task<int> closed = Background.Run(() => r.Receive(new List<IpcMessage>(), 1, Deadline.Infinite, CancellationToken.None));
+            await Background.AssertStillBlocked(closed);
+            r.Close(Deadline.After(Wire.Patience));
+            var e = await Assert.ThrowsAsync<IpcException>(() => closed.WaitAsync(Wire.Patience));
+            Assert.Equal(IpcErrorKind.ChannelClosed, e.Kind);
+            Send(q, "still open"); // closing one mapping leaves the others working
+            Assert.Equal(1, ((SharedMemoryQueue)q).Count);
+        }
+
+        [Fact]
+        public void ReturnedMessagesComeFirst()
+        {
+            var q = Track(SharedMemoryChannel.Create(NewName(), 4096, true));
+            foreach (string s in new[] { "a", "b", "c" }) Send(q, s);
+            var batch = new List<IpcMessage>();
+            Assert.Equal(3, q.Receive(batch, 10, Deadline.Infinite, CancellationToken.None));
+            q.ReturnUnreceived(batch, 1);
+            Send(q, "d");
+            Assert.Equal(new[] { "b", "c" }, Take(q, 10));
+            Assert.Equal(new[] { "d" }, Take(q, 10));
+        }
+
+        [Fact]
+        public async Task ThreeProducersAndTwoConsumersLoseAndDuplicateNothing()
+        {
+            string name = NewName();
+            const int perProducer = 20000;
+            var creator = Track(SharedMemoryChannel.Create(name, 4096, true)); // small ring: lots of full/empty waits
+            var producers = Enumerable.Range(0, 3).Select(_ => Track(SharedMemoryChannel.Open(name))).ToArray();
+            var consumers = Enumerable.Range(0, 2).Select(_ => Track(SharedMemoryChannel.Open(name))).ToArray();
+            var seen = new ConcurrentDictionary<string, int>();
+            int total = 0;
+            var consumerTasks = consumers.Select(c => Background.Run(() =>
+            {
+                var into = new List<IpcMessage>();
+                while (Volatile.Read(ref total) < 3 * perProducer)
+                {
+                    into.Clear();
+                    int n = c.Receive(into, 100, Deadline.After(TimeSpan.FromMilliseconds(200)), CancellationToken.None);
+                    foreach (IpcMessage m in into) seen.AddOrUpdate(m.GetText(), 1, (_, v) => v + 1);
+                    if (n > 0) Interlocked.Add(ref total, n);
+                }
+            })).ToArray();
+            var producerTasks = producers.Select((p, id) => Background.Run(() =>
+            {
+                for (int i = 0; i < perProducer; i++) Send(p, $"{id}:{i}");
+            })).ToArray();
+            await Task.WhenAll(producerTasks.Concat(consumerTasks)).WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(3 * perProducer, seen.Count);
+            Assert.All(seen.Values, v => Assert.Equal(1, v));
+            Assert.Equal(0, ((SharedMemoryQueue)creator).Count);
+        }
+    }
+}
