@@ -16,6 +16,13 @@ namespace PsIpc.Transport
         PipeNameTooLong,
         PipeNotFound,
         PipeBusy,
+        // Sockets (issue 4).
+        AddressInUse,
+        AuthenticationRequired,
+        ConnectionRefused,
+        HostNotFound,
+        SocketPathTooLong,
+        ServerBusy,
         ProtocolError,
         ProtocolVersionMismatch,
         MessageTooLarge,

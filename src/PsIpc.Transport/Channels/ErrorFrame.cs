@@ -31,6 +31,7 @@ namespace PsIpc.Transport.Channels
             switch (kind)
             {
                 case IpcErrorKind.PipeBusy: return 1;
+                case IpcErrorKind.ServerBusy: return 1;
                 case IpcErrorKind.ProtocolError: return 2;
                 case IpcErrorKind.MessageTooLarge: return 3;
                 case IpcErrorKind.ProtocolVersionMismatch: return 4;

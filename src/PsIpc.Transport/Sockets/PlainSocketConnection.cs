@@ -1,0 +1,249 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Net.Sockets;
+using System.Threading;
+using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
+
+namespace PsIpc.Transport.Sockets
+{
+    /// <summary>
+    /// A Line or Raw connection, for programs that know nothing of PsIpc: no handshake, no frames.
+    /// Line: every "\n"-terminated line (a trailing "\r" removed) is one Text message, and a message sent
+    /// is written as UTF-8 text followed by "\n" (unless it ends with one). Raw: whatever one read returns
+    /// is one Bytes message, and a message sent is written exactly as it is.
+    /// One reader thread cuts messages; sends are written at once on the caller's thread, under a lock, with
+    /// the send deadline as the socket's send timeout: a peer that does not read makes Send time out.
+    /// </summary>
+    internal sealed class PlainSocketConnection : ISocketConnection
+    {
+        private const int ReadBufferSize = 64 * 1024;
+        private static readonly byte[] NewLine = { (byte)'\n' };
+        private static int s_nextId;
+
+        private readonly ISocketConnectionOwner _owner;
+        private readonly ChannelOptions _options;
+        private readonly SocketFraming _framing;
+        private readonly Stream _stream;
+        private readonly HttpSniffStream _sniff;
+        private readonly string _channelName;
+        private readonly object _writeLock = new object();
+        private readonly ManualResetEventSlim _readerDone = new ManualResetEventSlim(false);
+        private readonly CancellationTokenSource _abort = new CancellationTokenSource();
+        private Thread _reader;
+        private volatile IpcException _fault;
+        private volatile bool _localClose;
+        private volatile bool _ended;
+        private int _endedOnce;
+
+        public PlainSocketConnection(Socket socket, ISocketConnectionOwner owner, ChannelOptions options, SocketFraming framing,
+            string channelName, bool isServerSide)
+        {
+            if (framing == SocketFraming.LengthPrefixed) throw new ArgumentOutOfRangeException(nameof(framing));
+            Socket = socket;
+            _owner = owner;
+            _options = options;
+            _framing = framing;
+            _channelName = channelName;
+            Id = Interlocked.Increment(ref s_nextId);
+            RemoteAddress = SocketNames.RemoteOf(socket);
+            _stream = new NetworkStream(socket, ownsSocket: true);
+            if (isServerSide) _stream = _sniff = new HttpSniffStream(_stream);
+        }
+
+        public int Id { get; }
+        public Socket Socket { get; }
+        public string RemoteAddress { get; }
+        public int PeerProcessId => 0;
+        public int PeerMaxMessageSize => int.MaxValue;
+        public IpcChannel SenderView { get; set; }
+
+        /// <summary>The channel whose received-message counters this connection updates.</summary>
+        public IpcChannel CountersOf { get; set; }
+
+        public bool IsEnded => _ended;
+        public IpcException Fault => _fault;
+
+        public void Start()
+        {
+            _reader = new Thread(ReadLoop, 256 * 1024) { IsBackground = true, Name = $"PsIpc {_framing} reader {_channelName}#{Id}" };
+            _reader.Start();
+        }
+
+        public bool WaitForOpen(Deadline deadline, CancellationToken cancellationToken) => true; // no handshake
+
+        public void Enqueue(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        {
+            ThrowIfUnusable();
+            byte[] payload = frame.Payload;
+            bool addNewLine = _framing == SocketFraming.Line && (payload.Length == 0 || payload[payload.Length - 1] != (byte)'\n');
+            if (!Monitor.TryEnter(_writeLock, deadline.RemainingMilliseconds))
+            {
+                throw new IpcException(IpcErrorKind.SendTimeout, $"Timed out waiting to write to '{_channelName}': another send is blocked.", _channelName);
+            }
+            try
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int ms = deadline.RemainingMilliseconds;
+                Socket.SendTimeout = ms < 0 ? 0 : Math.Max(ms, 1);
+                _stream.Write(payload, 0, payload.Length);
+                if (addNewLine) _stream.Write(NewLine, 0, 1);
+            }
+            catch (IOException e) when (e.InnerException is SocketException se && se.SocketErrorCode == SocketError.TimedOut)
+            {
+                // Part of the message may have been written: the stream is no longer usable.
+                Abort(new IpcException(IpcErrorKind.SendTimeout, $"Timed out writing to '{_channelName}': the peer is not reading.", _channelName, e));
+                throw new IpcException(IpcErrorKind.SendTimeout, $"Timed out writing to '{_channelName}': the peer is not reading.", _channelName, e);
+            }
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+            {
+                var fault = new IpcException(IpcErrorKind.PeerDisconnected,
+                    $"Writing to the peer of '{_channelName}' failed: the peer has gone ({e.Message}).", _channelName, e);
+                if (_fault == null && !_localClose) _fault = fault;
+                throw fault;
+            }
+            finally
+            {
+                Monitor.Exit(_writeLock);
+            }
+        }
+
+        public void Flush(Deadline deadline, CancellationToken cancellationToken)
+        {
+            // Sends are written before Enqueue returns: nothing waits in a queue.
+        }
+
+        public void Close(Deadline deadline)
+        {
+            _localClose = true;
+            // Sends are synchronous, so everything sent has been written; shut down the sending side so the
+            // peer reads the end of the stream, then give the reader a moment to see the peer's end too.
+            try { Socket.Shutdown(SocketShutdown.Send); } catch (SocketException) { } catch (ObjectDisposedException) { }
+            int ms = deadline.RemainingMilliseconds;
+            _readerDone.Wait(ms < 0 || ms > 200 ? 200 : ms);
+            Abort(null);
+        }
+
+        public void Abort(IpcException reason)
+        {
+            if (reason != null && _fault == null) _fault = reason;
+            if (reason == null) _localClose = true;
+            try { _abort.Cancel(); } catch (ObjectDisposedException) { }
+            try { _stream.Dispose(); } catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { }
+            if (_reader == null) End(null); // never started: nobody else will report the end
+        }
+
+        private void ThrowIfUnusable()
+        {
+            if (_fault != null)
+            {
+                throw new IpcException(IpcErrorKind.PeerDisconnected, $"'{_channelName}' can no longer send: {_fault.Message}", _channelName, _fault);
+            }
+            if (_ended || _localClose)
+            {
+                throw new IpcException(IpcErrorKind.PeerDisconnected, $"The peer of '{_channelName}' has closed the connection.", _channelName);
+            }
+        }
+
+        private void ReadLoop()
+        {
+            int max = Math.Max(1, _options.MaxMessageSize);
+            var buffer = new byte[_framing == SocketFraming.Raw ? Math.Min(ReadBufferSize, max) : ReadBufferSize];
+            var line = new MemoryStream();
+            var messages = new List<IpcMessage>(64);
+            IpcException fault = null;
+            try
+            {
+                while (true)
+                {
+                    int n = _stream.Read(buffer, 0, buffer.Length);
+                    if (n == 0)
+                    {
+                        if (line.Length > 0) messages.Add(TextMessage(line)); // a last line without "\n"
+                        Deliver(messages);
+                        break;
+                    }
+                    if (_framing == SocketFraming.Raw)
+                    {
+                        var payload = new byte[n];
+                        Buffer.BlockCopy(buffer, 0, payload, 0, n);
+                        messages.Add(new IpcMessage(MessageFormat.Bytes, payload, SenderView));
+                    }
+                    else
+                    {
+                        fault = CutLines(buffer, n, line, messages, max);
+                    }
+                    Deliver(messages);
+                    if (fault != null) break;
+                }
+            }
+            catch (OperationCanceledException) { }
+            catch (InvalidOperationException) { } // the owner's queue was completed: it closed
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+            {
+                if (_sniff != null && _sniff.SawHttp) fault = HttpSniffer.Refusal(_channelName);
+                else if (!_localClose)
+                {
+                    fault = new IpcException(IpcErrorKind.PeerDisconnected,
+                        $"The connection to the peer of '{_channelName}' broke: {e.Message}", _channelName, e);
+                }
+            }
+            finally
+            {
+                End(_fault ?? fault);
+                _readerDone.Set();
+            }
+        }
+
+        private IpcException CutLines(byte[] buffer, int count, MemoryStream line, List<IpcMessage> messages, int max)
+        {
+            int start = 0;
+            for (int i = 0; i < count; i++)
+            {
+                if (buffer[i] != (byte)'\n') continue;
+                line.Write(buffer, start, i - start);
+                if (line.Length > max) return LineTooLong(line.Length, max);
+                messages.Add(TextMessage(line));
+                start = i + 1;
+            }
+            line.Write(buffer, start, count - start);
+            return line.Length > max ? LineTooLong(line.Length, max) : null;
+        }
+
+        private IpcException LineTooLong(long length, int max) =>
+            new IpcException(IpcErrorKind.MessageTooLarge,
+                $"A client of '{_channelName}' sent a line of more than {max} bytes (at least {length}) without a newline; the connection was closed.", _channelName);
+
+        private IpcMessage TextMessage(MemoryStream line)
+        {
+            byte[] bytes = line.ToArray();
+            int length = bytes.Length;
+            if (length > 0 && bytes[length - 1] == (byte)'\r') length--;
+            if (length != bytes.Length) Array.Resize(ref bytes, length);
+            line.SetLength(0);
+            return new IpcMessage(MessageFormat.Text, bytes, SenderView);
+        }
+
+        private void Deliver(List<IpcMessage> messages)
+        {
+            if (messages.Count == 0) return;
+            long bytes = 0;
+            foreach (IpcMessage m in messages) bytes += m.Size;
+            int added = _owner.Inbound.TryAddRange(messages, m => m.Size + 64L, Deadline.Infinite, _abort.Token);
+            (CountersOf ?? SenderView)?.CountReceived(added, bytes);
+            messages.Clear();
+        }
+
+        private void End(IpcException fault)
+        {
+            if (Interlocked.Exchange(ref _endedOnce, 1) != 0) return;
+            bool report = fault != null && !_localClose;
+            if (report && _fault == null) _fault = fault;
+            _ended = true;
+            try { _abort.Cancel(); } catch (ObjectDisposedException) { }
+            _owner.OnEnded(this, report ? fault : null);
+            try { _stream.Dispose(); } catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { }
+        }
+    }
+}

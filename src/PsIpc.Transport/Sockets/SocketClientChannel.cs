@@ -1,0 +1,158 @@
+using System;
+using System.Net.Sockets;
+using System.Threading;
+using PsIpc.Transport.Channels;
+
+namespace PsIpc.Transport.Sockets
+{
+    /// <summary>The client end of a socket: one connection to a TCP or Unix domain socket server.</summary>
+    public sealed class SocketClientChannel : IpcChannel, ISocketConnectionOwner
+    {
+        private readonly BoundedQueue<IpcMessage> _inbound;
+        private readonly string _address;
+        private ISocketConnection _connection;
+
+        private SocketClientChannel(string name, string address, SocketTransport transport, SocketFraming framing, ChannelOptions options)
+            : base(name, transport == SocketTransport.Tcp ? "Tcp" : "Unix", ChannelRole.Client, options)
+        {
+            _address = address;
+            Transport = transport;
+            Framing = framing;
+            _inbound = new BoundedQueue<IpcMessage>(Options.ReceiveBufferMessages, Options.ReceiveBufferBytes);
+        }
+
+        /// <summary>Connects to a TCP server and, with LengthPrefixed framing, completes the PsIpc handshake, until the deadline.</summary>
+        /// <exception cref="IpcException">ConnectionRefused, ConnectTimeout, HostNotFound, ServerBusy, ProtocolError...</exception>
+        public static SocketClientChannel ConnectTcp(string host, int port, SocketFraming framing, Deadline deadline, CancellationToken cancellationToken,
+            ChannelOptions options = null)
+        {
+            if (port < 1 || port > 65535) throw new ArgumentOutOfRangeException(nameof(port));
+            string name = $"tcp:{host}:{port}";
+            deadline = AtLeastOneSecond(deadline);
+            Socket socket = SocketEndpoints.ConnectTcp(host, port, deadline, cancellationToken, name);
+            socket.NoDelay = true;
+            var channel = new SocketClientChannel(name, $"{host}:{port}", SocketTransport.Tcp, framing, options);
+            return channel.Open(socket, deadline, cancellationToken);
+        }
+
+        /// <summary>Connects to a Unix domain socket server (run by this user).</summary>
+        /// <exception cref="IpcException">ConnectionRefused, SocketPathTooLong, AccessDenied, ConnectTimeout, ServerBusy...</exception>
+        public static SocketClientChannel ConnectUnix(string path, SocketFraming framing, Deadline deadline, CancellationToken cancellationToken,
+            ChannelOptions options = null)
+        {
+            string full = System.IO.Path.GetFullPath(path);
+            string name = $"unix:{full}";
+            deadline = AtLeastOneSecond(deadline);
+            Socket socket = SocketEndpoints.ConnectUnix(full, deadline, cancellationToken, name);
+            var channel = new SocketClientChannel(name, full, SocketTransport.Unix, framing, options);
+            return channel.Open(socket, deadline, cancellationToken);
+        }
+
+        // -TimeoutSeconds 0 tries once; one try of a local connect plus a handshake needs a round trip, not zero time.
+        private static Deadline AtLeastOneSecond(Deadline deadline) =>
+            !deadline.IsInfinite && deadline.RemainingMilliseconds < 1000 ? Deadline.After(TimeSpan.FromSeconds(1)) : deadline;
+
+        private SocketClientChannel Open(Socket socket, Deadline deadline, CancellationToken cancellationToken)
+        {
+            if (Framing == SocketFraming.LengthPrefixed)
+            {
+                _connection = new FramedSocketConnection(socket, this, Options, Name, isServerSide: false) { SenderView = this, CountersOf = this };
+            }
+            else
+            {
+                _connection = new PlainSocketConnection(socket, this, Options, Framing, Name, isServerSide: false) { SenderView = this, CountersOf = this };
+            }
+            _connection.Start();
+            try
+            {
+                Deadline handshake = deadline.IsInfinite ? Deadline.After(Options.HandshakeTimeout) : deadline;
+                if (!_connection.WaitForOpen(handshake, cancellationToken))
+                {
+                    throw new IpcException(IpcErrorKind.ConnectTimeout,
+                        $"Connected to {_address} but the server did not answer the PsIpc handshake in time (is it a PsIpc server with -Framing LengthPrefixed?).", Name);
+                }
+            }
+            catch (IpcException e) when (e.Kind == IpcErrorKind.PipeBusy)
+            {
+                _connection.Abort(null);
+                throw new IpcException(IpcErrorKind.ServerBusy, e.Message, Name, e);
+            }
+            catch
+            {
+                _connection.Abort(null);
+                throw;
+            }
+            return this;
+        }
+
+        public SocketTransport Transport { get; }
+        public SocketFraming Framing { get; }
+
+        /// <summary>The server's process id, from its Hello (LengthPrefixed only; 0 otherwise).</summary>
+        public int PeerProcessId => _connection.PeerProcessId;
+
+        /// <summary>The local end: ip:port for TCP.</summary>
+        public string LocalAddress
+        {
+            get
+            {
+                try { return _connection.Socket.LocalEndPoint?.ToString(); }
+                catch (ObjectDisposedException) { return null; }
+            }
+        }
+
+        /// <summary>
+        /// True when the server is known to run as this user (a Unix socket, checked with SO_PEERCRED).
+        /// CliXml is decoded only from authenticated peers.
+        /// </summary>
+        public bool IsAuthenticated => Transport == SocketTransport.Unix;
+
+        public override string Address => _address;
+
+        public override int PeerCount => _connection.IsEnded ? 0 : 1;
+
+        public override ChannelState State
+        {
+            get
+            {
+                if (IsClosed) return ChannelState.Closed;
+                if (!_connection.IsEnded) return ChannelState.Connected;
+                return _connection.Fault != null ? ChannelState.Faulted : ChannelState.Closed;
+            }
+        }
+
+        internal override BoundedQueue<IpcMessage> Inbound => _inbound;
+
+        BoundedQueue<IpcMessage> ISocketConnectionOwner.Inbound => _inbound;
+
+        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        {
+            _connection.Enqueue(frame, deadline, cancellationToken);
+            CountSent(frame.Payload.Length);
+        }
+
+        public override void Flush(Deadline deadline, CancellationToken cancellationToken) => _connection.Flush(deadline, cancellationToken);
+
+        protected override void CloseCore(Deadline deadline)
+        {
+            _connection.Close(deadline);
+            _inbound.CompleteAndClear();
+        }
+
+        IpcException ISocketConnectionOwner.OnOpened(ISocketConnection connection) => null;
+
+        void ISocketConnectionOwner.OnEnded(ISocketConnection connection, IpcException fault)
+        {
+            try
+            {
+                if (fault != null)
+                {
+                    if (fault.Kind == IpcErrorKind.PipeBusy) fault = new IpcException(IpcErrorKind.ServerBusy, fault.Message, Name, fault);
+                    _inbound.TryAdd(IpcMessage.ForFault(fault, this), 64, Deadline.Infinite, CancellationToken.None);
+                }
+                _inbound.Complete();
+            }
+            catch (InvalidOperationException) { } // closed locally: nobody will read
+        }
+    }
+}

@@ -1,0 +1,72 @@
+using System.Net.Sockets;
+using System.Threading;
+using PsIpc.Transport.Channels;
+
+namespace PsIpc.Transport.Sockets
+{
+    /// <summary>What a socket connection tells the channel that owns it (a server or a client).</summary>
+    internal interface ISocketConnectionOwner
+    {
+        /// <summary>Where received messages go (a server merges all its connections here).</summary>
+        BoundedQueue<IpcMessage> Inbound { get; }
+
+        /// <summary>The connection is open (LengthPrefixed: the peer's Hello arrived). Return an error to refuse it.</summary>
+        IpcException OnOpened(ISocketConnection connection);
+
+        /// <summary>The connection ended; called once, after its last message was queued.</summary>
+        void OnEnded(ISocketConnection connection, IpcException fault);
+    }
+
+    /// <summary>One connected socket, whatever its framing: what servers, clients and peers need of it.</summary>
+    internal interface ISocketConnection
+    {
+        int Id { get; }
+        Socket Socket { get; }
+        string RemoteAddress { get; }
+
+        /// <summary>The process id from the peer's Hello (LengthPrefixed only; 0 otherwise).</summary>
+        int PeerProcessId { get; }
+
+        /// <summary>The largest message the peer accepts (from its Hello; int.MaxValue without one).</summary>
+        int PeerMaxMessageSize { get; }
+
+        /// <summary>The channel that appears as the sender of this connection's messages.</summary>
+        IpcChannel SenderView { get; set; }
+
+        bool IsEnded { get; }
+        IpcException Fault { get; }
+
+        void Start();
+
+        /// <summary>Waits until the connection is open. False on deadline; throws the fault if it ended.</summary>
+        bool WaitForOpen(Deadline deadline, CancellationToken cancellationToken);
+
+        void Enqueue(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken);
+        void Flush(Deadline deadline, CancellationToken cancellationToken);
+
+        /// <summary>Writes what is queued, says goodbye where the framing has a way to, closes.</summary>
+        void Close(Deadline deadline);
+
+        void Abort(IpcException reason);
+    }
+
+    /// <summary>Names a connected socket's peer for error messages and the peer's Address.</summary>
+    internal static class SocketNames
+    {
+        public static string RemoteOf(Socket socket)
+        {
+            try
+            {
+                return socket.RemoteEndPoint?.ToString() ?? "local";
+            }
+            catch (SocketException)
+            {
+                return "unknown";
+            }
+            catch (System.ObjectDisposedException)
+            {
+                return "closed";
+            }
+        }
+    }
+}

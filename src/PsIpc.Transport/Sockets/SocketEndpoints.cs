@@ -1,0 +1,261 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using PsIpc.Transport.Platform;
+
+namespace PsIpc.Transport.Sockets
+{
+    /// <summary>Binding listeners and connecting clients, with the errors users see for each way it fails.</summary>
+    internal static class SocketEndpoints
+    {
+        public const int Backlog = 512;
+
+        /// <summary>Binds and listens on a TCP address; port 0 takes a free port.</summary>
+        /// <exception cref="IpcException">AddressInUse, ConnectFailed.</exception>
+        public static Socket ListenTcp(IPAddress address, int port, string name)
+        {
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                // A listener must not share its port: on Windows, SO_EXCLUSIVEADDRUSE; on Unix the default already refuses.
+                if (UnixNative.IsWindows) socket.ExclusiveAddressUse = true;
+                socket.Bind(new IPEndPoint(address, port));
+                socket.Listen(Backlog);
+                return socket;
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                if (e.SocketErrorCode == SocketError.AddressAlreadyInUse || e.SocketErrorCode == SocketError.AccessDenied && port != 0)
+                {
+                    throw new IpcException(IpcErrorKind.AddressInUse,
+                        $"The port {port} on {address} is already in use by another program. Choose another -Port, or -Port 0 for a free one.", name, e);
+                }
+                throw new IpcException(IpcErrorKind.ConnectFailed, $"Cannot listen on {address} port {port}: {e.Message}", name, e);
+            }
+        }
+
+        /// <summary>Checks that a Unix socket path fits sun_path.</summary>
+        /// <exception cref="IpcException">SocketPathTooLong.</exception>
+        public static string CheckUnixPath(string path, string name)
+        {
+            string full = Path.GetFullPath(path);
+            int bytes = Encoding.UTF8.GetByteCount(full);
+            if (bytes > UnixNative.MaxSocketPathBytes)
+            {
+                throw new IpcException(IpcErrorKind.SocketPathTooLong,
+                    $"The Unix socket path '{full}' is {bytes} bytes; the system allows at most {UnixNative.MaxSocketPathBytes}. Use a shorter path.", name);
+            }
+            return full;
+        }
+
+        /// <summary>
+        /// Binds a Unix socket at <paramref name="path"/> with mode 0600, creating its directory with mode 0700
+        /// when it does not exist. A socket file that a live server holds is never taken over; a stale one
+        /// (nobody listens) is replaced; a file that is not a socket is left alone.
+        /// </summary>
+        /// <exception cref="IpcException">SocketPathTooLong, AddressInUse.</exception>
+        public static Socket ListenUnix(string path, string name)
+        {
+            path = CheckUnixPath(path, name);
+            string directory = Path.GetDirectoryName(path);
+            if (!string.IsNullOrEmpty(directory) && !Directory.Exists(directory))
+            {
+                Directory.CreateDirectory(directory);
+                UnixNative.SetMode(directory, Convert.ToUInt32("700", 8));
+            }
+            Socket socket = BindUnixExclusive(path, name);
+            try
+            {
+                UnixNative.SetMode(path, Convert.ToUInt32("600", 8));
+                socket.Listen(Backlog);
+                return socket;
+            }
+            catch
+            {
+                socket.Dispose();
+                TryDelete(path);
+                throw;
+            }
+        }
+
+        private static Socket BindUnixExclusive(string path, string name)
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                try
+                {
+                    socket.Bind(new UnixEndPoint(path));
+                    return socket;
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+                {
+                    if (IsServed(path))
+                    {
+                        throw new IpcException(IpcErrorKind.AddressInUse,
+                            $"The Unix socket '{path}' is already served by another process. Choose another -Path.", name, e);
+                    }
+                }
+                if (!UnixNative.IsSocketFile(path))
+                {
+                    throw new IpcException(IpcErrorKind.AddressInUse,
+                        $"'{path}' exists and is not a socket; PsIpc leaves it alone. Choose another -Path.", name);
+                }
+                try
+                {
+                    File.Delete(path); // a stale socket file: its server is gone
+                    socket.Bind(new UnixEndPoint(path));
+                    return socket;
+                }
+                catch (Exception e) when (e is UnauthorizedAccessException || e is IOException || e is SocketException)
+                {
+                    throw new IpcException(IpcErrorKind.AddressInUse,
+                        $"The Unix socket '{path}' is stale but cannot be replaced ({e.Message}).", name, e);
+                }
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        private static bool IsServed(string path)
+        {
+            using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+            {
+                try
+                {
+                    probe.Connect(new UnixEndPoint(path));
+                    return true;
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused || e.SocketErrorCode == SocketError.AddressNotAvailable)
+                {
+                    return false;
+                }
+                catch (SocketException)
+                {
+                    return true; // e.g. permission denied: somebody else's, and not ours to replace
+                }
+            }
+        }
+
+        public static void TryDelete(string path)
+        {
+            try { File.Delete(path); } catch (Exception e) when (e is UnauthorizedAccessException || e is IOException) { }
+        }
+
+        /// <summary>Connects to a TCP server, trying each address of the host, until the deadline.</summary>
+        /// <exception cref="IpcException">ConnectionRefused, ConnectTimeout, HostNotFound, ConnectFailed.</exception>
+        public static Socket ConnectTcp(string host, int port, Deadline deadline, CancellationToken cancellationToken, string name)
+        {
+            IPAddress[] addresses;
+            if (IPAddress.TryParse(host, out IPAddress literal))
+            {
+                addresses = new[] { literal };
+            }
+            else if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
+            {
+                addresses = new[] { IPAddress.Loopback, IPAddress.IPv6Loopback };
+            }
+            else
+            {
+                try
+                {
+                    addresses = Dns.GetHostAddresses(host);
+                }
+                catch (SocketException e)
+                {
+                    throw new IpcException(IpcErrorKind.HostNotFound, $"The host '{host}' was not found: {e.Message}", name, e);
+                }
+                // IPv4 first: a server that binds 127.0.0.1 (the default) does not listen on ::1.
+                addresses = addresses.OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).ToArray();
+            }
+            SocketException last = null;
+            foreach (IPAddress address in addresses)
+            {
+                var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    ConnectWithin(socket, new IPEndPoint(address, port), deadline, cancellationToken, name, $"{host}:{port}");
+                    return socket;
+                }
+                catch (SocketException e)
+                {
+                    socket.Dispose();
+                    last = e;
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            }
+            if (last != null && last.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+                throw new IpcException(IpcErrorKind.ConnectionRefused,
+                    $"Nothing listens on {host} port {port}: the connection was refused.", name, last);
+            }
+            throw new IpcException(IpcErrorKind.ConnectFailed, $"Cannot connect to {host} port {port}: {last?.Message}", name, last);
+        }
+
+        /// <summary>Connects to a Unix socket and checks that its server runs as this user.</summary>
+        /// <exception cref="IpcException">ConnectionRefused, SocketPathTooLong, AccessDenied.</exception>
+        public static Socket ConnectUnix(string path, Deadline deadline, CancellationToken cancellationToken, string name)
+        {
+            path = CheckUnixPath(path, name);
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                ConnectWithin(socket, new UnixEndPoint(path), deadline, cancellationToken, name, path);
+                uint peer = UnixNative.GetPeerUserId(socket);
+                if (peer != UnixNative.EffectiveUserId)
+                {
+                    throw new IpcException(IpcErrorKind.AccessDenied,
+                        $"The Unix socket '{path}' is served by another user (uid {peer}); PsIpc does not attach to it.", name);
+                }
+                return socket;
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                if (e.SocketErrorCode == SocketError.AccessDenied)
+                {
+                    throw new IpcException(IpcErrorKind.AccessDenied, $"Access to the Unix socket '{path}' was denied.", name, e);
+                }
+                string why = e.SocketErrorCode == SocketError.ConnectionRefused ? "the socket file exists but nobody listens on it" : "no server has created it";
+                throw new IpcException(IpcErrorKind.ConnectionRefused, $"Cannot connect to the Unix socket '{path}': {why}.", name, e);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        private static void ConnectWithin(Socket socket, EndPoint endPoint, Deadline deadline, CancellationToken cancellationToken, string name, string what)
+        {
+            Task connect = socket.ConnectAsync(endPoint);
+            bool done;
+            try
+            {
+                done = connect.Wait(deadline.RemainingMilliseconds, cancellationToken);
+            }
+            catch (AggregateException e) when (e.InnerException is SocketException se)
+            {
+                throw se;
+            }
+            if (!done)
+            {
+                connect.ContinueWith(t => _ = t.Exception, TaskScheduler.Default); // observed: the socket is disposed below
+                throw new IpcException(IpcErrorKind.ConnectTimeout, $"Timed out connecting to {what}.", name);
+            }
+        }
+    }
+}
