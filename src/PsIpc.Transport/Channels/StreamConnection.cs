@@ -290,13 +290,14 @@ namespace PsIpc.Transport.Channels
             }
         }
 
-        // A lone message here means a stream has started (sporadic messages are written inline), so give the
-        // producer a moment to queue more: one write for many messages beats one wake-up and write each.
+        // A few small messages here mean a stream has started (sporadic messages are written inline), so
+        // give the producer a few microseconds to queue more: one write for many messages beats one wake-up
+        // and write each. Pure spinning, bounded: SpinWait.SpinOnce would escalate to Sleep(1), a millisecond
+        // per batch, which is what large messages would then pay.
         private void LetBatchGrow(int queued)
         {
-            if (queued >= 64) return;
-            var spinner = new SpinWait();
-            for (int i = 0; i < 20 && _outbound.Count < 64; i++) spinner.SpinOnce();
+            if (queued >= 64 || _outbound.Bytes >= 16 * 1024) return;
+            for (int i = 0; i < 16 && _outbound.Count < 64; i++) Thread.SpinWait(30);
         }
 
         private void WriteBatch(List<OutgoingFrame> batch, byte[] buffer)

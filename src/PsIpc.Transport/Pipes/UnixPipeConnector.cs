@@ -27,6 +27,7 @@ namespace PsIpc.Transport.Pipes
                         throw new IpcException(IpcErrorKind.AccessDenied,
                             $"The pipe '{name.Name}' is served by another user (uid {peer}); PsIpc does not attach to it.", name.Name);
                     }
+                    SocketBuffers.Enlarge(socket);
                     return new PipeStreamPair(new NetworkStream(socket, ownsSocket: true), socket);
                 }
                 catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)

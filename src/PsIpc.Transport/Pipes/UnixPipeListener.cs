@@ -46,6 +46,7 @@ namespace PsIpc.Transport.Pipes
                     throw new IpcException(IpcErrorKind.AccessDenied,
                         $"A process of another user (uid {peer}) tried to connect to the pipe '{_name.Name}'; it was refused.", _name.Name);
                 }
+                SocketBuffers.Enlarge(client);
                 return new PipeStreamPair(new NetworkStream(client, ownsSocket: true), client);
             }
             catch
