@@ -17,6 +17,10 @@
         'Receive-IpcMessage'
         'Close-IpcChannel'
         'Get-IpcChannel'
+        'Start-IpcSocketServer'
+        'Connect-IpcSocket'
+        'Get-IpcSocketServer'
+        'Stop-IpcSocketServer'
     )
     VariablesToExport      = @()
     AliasesToExport        = @()

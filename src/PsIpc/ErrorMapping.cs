@@ -30,18 +30,23 @@ namespace PsIpc
                 case IpcErrorKind.PeerDisconnected:
                 case IpcErrorKind.ConnectFailed:
                 case IpcErrorKind.RemoteError:
+                case IpcErrorKind.ConnectionRefused:
+                case IpcErrorKind.HostNotFound:
                     return ErrorCategory.ConnectionError;
                 case IpcErrorKind.PipeNameInUse:
+                case IpcErrorKind.AddressInUse:
                 case IpcErrorKind.SharedMemoryNameInUse:
                     return ErrorCategory.ResourceExists;
                 case IpcErrorKind.InvalidPipeName:
                 case IpcErrorKind.PipeNameTooLong:
+                case IpcErrorKind.SocketPathTooLong:
                 case IpcErrorKind.InvalidSharedMemoryName:
                     return ErrorCategory.InvalidArgument;
                 case IpcErrorKind.PipeNotFound:
                 case IpcErrorKind.SharedMemoryNotFound:
                     return ErrorCategory.ObjectNotFound;
                 case IpcErrorKind.PipeBusy:
+                case IpcErrorKind.ServerBusy:
                     return ErrorCategory.ResourceBusy;
                 case IpcErrorKind.SharedMemoryIsQueue:
                 case IpcErrorKind.SharedMemoryNotQueue:
@@ -56,6 +61,7 @@ namespace PsIpc
                 case IpcErrorKind.SharedMemoryTooLarge:
                     return ErrorCategory.LimitsExceeded;
                 case IpcErrorKind.AccessDenied:
+                case IpcErrorKind.AuthenticationRequired:
                     return ErrorCategory.PermissionDenied;
                 default:
                     return ErrorCategory.NotSpecified;

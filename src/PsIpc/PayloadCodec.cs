@@ -67,11 +67,25 @@ namespace PsIpc
                 case MessageFormat.Json:
                     return FromJson(message.GetText());
                 case MessageFormat.CliXml:
+                    if (!AcceptsCliXmlFrom(message.Sender)) throw new InvalidOperationException(CliXmlRefusal(message.Sender));
                     return PSSerializer.Deserialize(message.GetText());
                 default:
                     return message.Payload;
             }
         }
+
+        /// <summary>
+        /// CliXml makes the receiver rehydrate types, so it is decoded only from peers known to run as this
+        /// user: pipes and Unix sockets (uid checked). A TCP peer is unauthenticated (docs/protocol.md).
+        /// </summary>
+        public static bool AcceptsCliXmlFrom(Transport.Channels.IpcChannel sender) =>
+            sender is Transport.Sockets.SocketPeer peer ? peer.IsAuthenticated
+            : sender is Transport.Sockets.SocketClientChannel client ? client.IsAuthenticated
+            : true;
+
+        public static string CliXmlRefusal(Transport.Channels.IpcChannel sender) =>
+            $"'{sender?.Name}' sent a CliXml message over an unauthenticated TCP connection; PsIpc does not deserialize CliXml from such a peer. " +
+            "Send objects with -Format Json (or text and bytes), or use a Unix socket (-Path).";
 
         public void Dispose() => _json?.Dispose();
 
