@@ -503,6 +503,12 @@ namespace PsIpc.Transport.Channels
 
         private void SendErrorFrame(IpcException error)
         {
+            // A server that accepted the Hello answers with its own first; an error right after must not
+            // overtake it (the writer thread sends the Hello, this is the reader thread).
+            if (_isServerSide && _helloReceived.IsSet && !_helloSent)
+            {
+                SpinWait.SpinUntil(() => _helloSent || _writerDone.IsSet, 1000);
+            }
             try
             {
                 WriteFrameNow(FrameType.Error, ErrorFrame.Encode(error.Kind, error.Message));
