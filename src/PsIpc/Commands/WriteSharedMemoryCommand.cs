@@ -1,0 +1,121 @@
+using System;
+using System.Collections.Generic;
+using System.Management.Automation;
+using PsIpc.Transport;
+using PsIpc.Transport.Framing;
+using PsIpc.Transport.SharedMemory;
+
+namespace PsIpc.Commands
+{
+    /// <summary>
+    /// Publishes a value to a segment (encoded as Send-IpcMessage encodes it; the pipeline's items together are one
+    /// value, published when the pipeline ends), or with -Bytes writes bytes at an offset.
+    /// </summary>
+    [Cmdlet(VerbsCommunications.Write, "SharedMemory", DefaultParameterSetName = ValueSet)]
+    [OutputType(typeof(void))]
+    public sealed class WriteSharedMemoryCommand : IpcCmdlet
+    {
+        private const string ValueSet = "Value";
+        private const string BytesSet = "Bytes";
+        private readonly List<object> _items = new List<object>();
+        private PayloadCodec _codec;
+
+        [Parameter(Mandatory = true, Position = 0)]
+        [SharedMemoryTransformation]
+        [ArgumentCompleter(typeof(SharedMemoryNameCompleter))]
+        [ValidateNotNull]
+        public SharedMemoryChannel SharedMemory { get; set; }
+
+        [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = ValueSet)]
+        [AllowNull]
+        [AllowEmptyString]
+        [AllowEmptyCollection]
+        public object InputObject { get; set; }
+
+        [Parameter(ParameterSetName = ValueSet)]
+        public PayloadFormat Format { get; set; } = PayloadFormat.Auto;
+
+        [Parameter(ParameterSetName = ValueSet)]
+        [ValidateRange(1, 100)]
+        public int Depth { get; set; } = 2;
+
+        [Parameter(Mandatory = true, ParameterSetName = BytesSet)]
+        [ValidateNotNull]
+        public byte[] Bytes { get; set; }
+
+        [Parameter(ParameterSetName = BytesSet)]
+        [ValidateRange(0L, long.MaxValue)]
+        public long Offset { get; set; }
+
+        [Parameter]
+        [Alias("TimeoutSec")]
+        [ValidateRange(0, int.MaxValue)]
+        public double TimeoutSeconds { get; set; }
+
+        protected override void BeginProcessing()
+        {
+            _codec = new PayloadCodec();
+            if (!(SharedMemory is SharedMemorySegment))
+            {
+                ThrowIpcError(new IpcException(IpcErrorKind.SharedMemoryIsQueue,
+                    $"'{SharedMemory.Name}' is a shared memory queue: add messages to it with Send-IpcMessage.", SharedMemory.Name));
+            }
+        }
+
+        protected override void ProcessRecord()
+        {
+            if (ParameterSetName == BytesSet)
+            {
+                Run(segment => segment.WriteBytes(Offset, Bytes, DeadlineFrom(TimeoutSeconds), CancelToken));
+                return;
+            }
+            if (MyInvocation.ExpectingInput) _items.Add(InputObject);
+            else Publish(InputObject);
+        }
+
+        protected override void EndProcessing()
+        {
+            if (ParameterSetName == ValueSet && MyInvocation.ExpectingInput && _items.Count > 0)
+            {
+                Publish(_items.Count == 1 ? _items[0] : _items.ToArray());
+            }
+        }
+
+        private void Publish(object value)
+        {
+            byte[] payload;
+            MessageFormat wireFormat;
+            try
+            {
+                payload = _codec.Encode(value, Format, Depth, out wireFormat);
+            }
+            catch (Exception e) when (e is PSInvalidCastException || e is FormatException || e is InvalidCastException)
+            {
+                WriteError(ErrorMapping.ToErrorRecord(e, "EncodeFailed", ErrorCategory.InvalidData, value));
+                return;
+            }
+            Run(segment => segment.WriteValue(wireFormat, payload, DeadlineFrom(TimeoutSeconds), CancelToken));
+        }
+
+        private void Run(Action<SharedMemorySegment> write)
+        {
+            try
+            {
+                write((SharedMemorySegment)SharedMemory);
+            }
+            catch (IpcException e)
+            {
+                ReportIpcError(e);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        protected override void StopProcessing()
+        {
+            base.StopProcessing();
+            _codec?.Dispose();
+        }
+    }
+}
