@@ -34,6 +34,26 @@ namespace PsIpc
         protected Deadline DeadlineFrom(double timeoutSeconds) =>
             HasTimeout ? Deadline.After(TimeSpan.FromSeconds(timeoutSeconds)) : Deadline.Infinite;
 
+        /// <summary>
+        /// Closes a channel, which waits for queued messages to be written (up to the deadline). Ctrl+C returns
+        /// at once; the close goes on in the background and still ends by the deadline.
+        /// </summary>
+        protected void CloseCancellably(Transport.Channels.IpcChannel channel, Deadline deadline)
+        {
+            System.Threading.Tasks.Task closing = System.Threading.Tasks.Task.Run(() => channel.Close(deadline));
+            try
+            {
+                closing.Wait(CancelToken);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            catch (AggregateException e) when (e.InnerException is IpcException ipc)
+            {
+                WriteIpcError(ipc);
+            }
+        }
+
         /// <summary>A non-terminating error: the command goes on (timeouts, per-item failures).</summary>
         protected void WriteIpcError(IpcException exception) => WriteError(ErrorMapping.ToErrorRecord(exception));
 

@@ -81,7 +81,9 @@ namespace PsIpc
         public static bool AcceptsCliXmlFrom(Transport.Channels.IpcChannel sender) =>
             sender is Transport.Sockets.SocketPeer peer ? peer.IsAuthenticated
             : sender is Transport.Sockets.SocketClientChannel client ? client.IsAuthenticated
-            : true;
+            : sender is Transport.Channels.IpcPeer || sender is Transport.Channels.PipeClientChannel
+              || sender is Transport.SharedMemory.SharedMemoryChannel; // same user: checked at connect/open
+            // Anything else (a transport added later) is refused until it says how its peers are checked.
 
         public static string CliXmlRefusal(Transport.Channels.IpcChannel sender) =>
             $"'{sender?.Name}' sent a CliXml message over an unauthenticated TCP connection; PsIpc does not deserialize CliXml from such a peer. " +

@@ -462,5 +462,27 @@ namespace PsIpc.Transport.Tests
             Assert.Equal(0, parser.DirectTarget(65_536).Count); // only 100 bytes to come
             Assert.Equal(100, parser.DirectTarget(1).Count);
         }
+
+        [Fact]
+        public void WithRequireHelloFirstADataFrameBeforeTheHelloIsRejectedAtItsHeader()
+        {
+            // Otherwise a peer could make a connection buffer a whole message before any handshake.
+            var parser = new FrameParser(64 * 1024 * 1024) { RequireHelloFirst = true };
+            byte[] header = Wire.Header(64 * 1024 * 1024, (byte)FrameType.Bytes);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var e = Assert.Throws<IpcException>(() => parser.Feed(header, 0, header.Length, new List<Frame>()));
+            Assert.Equal(IpcErrorKind.ProtocolError, e.Kind);
+            Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1024 * 1024);
+        }
+
+        [Fact]
+        public void WithRequireHelloFirstDataFramesFollowTheHello()
+        {
+            var parser = new FrameParser(1024) { RequireHelloFirst = true };
+            byte[] wire = Wire.Concat(Wire.HelloFrame(), Wire.Frame(FrameType.Text, new byte[] { 65 }));
+            var frames = new List<Frame>();
+            parser.Feed(wire, 0, wire.Length, frames);
+            Assert.Equal(new[] { FrameType.Hello, FrameType.Text }, frames.ConvertAll(f => f.Type).ToArray());
+        }
     }
 }

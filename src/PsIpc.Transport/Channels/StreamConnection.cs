@@ -347,7 +347,7 @@ namespace PsIpc.Transport.Channels
         private void ReadLoop()
         {
             var buffer = new byte[BufferSize];
-            var parser = new FrameParser(_options.MaxMessageSize);
+            var parser = new FrameParser(_options.MaxMessageSize) { RequireHelloFirst = true };
             var frames = new List<Frame>(256);
             var messages = new List<IpcMessage>(256);
             IpcException fault = null;

@@ -35,6 +35,14 @@ namespace PsIpc.Transport.Framing
         /// <summary>Hello, Goodbye and Error frames are limited separately, so a tiny -MaxMessageSize still shakes hands.</summary>
         public const uint MaxControlFrameSize = 64 * 1024;
 
+        /// <summary>
+        /// When set, the first frame must be a Hello (or an Error): a peer that starts with anything else is
+        /// rejected at its first header, so nobody can make a connection buffer a message before the handshake.
+        /// </summary>
+        public bool RequireHelloFirst { get; set; }
+
+        private bool _firstFrameSeen;
+
         /// <summary>True while part of a frame has been seen and the rest is still missing.</summary>
         public bool IsMidFrame => _headerFilled > 0 || _payload != null;
 
@@ -108,6 +116,12 @@ namespace PsIpc.Transport.Framing
                 throw new IpcException(IpcErrorKind.ProtocolError,
                     $"The peer sent a frame of unknown type 0x{(byte)type:X2}; it does not speak the PsIpc protocol.");
             }
+            if (RequireHelloFirst && !_firstFrameSeen && type != FrameType.Hello && type != FrameType.Error)
+            {
+                throw new IpcException(IpcErrorKind.ProtocolError,
+                    $"The peer's first frame is of type 0x{(byte)type:X2}, not a Hello; it does not speak the PsIpc protocol.");
+            }
+            _firstFrameSeen = true;
             uint limit = FrameTypes.IsData(type) ? (uint)MaxMessageSize : MaxControlFrameSize;
             if (length > limit)
             {

@@ -209,6 +209,11 @@ namespace PsIpc.Transport.Sockets
         /// <exception cref="IpcException">ConnectionRefused, SocketPathTooLong, AccessDenied.</exception>
         public static Socket ConnectUnix(string path, Deadline deadline, CancellationToken cancellationToken, string name)
         {
+            if (UnixNative.IsWindows)
+            {
+                // The peer-user check below needs libc; Windows' AF_UNIX sockets are not supported yet.
+                throw new PlatformNotSupportedException("Unix domain sockets (-Path) are supported on Linux and macOS only.");
+            }
             path = CheckUnixPath(path, name);
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             try

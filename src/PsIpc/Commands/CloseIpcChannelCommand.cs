@@ -1,6 +1,4 @@
-using System;
 using System.Management.Automation;
-using System.Threading.Tasks;
 using PsIpc.Transport;
 using PsIpc.Transport.Channels;
 
@@ -28,21 +26,7 @@ namespace PsIpc.Commands
             foreach (IpcChannel channel in Channel)
             {
                 Deadline deadline = HasTimeout ? DeadlineFrom(TimeoutSeconds) : Deadline.After(channel.Options.CloseTimeout);
-                // Closing waits for queued messages to be written (up to the deadline). Ctrl+C returns at once;
-                // the close goes on in the background and still ends by the deadline.
-                Task closing = Task.Run(() => channel.Close(deadline));
-                try
-                {
-                    closing.Wait(CancelToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-                catch (AggregateException e) when (e.InnerException is IpcException ipc)
-                {
-                    WriteIpcError(ipc);
-                }
+                CloseCancellably(channel, deadline);
             }
         }
     }

@@ -87,7 +87,7 @@ namespace PsIpc.Commands
             {
                 try
                 {
-                    server.Handler = new SocketRequestHandler(server, ScriptBlock, ThrottleLimit);
+                    server.Handler = new SocketRequestHandler(server, ScriptBlock, ThrottleLimit, SessionState.LanguageMode);
                 }
                 catch
                 {

@@ -30,7 +30,7 @@ namespace PsIpc.Commands
             {
                 if (!ShouldProcess(server.Address, "Stop the socket server")) continue;
                 Deadline deadline = HasTimeout ? DeadlineFrom(TimeoutSeconds) : Deadline.After(server.Options.CloseTimeout);
-                server.Close(deadline);
+                CloseCancellably(server, deadline);
             }
         }
     }

@@ -53,12 +53,16 @@ foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody)
         private long _handled;
         private int _stopped;
 
-        public SocketRequestHandler(SocketServerChannel server, ScriptBlock scriptBlock, int throttleLimit)
+        /// <param name="languageMode">The caller's: handlers must not run in a fuller language than the
+        /// session that started the server (ConstrainedLanguage stays constrained).</param>
+        public SocketRequestHandler(SocketServerChannel server, ScriptBlock scriptBlock, int throttleLimit, PSLanguageMode languageMode)
         {
             _server = server;
             _handlerText = scriptBlock.ToString();
             ThrottleLimit = throttleLimit;
-            _pool = RunspaceFactory.CreateRunspacePool(InitialSessionState.CreateDefault());
+            InitialSessionState sessionState = InitialSessionState.CreateDefault();
+            sessionState.LanguageMode = languageMode;
+            _pool = RunspaceFactory.CreateRunspacePool(sessionState);
             _pool.SetMinRunspaces(1);
             _pool.SetMaxRunspaces(throttleLimit);
             _pool.Open();
