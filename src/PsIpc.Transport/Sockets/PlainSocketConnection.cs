@@ -78,17 +78,29 @@ namespace PsIpc.Transport.Sockets
             ThrowIfUnusable();
             byte[] payload = frame.Payload;
             bool addNewLine = _framing == SocketFraming.Line && (payload.Length == 0 || payload[payload.Length - 1] != (byte)'\n');
-            if (!Monitor.TryEnter(_writeLock, deadline.RemainingMilliseconds))
+            // Wait for the write lock in short slices, so that Ctrl+C (the token) ends the wait at once.
+            while (!Monitor.TryEnter(_writeLock, Math.Min(50, deadline.RemainingMilliseconds < 0 ? 50 : deadline.RemainingMilliseconds)))
             {
-                throw new IpcException(IpcErrorKind.SendTimeout, $"Timed out waiting to write to '{_channelName}': another send is blocked.", _channelName);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (deadline.HasExpired)
+                {
+                    throw new IpcException(IpcErrorKind.SendTimeout, $"Timed out waiting to write to '{_channelName}': another send is blocked.", _channelName);
+                }
             }
             try
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 int ms = deadline.RemainingMilliseconds;
                 Socket.SendTimeout = ms < 0 ? 0 : Math.Max(ms, 1);
-                _stream.Write(payload, 0, payload.Length);
-                if (addNewLine) _stream.Write(NewLine, 0, 1);
+                // A write blocked on a peer that does not read ends on Ctrl+C by aborting the connection:
+                // part of the message may be out, so the stream could not be used again anyway.
+                using (cancellationToken.Register(() => Abort(new IpcException(IpcErrorKind.ChannelClosed,
+                    $"A send to '{_channelName}' was stopped while the peer was not reading; the connection was closed.", _channelName))))
+                {
+                    _stream.Write(payload, 0, payload.Length);
+                    if (addNewLine) _stream.Write(NewLine, 0, 1);
+                }
+                cancellationToken.ThrowIfCancellationRequested();
             }
             catch (IOException e) when (e.InnerException is SocketException se && se.SocketErrorCode == SocketError.TimedOut)
             {
