@@ -50,6 +50,7 @@ foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody)
         private readonly Dictionary<IpcChannel, Queue<IpcMessage>> _bySender = new Dictionary<IpcChannel, Queue<IpcMessage>>();
         private readonly HashSet<PowerShell> _running = new HashSet<PowerShell>();
         private int _waiting;
+        private long _waitingBytes; // payload bytes of the messages in _bySender's queues
         private long _handled;
         private int _stopped;
 
@@ -116,7 +117,12 @@ foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody)
                 {
                     lock (_gate)
                     {
-                        while (_waiting >= MaxWaiting && !token.IsCancellationRequested) Monitor.Wait(_gate, 100);
+                        // Bounded by count and by bytes (the server's receive buffer): while handlers are busy,
+                        // the server's own queue fills and its connections stop reading, back to the clients.
+                        while ((_waiting >= MaxWaiting || _waitingBytes >= _server.Options.ReceiveBufferBytes) && !token.IsCancellationRequested)
+                        {
+                            Monitor.Wait(_gate, 100);
+                        }
                     }
                     batch.Clear();
                     if (_server.Receive(batch, 64, Deadline.Infinite, token) < 0) return;
@@ -129,6 +135,7 @@ foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody)
                             {
                                 queue.Enqueue(message); // that client's previous message is still being handled
                                 _waiting++;
+                                _waitingBytes += message.Size;
                                 continue;
                             }
                             _bySender[message.Sender] = new Queue<IpcMessage>();
@@ -224,10 +231,15 @@ foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody)
                 {
                     next = queue.Dequeue();
                     _waiting--;
+                    _waitingBytes -= next.Size;
                 }
                 else
                 {
-                    if (queue != null) _waiting -= queue.Count;
+                    if (queue != null)
+                    {
+                        _waiting -= queue.Count;
+                        foreach (IpcMessage dropped in queue) _waitingBytes -= dropped.Size;
+                    }
                     _bySender.Remove(sender);
                 }
                 Monitor.PulseAll(_gate);
