@@ -51,6 +51,9 @@ $script:Counts = if ($Quick) {
         BytesPsIpc = 200; BytesPython = 300; BytesRaw = 500
         RoundTripPsIpc = 1000; RoundTripPython = 5000; RoundTripRaw = 5000; RoundTripFloor = 5000
         MemorySmall = 100000; MemoryLarge = 1000000
+        SocketRoundTripPsIpc = 500; SocketRoundTripPython = 5000
+        SocketClients = 100; SocketRoundsPsIpc = 10; SocketRoundsPython = 50
+        SocketStrings = 100000; LoadClients = 200; LoadRounds = 2
     }
 }
 else {
@@ -61,9 +64,14 @@ else {
         BytesPsIpc = 2000; BytesPython = 2000; BytesRaw = 4000
         RoundTripPsIpc = 5000; RoundTripPython = 20000; RoundTripRaw = 20000; RoundTripFloor = 20000
         MemorySmall = 100000; MemoryLarge = 1000000
+        SocketRoundTripPsIpc = 1000; SocketRoundTripPython = 20000
+        SocketClients = 100; SocketRoundsPsIpc = 20; SocketRoundsPython = 200
+        SocketStrings = 500000; LoadClients = 1000; LoadRounds = 2
     }
 }
 $script:Repetitions = if ($Quick) { 1 } else { 5 }
+# Row 9 (1000 clients, ~15 s a run) is repeated fewer times: it reports errors, not a speed.
+$script:LoadRepetitions = if ($Quick) { 1 } else { 3 }
 $script:Measurements = [System.Collections.Generic.List[object]]::new()
 $script:PipeCounter = 0
 
@@ -72,6 +80,10 @@ $script:RowObjects = '2. pscustomobjects (4 properties), one way'
 $script:RowBytes = '3. 1 MiB byte[], one way'
 $script:RowRoundTrip = '4. request/reply round trip'
 $script:RowMemory = '5. receiver peak working set'
+$script:RowSocketRoundTrip = '6. TCP request/reply round trip'
+$script:RowSocketClients = '7. TCP request/reply, 100 concurrent clients'
+$script:RowSocketStrings = '8. 16-byte strings, one way, over sockets'
+$script:RowSocketLoad = '9. concurrent clients served'
 
 #region Implementations: each call is one run and returns one JSON result
 
@@ -140,6 +152,95 @@ function Invoke-PythonAnchor {
     }
     $handle = Start-BenchProcess -Label "mp_pipe.py $Mode" -FilePath $script:Python -ArgumentList @(
         (Join-Path $PSScriptRoot 'anchors/mp_pipe.py'), $Mode, $Count)
+    Wait-BenchProcess -Handle $handle -TimeoutSeconds 120
+}
+
+function New-BenchReadyFile {
+    # Where a socket server worker publishes its endpoint (BenchSocket.ps1); removed by the caller.
+    Join-Path ([IO.Path]::GetTempPath()) "$(New-BenchPipeName).ready"
+}
+
+function Remove-BenchReadyFile {
+    param([string] $ReadyFile)
+    Remove-Item -LiteralPath $ReadyFile, "$ReadyFile.done" -ErrorAction Ignore
+}
+
+function Invoke-PsIpcSocketEcho {
+    # An echo pwsh serves Start-IpcSocketServer -Port 0 -ScriptBlock { param($message) $message };
+    # a client pwsh connects $Clients clients to it and times the round trips. The result is the
+    # client's, with the server's counters added and errors summed over both sides.
+    param([int] $Clients, [int] $Count, [int] $Rounds)
+    Assert-PsIpcModule
+    $readyFile = New-BenchReadyFile
+    try {
+        $echo = Start-BenchPwsh -Label 'PsIpc socket echo' -Worker PsIpcSocketEcho -Parameters ([ordered]@{
+                ModulePath = $script:ModuleManifest; ReadyFile = $readyFile
+            })
+        try {
+            $client = Start-BenchPwsh -Label "PsIpc socket clients ($Clients)" -Worker PsIpcSocketClients -Parameters ([ordered]@{
+                    ModulePath = $script:ModuleManifest; ReadyFile = $readyFile; Clients = $Clients; Count = $Count; Rounds = $Rounds
+                })
+        }
+        catch {
+            Stop-BenchProcess $echo
+            throw
+        }
+        $trips, $server = Wait-BenchProcess -Handle $client, $echo -TimeoutSeconds 240
+    }
+    finally {
+        Remove-BenchReadyFile $readyFile
+    }
+    $serverErrors = $server.handlerErrors + $server.connectionErrors + $server.connectionsRefused + $server.stillConnected
+    if ($Clients -eq 1 -and ($serverErrors -gt 0 -or $server.messagesReceived -lt $trips.messages)) {
+        throw "the echo server reports $($server.messagesReceived) messages for $($trips.messages) round trips, $serverErrors error(s)"
+    }
+    foreach ($name in $server.psobject.Properties.Name) {
+        $trips | Add-Member -NotePropertyName "server_$name" -NotePropertyValue $server.$name
+    }
+    $trips.errors += $serverErrors
+    if ($trips.errors -gt 0) {
+        $shown = if ($trips.psobject.Properties['firstErrors']) { $trips.firstErrors -join '; ' }
+        Write-Host "    $($trips.errors) error(s): server $($server | ConvertTo-Json -Compress); client: $shown" -ForegroundColor Yellow
+    }
+    $trips
+}
+
+function Invoke-PsIpcSocketOneWay {
+    # Row 1's scheme over a socket: a receiver pwsh serves Start-IpcSocketServer (TCP port 0, or a
+    # Unix socket) and times first message to last; a sender pwsh connects and pipes its data.
+    param([ValidateSet('Tcp', 'Unix')] [string] $Transport, [string] $Kind, [int] $Count)
+    Assert-PsIpcModule
+    $readyFile = New-BenchReadyFile
+    $receiverParameters = [ordered]@{ ModulePath = $script:ModuleManifest; ReadyFile = $readyFile; Kind = $Kind; Count = $Count }
+    if ($Transport -eq 'Unix') {
+        $receiverParameters.Path = Join-Path ([IO.Path]::GetTempPath()) "$(New-BenchPipeName).sock"
+    }
+    try {
+        $receiver = Start-BenchPwsh -Label "PsIpc $Transport receiver" -Worker PsIpcSocketReceiver -Parameters $receiverParameters
+        try {
+            $sender = Start-BenchPwsh -Label "PsIpc $Transport sender" -Worker PsIpcSocketSender -Parameters ([ordered]@{
+                    ModulePath = $script:ModuleManifest; ReadyFile = $readyFile; Kind = $Kind; Count = $Count
+                })
+        }
+        catch {
+            Stop-BenchProcess $receiver
+            throw
+        }
+        $received, $sent = Wait-BenchProcess -Handle $receiver, $sender -TimeoutSeconds 240
+    }
+    finally {
+        Remove-BenchReadyFile $readyFile
+    }
+    $received | Add-Member -NotePropertyName senderSeconds -NotePropertyValue $sent.seconds -PassThru
+}
+
+function Invoke-AsyncioAnchor {
+    param([ValidateSet('roundtrip', 'clients')] [string] $Mode, [int[]] $Arguments)
+    if (-not $script:Python) {
+        throw 'python3 was not found on PATH.'
+    }
+    $handle = Start-BenchProcess -Label "asyncio_echo.py $Mode" -FilePath $script:Python -ArgumentList (@(
+            (Join-Path $PSScriptRoot 'anchors/asyncio_echo.py'), $Mode) + @($Arguments | ForEach-Object { [string]$_ }))
     Wait-BenchProcess -Handle $handle -TimeoutSeconds 120
 }
 
@@ -285,6 +386,62 @@ function Measure-ReceiverMemory {
     }
 }
 
+function Measure-SocketRoundTrip {
+    $row = $script:RowSocketRoundTrip
+    Write-Host $row -ForegroundColor Cyan
+    $counts = $script:Counts
+    $runs = Measure-Repeated 'PsIpc TCP round trip, script-block echo' { Invoke-PsIpcSocketEcho -Clients 1 -Count $counts.SocketRoundTripPsIpc -Rounds 0 }
+    $null = New-Measurement -Row $row -Implementation 'PsIpc, script-block server' -Unit 'µs/trip' -Runs $runs -Count $counts.SocketRoundTripPsIpc
+    $runs = Measure-Repeated 'asyncio echo round trip' { Invoke-AsyncioAnchor roundtrip $counts.SocketRoundTripPython }
+    $null = New-Measurement -Row $row -Implementation 'Python asyncio echo server' -Unit 'µs/trip' -Runs $runs -Count $counts.SocketRoundTripPython
+}
+
+function Measure-SocketClients {
+    $row = $script:RowSocketClients
+    Write-Host $row -ForegroundColor Cyan
+    $counts = $script:Counts
+    $psipcTrips = $counts.SocketClients * $counts.SocketRoundsPsIpc
+    $runs = Measure-Repeated "PsIpc $($counts.SocketClients) clients, script-block echo" {
+        $r = Invoke-PsIpcSocketEcho -Clients $counts.SocketClients -Count 0 -Rounds $counts.SocketRoundsPsIpc
+        if ($r.errors -gt 0) { throw "$($r.errors) error(s) among $($r.messages) round trips" }
+        $r
+    }
+    $null = New-Measurement -Row $row -Implementation 'PsIpc, script-block server' -Unit 'trips/s' -Runs $runs -Count $psipcTrips
+    $pythonTrips = $counts.SocketClients * $counts.SocketRoundsPython
+    $runs = Measure-Repeated "asyncio $($counts.SocketClients) clients" {
+        $r = Invoke-AsyncioAnchor clients $counts.SocketClients, $counts.SocketRoundsPython
+        if ($r.errors -gt 0) { throw "$($r.errors) wrong replies" }
+        $r
+    }
+    $null = New-Measurement -Row $row -Implementation 'Python asyncio echo server' -Unit 'trips/s' -Runs $runs -Count $pythonTrips
+}
+
+function Measure-SocketStrings {
+    $row = $script:RowSocketStrings
+    Write-Host $row -ForegroundColor Cyan
+    $count = $script:Counts.SocketStrings
+    foreach ($transport in 'Tcp', 'Unix') {
+        $name = if ($transport -eq 'Tcp') { 'TCP' } else { 'Unix socket' }
+        $runs = Measure-Repeated "PsIpc strings over $name" { Invoke-PsIpcSocketOneWay $transport Strings $count }
+        $null = New-Measurement -Row $row -Implementation "PsIpc over $name" -Unit 'msg/s' -Runs $runs -Count $count
+    }
+}
+
+function Measure-SocketLoad {
+    $row = $script:RowSocketLoad
+    Write-Host $row -ForegroundColor Cyan
+    $counts = $script:Counts
+    $label = '{0} clients x {1} round trips' -f $counts.LoadClients.ToString('N0', $script:Invariant), $counts.LoadRounds
+    $runs = Measure-Repeated "PsIpc $label" -Repetitions $script:LoadRepetitions {
+        Invoke-PsIpcSocketEcho -Clients $counts.LoadClients -Count 0 -Rounds $counts.LoadRounds
+    }
+    $null = New-Measurement -Row $row -Implementation "PsIpc, $label`: errors" -Unit 'errors' -Runs $runs -Count $counts.LoadClients
+    $null = New-Measurement -Row $row -Implementation "PsIpc, $label`: round trips" -Unit 'trips/s' -Runs $runs `
+        -Count ($counts.LoadClients * $counts.LoadRounds)
+    $null = New-Measurement -Row $row -Implementation "PsIpc, $label`: connecting all clients" -Unit 's' -Runs $runs `
+        -Count $counts.LoadClients -Value { param($r) $r.connectSeconds }
+}
+
 #endregion
 
 #region Report
@@ -345,6 +502,25 @@ function Get-Targets {
     New-Target 'round trip vs multiprocessing.Pipe (time)' '<= 1.50x' @($roundTrip, (Find-Measurement $script:RowRoundTrip 'multiprocessing.Pipe')) {
         param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -le 1.5)
     }
+    $pipeStrings = Find-Measurement $script:RowStrings 'PsIpc'
+    New-Target '100 clients: PsIpc throughput vs asyncio echo server' '>= 2.00x' @((Find-Measurement $script:RowSocketClients 'PsIpc, script-block server'), (Find-Measurement $script:RowSocketClients 'Python asyncio echo server')) {
+        param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 2)
+    }
+    New-Target 'small strings over TCP vs over a pipe' '>= 0.80x' @((Find-Measurement $script:RowSocketStrings 'PsIpc over TCP'), $pipeStrings) {
+        param($socket, $pipe) (Format-Ratio ($socket / $pipe)), ($socket / $pipe -ge 0.8)
+    }
+    New-Target 'small strings over a Unix socket vs over a pipe' '>= 0.80x' @((Find-Measurement $script:RowSocketStrings 'PsIpc over Unix socket'), $pipeStrings) {
+        param($socket, $pipe) (Format-Ratio ($socket / $pipe)), ($socket / $pipe -ge 0.8)
+    }
+    $loadErrors = $script:Measurements | Where-Object { $_.Row -eq $script:RowSocketLoad -and $_.Unit -eq 'errors' } | Select-Object -First 1
+    $loadName = '{0} concurrent clients: errors (worst run)' -f $script:Counts.LoadClients.ToString('N0', $script:Invariant)
+    if ($loadErrors -and $loadErrors.Status -eq 'OK') {
+        $worst = ($loadErrors.Values | Measure-Object -Maximum).Maximum
+        [pscustomobject]@{ Name = $loadName; Requirement = '0'; Measured = $worst.ToString('N0', $script:Invariant); Result = $worst -eq 0 ? 'PASS' : 'MISS' }
+    }
+    else {
+        New-Target $loadName '0' @($loadErrors) { param($e) $e, $false }
+    }
     New-Target 'receiver memory flat: 1M vs 100k messages' '<= 1.20x or <= +32 MiB' @($small, $large) {
         param($smallPeak, $largePeak)
         $measured = '{0} ({1} MiB)' -f (Format-Ratio ($largePeak / $smallPeak)), ($largePeak - $smallPeak).ToString('+0.0;-0.0', $script:Invariant)
@@ -362,6 +538,9 @@ function Get-ContextRatios {
         , @('objects vs Start-ThreadJob', (Find-Measurement $script:RowObjects 'PsIpc'), (Find-Measurement $script:RowObjects 'Start-ThreadJob'))
         , @('round trip vs raw C# named pipe (time)', (Find-Measurement $script:RowRoundTrip 'PsIpc'), (Find-Measurement $script:RowRoundTrip 'raw C# named pipe'))
         , @('round trip vs the two-cmdlet script loop floor (time)', (Find-Measurement $script:RowRoundTrip 'PsIpc'), (Find-Measurement $script:RowRoundTrip 'pipeline floor: script loop calling two no-op cmdlets'))
+        , @('TCP round trip vs asyncio echo (time)', (Find-Measurement $script:RowSocketRoundTrip 'PsIpc, script-block server'), (Find-Measurement $script:RowSocketRoundTrip 'Python asyncio echo server'))
+        , @('TCP round trip vs raw C# named pipe (time)', (Find-Measurement $script:RowSocketRoundTrip 'PsIpc, script-block server'), (Find-Measurement $script:RowRoundTrip 'raw C# named pipe'))
+        , @('TCP round trip (script-block server) vs PsIpc pipe round trip (time)', (Find-Measurement $script:RowSocketRoundTrip 'PsIpc, script-block server'), (Find-Measurement $script:RowRoundTrip 'PsIpc'))
     )
     foreach ($pair in $pairs) {
         $name, $psipc, $anchor = $pair
@@ -372,7 +551,7 @@ function Get-ContextRatios {
 
 function Get-MethodNotes {
     # Literal markdown; <<Name>> is replaced by the count of that name (or by the values below).
-    $values = @{ Repetitions = $script:Repetitions; PythonVersion = $script:PythonVersion }
+    $values = @{ Repetitions = $script:Repetitions; PythonVersion = $script:PythonVersion; LoadRepetitions = $script:LoadRepetitions }
     foreach ($key in $script:Counts.Keys) {
         $values[$key] = ([int]$script:Counts[$key]).ToString('N0', $script:Invariant)
     }
@@ -431,6 +610,37 @@ Row 5, **receiver memory**: the PsIpc string row run with <<MemorySmall>> and wi
 messages; the receiver reports its peak working set (Process.PeakWorkingSet64, VmHWM on Linux) after
 taking them all, so the figure includes pwsh itself and the module. The receiver keeps nothing (the
 sink only counts), so a flat figure means the transport's queues are bounded.
+
+Rows 6-9, **sockets**. Each socket server runs in its own pwsh, started with `-Port 0` (or `-Path`),
+and publishes where it listens in a file the connecting pwsh waits for (bench/workers/BenchSocket.ps1).
+
+- Row 6, **TCP round trip**, timed by the client after 200 untimed round trips (<<SocketRoundTripPsIpc>>):
+  the server pwsh runs `Start-IpcSocketServer -Port 0 -ScriptBlock { param($message) $message }` (default
+  -ThrottleLimit); the client pwsh runs `$c = Connect-IpcSocket -Port $port` and the loop of row 4,
+  `Send-IpcMessage $c 'ping'; $reply = Receive-IpcMessage $c -Count 1`. Anchor: bench/anchors/asyncio_echo.py
+  (<<PythonVersion>>, <<SocketRoundTripPython>> round trips after 1000 untimed): a child process runs an
+  `asyncio.start_server` echo server, the parent one `asyncio.open_connection` client; each message is a
+  4-byte little-endian length and b"ping". The PsIpc and raw C# pipe figures of row 4 are the other anchors.
+- Row 7, **100 concurrent clients**: the same PsIpc echo server; one client pwsh opens <<SocketClients>>
+  `Connect-IpcSocket` connections from one runspace, then runs <<SocketRoundsPsIpc>> rounds: in each, every
+  client sends one request (all <<SocketClients>> requests are in flight at once, so the server's handler
+  pool has work for every runspace), then every client's reply is read and checked. A single script loop
+  drives all clients because it is the fastest client pwsh offers here: 100 `ForEach-Object -Parallel`
+  runspaces each looping send/receive made about half as many round trips a second on this machine.
+  Timed from the first request to the last reply; connecting is outside. Anchor: asyncio_echo.py
+  `clients`: <<SocketClients>> connections opened first, then one coroutine per client doing
+  <<SocketRoundsPython>> round trips, all in one event loop in the parent process, against the same
+  asyncio echo server in a child process. Figures are round trips per second over all clients.
+- Row 8, **one way over sockets**: the scheme of row 1 (<<SocketStrings>> 16-byte strings) with
+  `Start-IpcSocketServer -Port 0` (or `-Path $TMPDIR/<name>.sock`) and no script block in the receiver,
+  `Receive-IpcMessage $srv -Count $n | Measure-BenchStream`, and `Connect-IpcSocket` + `$data | Send-IpcMessage $c`
+  + `Close-IpcChannel $c` in the sender. The targets compare with row 1's PsIpc pipe figure of the same run.
+- Row 9, **concurrent clients served**: the echo server of row 6 (default -MaxConnections 1000); one client
+  pwsh connects <<LoadClients>> clients from one runspace, all connected at once, then runs <<LoadRounds>>
+  rounds as in row 7. Errors are the client's (a failed connect, send or close, a reply that is missing
+  after 30 s or wrong) plus the server's (HandlerErrors, ConnectionErrors, ConnectionsRefused, and clients
+  it still counts 10 s after the client pwsh closed them all); the target takes the worst run. Repeated
+  <<LoadRepetitions>> time(s). The round-trip rate and the time to connect all clients are given for context.
 '@
     foreach ($key in $values.Keys) {
         $text = $text.Replace("<<$key>>", [string]$values[$key])
@@ -482,7 +692,7 @@ function Export-MarkdownReport {
     $lines.AddRange([string[]](ConvertTo-MarkdownTable @($Facts.GetEnumerator() | ForEach-Object {
                     [pscustomobject]@{ Fact = $_.Key; Value = $_.Value } })))
     $lines.Add('')
-    $lines.Add('## Targets (issue 3, item 7)')
+    $lines.Add('## Targets (issue 3, item 7; sockets: issue 4, item 8)')
     $lines.Add('')
     $lines.AddRange([string[]](ConvertTo-MarkdownTable @($Targets | Select-Object Name, Requirement, Measured, Result)))
     $lines.Add('')
@@ -522,6 +732,10 @@ Measure-Objects
 Measure-Bytes
 Measure-RoundTrip
 Measure-ReceiverMemory
+Measure-SocketRoundTrip
+Measure-SocketClients
+Measure-SocketStrings
+Measure-SocketLoad
 
 $facts = Get-MachineFacts
 $targets = @(Get-Targets) + @(Get-ContextRatios)

@@ -8,16 +8,23 @@ $script:UnitValue = @{
     'GB/s'     = { param($r) $r.bytes / $r.seconds / 1e9 }
     'µs/trip'  = { param($r) $r.seconds / $r.messages * 1e6 }
     'MiB peak' = { param($r) $r.peakWorkingSet / 1MB }
+    'trips/s'  = { param($r) $r.messages / $r.seconds }
+    'errors'   = { param($r) $r.errors }
+    's'        = { param($r) $r.seconds }
 }
 
 function Measure-Repeated {
     # Runs $Run (which returns one JSON result) $script:Repetitions times; the first failure ends
     # the series and is kept as its error.
-    param([Parameter(Mandatory)] [string] $Label, [Parameter(Mandatory)] [scriptblock] $Run)
+    param(
+        [Parameter(Mandatory)] [string] $Label,
+        [Parameter(Mandatory)] [scriptblock] $Run,
+        [int] $Repetitions = $script:Repetitions
+    )
     $results = [System.Collections.Generic.List[object]]::new()
     $errorMessage = $null
-    for ($repetition = 1; $repetition -le $script:Repetitions; $repetition++) {
-        Write-Host ("  {0,-48} run {1}/{2} ..." -f $Label, $repetition, $script:Repetitions) -NoNewline
+    for ($repetition = 1; $repetition -le $Repetitions; $repetition++) {
+        Write-Host ("  {0,-48} run {1}/{2} ..." -f $Label, $repetition, $Repetitions) -NoNewline
         $stopwatch = [System.Diagnostics.Stopwatch]::StartNew()
         try {
             $results.Add((& $Run))
@@ -74,6 +81,9 @@ function Format-Figure {
         'GB/s' { 'N2' }
         'µs/trip' { 'N1' }
         'MiB peak' { 'N1' }
+        'trips/s' { 'N0' }
+        'errors' { 'N0' }
+        's' { 'N1' }
         default { 'N2' }
     }
     $Value.ToString($format, $script:Invariant)
