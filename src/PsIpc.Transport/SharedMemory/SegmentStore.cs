@@ -54,6 +54,13 @@ namespace PsIpc.Transport.SharedMemory
                 try
                 {
                     stream.SetLength(total);
+                    // SetLength alone makes a sparse file: a later write into a page tmpfs cannot supply
+                    // kills the process with SIGBUS. Reserve every page now, and fail here instead.
+                    int reserveError = ShmNative.Reserve(stream.SafeFileHandle, total);
+                    if (reserveError != 0)
+                    {
+                        throw new IOException($"{(reserveError == ShmNative.ENOSPC ? "not enough free space in /dev/shm" : "errno " + reserveError)}");
+                    }
                 }
                 catch (IOException e)
                 {
@@ -61,7 +68,15 @@ namespace PsIpc.Transport.SharedMemory
                     throw new IpcException(IpcErrorKind.SharedMemoryTooLarge,
                         $"Cannot make the segment '{name}' {total} bytes: {e.Message}", name, e);
                 }
-                mapping = SharedMapping.FromFile(stream, total, path);
+                try
+                {
+                    mapping = SharedMapping.FromFile(stream, total, path);
+                }
+                catch
+                {
+                    stream.Dispose();
+                    throw;
+                }
                 unsafe { SegmentHeader.Initialize(mapping.Pointer, kind, capacity); }
                 return mapping;
             }

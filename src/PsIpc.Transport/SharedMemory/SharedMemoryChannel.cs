@@ -77,13 +77,13 @@ namespace PsIpc.Transport.SharedMemory
         public override int PeerCount => 0;
 
         /// <summary>Holder of the lock right now (a process id), 0 when free.</summary>
-        public int LockHolder => IsClosed ? 0 : _lock.Holder;
+        public int LockHolder => WhileMapped(() => _lock.Holder);
 
         /// <summary>How often a process took over the lock of a holder that had died.</summary>
-        public int LockRecoveries => IsClosed ? 0 : _lock.Recoveries;
+        public int LockRecoveries => WhileMapped(() => _lock.Recoveries);
 
         /// <summary>True when a writer died in the middle of a write (see Read-SharedMemory).</summary>
-        public bool IsDamaged => !IsClosed && (Volatile.Read(ref *(int*)(Header + SegmentHeader.FlagsOffset)) & SegmentHeader.FlagDamaged) != 0;
+        public bool IsDamaged => WhileMapped(() => (Volatile.Read(ref *(int*)(Header + SegmentHeader.FlagsOffset)) & SegmentHeader.FlagDamaged) != 0);
 
         private protected byte* Header { get; }
 
@@ -113,6 +113,23 @@ namespace PsIpc.Transport.SharedMemory
         private protected void EndUse()
         {
             if (Interlocked.Decrement(ref _users) == 0 && IsClosed) _idle.Set();
+        }
+
+        /// <summary>
+        /// Reads a value from the mapping for a property (a table view may format a channel that another
+        /// thread is closing): the default once closed, never a read of unmapped memory.
+        /// </summary>
+        private protected T WhileMapped<T>(Func<T> read)
+        {
+            Interlocked.Increment(ref _users);
+            try
+            {
+                return IsClosed ? default(T) : read();
+            }
+            finally
+            {
+                EndUse();
+            }
         }
 
         /// <summary>

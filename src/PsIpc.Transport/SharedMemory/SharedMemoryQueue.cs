@@ -30,10 +30,10 @@ namespace PsIpc.Transport.SharedMemory
         public override SharedMemoryKind SegmentKind => SharedMemoryKind.Queue;
 
         /// <summary>Messages in the queue right now.</summary>
-        public long Count => IsClosed ? 0 : _ring.Count;
+        public long Count => WhileMapped(() => _ring.Count);
 
         /// <summary>Bytes the queued records take (headers and padding included).</summary>
-        public long UsedBytes => IsClosed ? 0 : _ring.UsedBytes;
+        public long UsedBytes => WhileMapped(() => _ring.UsedBytes);
 
         /// <summary>The largest message the ring can hold.</summary>
         public long MaxMessageSize => Math.Min(_ring.MaxPayload, Options.MaxMessageSize);
@@ -101,6 +101,10 @@ namespace PsIpc.Transport.SharedMemory
             ThrowIfClosed();
             int returned = TakeReturned(into, max);
             if (returned > 0) return returned;
+            // One message per call: a batch taken from the shared ring but not delivered (Select-Object -First,
+            // Ctrl+C) could only go back to this process's list, out of reach of the other consumers, and
+            // a big batch would also starve them. The ring read is per message anyway.
+            max = Math.Min(max, 1);
             BeginUse();
             try
             {

@@ -24,10 +24,10 @@ namespace PsIpc.Transport.SharedMemory
         private ref long Sequence => ref *(long*)(Header + SegmentHeader.WriteSequenceOffset);
 
         /// <summary>Writes so far, by every process.</summary>
-        public long WriteCount => IsClosed ? 0 : Volatile.Read(ref *(long*)(Header + SegmentHeader.WriteCountOffset));
+        public long WriteCount => WhileMapped(() => Volatile.Read(ref *(long*)(Header + SegmentHeader.WriteCountOffset)));
 
         /// <summary>Bytes of the latest value (0 when none was written).</summary>
-        public long ValueLength => IsClosed ? 0 : Volatile.Read(ref *(long*)(Header + SegmentHeader.ValueLengthOffset));
+        public long ValueLength => WhileMapped(() => Volatile.Read(ref *(long*)(Header + SegmentHeader.ValueLengthOffset)));
 
         /// <summary>Publishes a value: readers see the previous one or this one, never a mix.</summary>
         public void WriteValue(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)

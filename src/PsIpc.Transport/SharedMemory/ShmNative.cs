@@ -26,6 +26,30 @@ namespace PsIpc.Transport.SharedMemory
         private static int O_DIRECTORY => IsLinux ? 0x10000 : 0x100000;
         private static int O_RDONLY => 0;
 
+        [DllImport("libc", EntryPoint = "posix_fallocate")]
+        private static extern int posix_fallocate(int fd, long offset, long length);
+
+        public const int ENOSPC = 28;
+
+        /// <summary>
+        /// Allocates every page of a segment file up front (Linux: posix_fallocate, which returns the error
+        /// number itself). Returns 0 or an errno. macOS has no posix_fallocate; there the file stays sparse.
+        /// </summary>
+        public static int Reserve(Microsoft.Win32.SafeHandles.SafeFileHandle file, long length)
+        {
+            if (!IsLinux) return 0;
+            bool added = false;
+            try
+            {
+                file.DangerousAddRef(ref added);
+                return posix_fallocate((int)file.DangerousGetHandle(), 0, length);
+            }
+            finally
+            {
+                if (added) file.DangerousRelease();
+            }
+        }
+
         [DllImport("libc", EntryPoint = "open", SetLastError = true)]
         private static extern int open_([MarshalAs(UnmanagedType.LPStr)] string path, int flags, uint mode);
 
