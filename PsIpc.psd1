@@ -6,7 +6,7 @@
     Author                 = 'PsIpc contributors'
     CompanyName            = 'PsIpc'
     Copyright              = '(c) PsIpc contributors. MIT License.'
-    Description            = 'Inter-process communication for PowerShell: named pipes between scripts, jobs and other programs, with objects, timeouts and Ctrl+C that work.'
+    Description            = 'Inter-process communication for PowerShell: named pipes, TCP and Unix sockets, and shared memory between scripts, jobs and other programs, with objects, timeouts and Ctrl+C that work.'
     PowerShellVersion      = '5.1'
     DotNetFrameworkVersion = '4.7.2'
     FormatsToProcess       = @('PsIpc.Format.ps1xml')
@@ -31,9 +31,9 @@
     AliasesToExport        = @()
     PrivateData            = @{
         PSData = @{
-            Tags         = @('IPC', 'NamedPipe', 'Pipe', 'Jobs', 'ThreadJob', 'Messaging', 'Linux', 'Windows', 'PSEdition_Core', 'PSEdition_Desktop')
+            Tags         = @('IPC', 'NamedPipe', 'Pipe', 'Socket', 'TCP', 'UnixSocket', 'SharedMemory', 'Jobs', 'ThreadJob', 'Messaging', 'Linux', 'Windows', 'PSEdition_Core', 'PSEdition_Desktop')
             LicenseUri   = 'https://opensource.org/licenses/MIT'
-            ReleaseNotes = 'Named pipes: New-IpcPipe, Send-IpcMessage, Receive-IpcMessage, Close-IpcChannel, Get-IpcChannel.'
+            ReleaseNotes = 'Named pipes (New-IpcPipe), TCP and Unix socket servers and clients (Start-IpcSocketServer, Connect-IpcSocket), shared memory segments and queues (New-SharedMemory); Send-/Receive-IpcMessage and Close-/Get-IpcChannel work on all of them.'
         }
     }
 }
