@@ -26,29 +26,49 @@ namespace PsIpc.Sockets
 
         private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, false);
 
-        // Runs in a pool runspace: decodes JSON there (ConvertFrom-Json needs a runspace), runs the handler
-        // from its text (a script block belongs to the runspace that created it), and shapes the replies:
-        // mode 0 keeps objects (sent as CliXml), 1 turns them into JSON (a peer that may not send or
-        // receive CliXml), 2 into text (Line and Raw framing).
-        private const string Wrapper = @"
-param([string] $PsIpcHandlerText, $PsIpcBody, [bool] $PsIpcBodyIsJson, [int] $PsIpcReplyMode)
-if ($PsIpcBodyIsJson) { $PsIpcBody = ConvertFrom-Json -InputObject $PsIpcBody }
-foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody) {
-    if ($null -eq $PsIpcReply) { continue }
-    if ($PsIpcReply -is [string] -or $PsIpcReply -is [byte[]] -or $PsIpcReplyMode -eq 0) { ,$PsIpcReply }
-    elseif ($PsIpcReplyMode -eq 2) { [string]$PsIpcReply }
-    else { [pscustomobject]@{ PSTypeName = 'PsIpc.JsonReply'; Json = (ConvertTo-Json -InputObject $PsIpcReply -Compress -Depth 2) } }
+        // Runs once in each worker runspace, for the server's lifetime: creates the handler from its text (a
+        // script block belongs to the runspace that created it) and then handles one work item after the
+        // other. Invoking a script block in a running loop costs microseconds; a PowerShell invocation per
+        // message cost about half a millisecond to several. For each item it decodes JSON (ConvertFrom-Json
+        // needs a runspace) and shapes the replies: mode 0 keeps objects (sent as CliXml), 1 turns them into
+        // JSON (a peer that may not send or receive CliXml), 2 into text (Line and Raw framing).
+        private const string WorkerScript = @"
+param([string] $PsIpcHandlerText, $PsIpcWork, $PsIpcDone)
+$PsIpcHandler = [scriptblock]::Create($PsIpcHandlerText)
+foreach ($PsIpcItem in $PsIpcWork.GetConsumingEnumerable()) {
+    $PsIpcReplies = [System.Collections.Generic.List[object]]::new()
+    $PsIpcFailure = $null
+    try {
+        $PsIpcBody = $PsIpcItem.Body
+        if ($PsIpcItem.IsJson) { $PsIpcBody = ConvertFrom-Json -InputObject $PsIpcBody }
+        foreach ($PsIpcReply in (& $PsIpcHandler $PsIpcBody 2>&1)) {
+            if ($PsIpcReply -is [System.Management.Automation.ErrorRecord]) {
+                if ($null -eq $PsIpcFailure) { $PsIpcFailure = $PsIpcReply }
+                continue
+            }
+            if ($null -eq $PsIpcReply) { continue }
+            if ($PsIpcReply -is [string] -or $PsIpcReply -is [byte[]] -or $PsIpcItem.Mode -eq 0) { $PsIpcReplies.Add($PsIpcReply) }
+            elseif ($PsIpcItem.Mode -eq 2) { $PsIpcReplies.Add([string]$PsIpcReply) }
+            else { $PsIpcReplies.Add([pscustomobject]@{ PSTypeName = 'PsIpc.JsonReply'; Json = (ConvertTo-Json -InputObject $PsIpcReply -Compress -Depth 2) }) }
+        }
+    }
+    catch { $PsIpcFailure = $_ }
+    $PsIpcDone.Complete($PsIpcItem, $PsIpcReplies, $PsIpcFailure)
 }
 ";
 
         private readonly SocketServerChannel _server;
         private readonly string _handlerText;
-        private readonly RunspacePool _pool;
+        private readonly InitialSessionState _sessionState;
+        private readonly System.Collections.Concurrent.BlockingCollection<HandlerWorkItem> _work =
+            new System.Collections.Concurrent.BlockingCollection<HandlerWorkItem>();
+        private readonly List<Worker> _workers = new List<Worker>();
+        private readonly HandlerCompletion _completion;
+        private int _inFlight; // work items added and not completed
         private readonly Thread _dispatcher;
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         private readonly object _gate = new object();
         private readonly Dictionary<IpcChannel, Queue<IpcMessage>> _bySender = new Dictionary<IpcChannel, Queue<IpcMessage>>();
-        private readonly HashSet<PowerShell> _running = new HashSet<PowerShell>();
         private int _waiting;
         private long _waitingBytes; // payload bytes of the messages in _bySender's queues
         private long _handled;
@@ -63,10 +83,8 @@ foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody)
             ThrottleLimit = throttleLimit;
             InitialSessionState sessionState = InitialSessionState.CreateDefault();
             sessionState.LanguageMode = languageMode;
-            _pool = RunspaceFactory.CreateRunspacePool(sessionState);
-            _pool.SetMinRunspaces(1);
-            _pool.SetMaxRunspaces(throttleLimit);
-            _pool.Open();
+            _sessionState = sessionState;
+            _completion = new HandlerCompletion(this);
             _dispatcher = new Thread(Dispatch, 256 * 1024) { IsBackground = true, Name = $"PsIpc handler {server.Name}" };
             server.Closing += (_, deadline) => Stop(deadline);
             _dispatcher.Start();
@@ -79,31 +97,30 @@ foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody)
         public long MessagesHandled => Interlocked.Read(ref _handled);
 
         /// <summary>Messages being handled right now.</summary>
-        public int Busy { get { lock (_gate) return _running.Count; } }
+        public int Busy { get { lock (_gate) return _inFlight; } }
 
         public override string ToString() => $"{{ {_handlerText.Trim()} }} (ThrottleLimit {ThrottleLimit})";
 
-        /// <summary>Stops taking messages, waits for the running ones until the deadline, then stops them and closes the pool.</summary>
+        /// <summary>Stops taking messages, waits for the running ones until the deadline, then stops the workers.</summary>
         public void Stop(Deadline deadline)
         {
             if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
             _stop.Cancel();
             _dispatcher.Join(TimeSpan.FromSeconds(5));
+            List<Worker> workers;
             lock (_gate)
             {
                 foreach (Queue<IpcMessage> queue in _bySender.Values) queue.Clear();
-                while (_running.Count > 0)
+                while (_inFlight > 0)
                 {
                     int ms = deadline.RemainingMilliseconds;
                     if (ms == 0) break;
                     Monitor.Wait(_gate, ms < 0 ? 1000 : Math.Min(ms, 1000));
                 }
-                foreach (PowerShell ps in _running)
-                {
-                    try { ps.BeginStop(null, null); } catch (Exception e) when (e is InvalidOperationException || e is ObjectDisposedException) { }
-                }
+                workers = new List<Worker>(_workers);
             }
-            _pool.Dispose();
+            _work.CompleteAdding(); // idle workers leave their loop
+            foreach (Worker worker in workers) worker.Stop();
             _stop.Dispose();
         }
 
@@ -153,30 +170,29 @@ foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody)
         {
             while (message != null)
             {
-                PowerShell ps = null;
                 try
                 {
                     object body = Decode(message, out bool isJson);
                     int mode = _server.Framing != SocketFraming.LengthPrefixed ? 2 : IsAuthenticated(message.Sender) ? 0 : 1;
-                    ps = PowerShell.Create();
-                    ps.RunspacePool = _pool;
-                    ps.AddScript(Wrapper, useLocalScope: true)
-                        .AddArgument(_handlerText).AddArgument(body).AddArgument(isJson).AddArgument(mode);
-                    var output = new PSDataCollection<PSObject>();
-                    lock (_gate) _running.Add(ps);
-                    PowerShell invoked = ps;
-                    IpcMessage request = message;
-                    ps.BeginInvoke<PSObject, PSObject>(null, output, null, ar => Completed(invoked, output, request, ar), null);
-                    return; // Completed runs this client's next message
+                    lock (_gate)
+                    {
+                        _inFlight++;
+                        if (_inFlight > _workers.Count && _workers.Count < ThrottleLimit) _workers.Add(new Worker(this));
+                    }
+                    try
+                    {
+                        _work.Add(new HandlerWorkItem(message, body, isJson, mode));
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        lock (_gate) _inFlight--; // stopping: the queue takes nothing more
+                        throw;
+                    }
+                    return; // Complete runs this client's next message
                 }
                 catch (Exception e) when (!(e is OutOfMemoryException))
                 {
-                    // Could not start (undecodable body, pool closed): count it, go on with this client's next message.
-                    if (ps != null)
-                    {
-                        lock (_gate) _running.Remove(ps);
-                        ps.Dispose();
-                    }
+                    // Could not start (undecodable body, stopped): count it, go on with this client's next message.
                     if (Volatile.Read(ref _stopped) == 0) _server.RecordHandlerError(e);
                     Interlocked.Increment(ref _handled);
                     message = Next(message.Sender);
@@ -184,27 +200,22 @@ foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody)
             }
         }
 
-        private void Completed(PowerShell ps, PSDataCollection<PSObject> output, IpcMessage request, IAsyncResult result)
+        // Called by a worker's script when it is done with an item.
+        internal void Complete(HandlerWorkItem item, IList<object> replies, object failure)
         {
             // Whatever happens here, this client's next message must run: a lost turn would stall the client.
             try
             {
-                bool failed = false;
-                try
+                if (failure != null)
                 {
-                    ps.EndInvoke(result);
+                    object error = failure is PSObject wrapped ? wrapped.BaseObject : failure;
+                    Exception exception = error is ErrorRecord record
+                        ? record.Exception ?? new RuntimeException(record.ToString())
+                        : error as Exception ?? new RuntimeException(error.ToString());
+                    if (Volatile.Read(ref _stopped) == 0) _server.RecordHandlerError(exception);
                 }
-                catch (Exception e) when (!(e is OutOfMemoryException))
-                {
-                    failed = true;
-                    if (Volatile.Read(ref _stopped) == 0) _server.RecordHandlerError(e);
-                }
-                if (!failed && ps.Streams.Error.Count > 0)
-                {
-                    ErrorRecord first = ps.Streams.Error[0];
-                    _server.RecordHandlerError(first.Exception ?? new RuntimeException(first.ToString()));
-                }
-                if (!failed) Reply(request, output);
+                // Replies written before a failure still go out.
+                Reply(item.Request, replies);
             }
             catch (Exception e) when (!(e is OutOfMemoryException))
             {
@@ -212,12 +223,14 @@ foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody)
             }
             finally
             {
-                output.Dispose();
-                lock (_gate) _running.Remove(ps);
-                ps.Dispose();
+                lock (_gate)
+                {
+                    _inFlight--;
+                    Monitor.PulseAll(_gate);
+                }
                 Interlocked.Increment(ref _handled);
             }
-            IpcMessage next = Next(request.Sender);
+            IpcMessage next = Next(item.Request.Sender);
             if (next != null) Run(next);
         }
 
@@ -247,11 +260,12 @@ foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody)
             }
         }
 
-        private void Reply(IpcMessage request, PSDataCollection<PSObject> output)
+        private void Reply(IpcMessage request, IList<object> output)
         {
-            foreach (PSObject item in output)
+            foreach (object reply in output)
             {
-                if (item == null) continue;
+                if (reply == null) continue;
+                PSObject item = PSObject.AsPSObject(reply);
                 MessageFormat format;
                 byte[] payload;
                 object value = item.BaseObject;
@@ -308,5 +322,82 @@ foreach ($PsIpcReply in & ([scriptblock]::Create($PsIpcHandlerText)) $PsIpcBody)
         }
 
         internal static bool IsAuthenticated(IpcChannel sender) => PayloadCodec.AcceptsCliXmlFrom(sender);
+
+        /// <summary>One runspace running <see cref="WorkerScript"/> until the work queue is completed.</summary>
+        private sealed class Worker
+        {
+            private readonly Runspace _runspace;
+            private readonly PowerShell _shell;
+            private readonly ManualResetEventSlim _started = new ManualResetEventSlim(false);
+            private IAsyncResult _running;
+
+            public Worker(SocketRequestHandler handler)
+            {
+                _runspace = RunspaceFactory.CreateRunspace(handler._sessionState);
+                _shell = PowerShell.Create();
+                _shell.Runspace = _runspace;
+                _shell.AddScript(WorkerScript, useLocalScope: true)
+                    .AddArgument(handler._handlerText).AddArgument(handler._work).AddArgument(handler._completion);
+                // Opening a runspace takes a while: not on the dispatcher's thread. Items wait in the queue.
+                ThreadPool.QueueUserWorkItem(_ =>
+                {
+                    try
+                    {
+                        _runspace.Open();
+                        _running = _shell.BeginInvoke();
+                    }
+                    catch (Exception e) when (!(e is OutOfMemoryException))
+                    {
+                        if (Volatile.Read(ref handler._stopped) == 0) handler._server.RecordHandlerError(e);
+                    }
+                    finally
+                    {
+                        _started.Set();
+                    }
+                });
+            }
+
+            public void Stop()
+            {
+                try
+                {
+                    _started.Wait(10000);
+                    // Idle workers end when the queue completes; a handler still running after a second is stopped.
+                    if (_running != null && !_running.AsyncWaitHandle.WaitOne(1000)) _shell.Stop();
+                }
+                catch (Exception e) when (e is InvalidOperationException || e is ObjectDisposedException || e is PSInvalidOperationException) { }
+                _shell.Dispose();
+                _runspace.Dispose();
+                _started.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A message on its way to a handler runspace (read by the worker script; not for users).</summary>
+    public sealed class HandlerWorkItem
+    {
+        internal HandlerWorkItem(IpcMessage request, object body, bool isJson, int mode)
+        {
+            Request = request;
+            Body = body;
+            IsJson = isJson;
+            Mode = mode;
+        }
+
+        internal IpcMessage Request { get; }
+        public object Body { get; }
+        public bool IsJson { get; }
+        public int Mode { get; }
+    }
+
+    /// <summary>What the worker script calls when it is done with an item (not for users).</summary>
+    public sealed class HandlerCompletion
+    {
+        private readonly SocketRequestHandler _handler;
+
+        internal HandlerCompletion(SocketRequestHandler handler) => _handler = handler;
+
+        public void Complete(HandlerWorkItem item, List<object> replies, object failure) =>
+            _handler.Complete(item, replies, failure);
     }
 }
