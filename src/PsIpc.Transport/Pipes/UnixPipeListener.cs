@@ -63,80 +63,23 @@ namespace PsIpc.Transport.Pipes
             TryDelete(_name.Path);
         }
 
-        private static Socket BindExclusive(PipeName name)
-        {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
+        private static Socket BindExclusive(PipeName name) =>
+            UnixSocketFiles.BindExclusive(name.Path, (failure, inner) =>
             {
-                try
+                switch (failure)
                 {
-                    socket.Bind(new UnixEndPoint(name.Path));
-                    return socket;
+                    case UnixBindFailure.Served:
+                        return new IpcException(IpcErrorKind.PipeNameInUse,
+                            $"The pipe name '{name.Name}' is already served by another process ({name.Path}). Choose another name, or omit -Name for a unique one.", name.Name, inner);
+                    case UnixBindFailure.NotASocket:
+                        return new IpcException(IpcErrorKind.PipeNameInUse,
+                            $"The pipe name '{name.Name}' is taken: '{name.Path}' exists and is not a socket; PsIpc leaves it alone.", name.Name, inner);
+                    default:
+                        return new IpcException(IpcErrorKind.PipeNameInUse,
+                            $"The pipe name '{name.Name}' is taken: '{name.Path}' exists and cannot be replaced ({inner?.Message}).", name.Name, inner);
                 }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
-                {
-                    if (IsServed(name.Path))
-                    {
-                        throw new IpcException(IpcErrorKind.PipeNameInUse,
-                            $"The pipe name '{name.Name}' is already served by another process ({name.Path}). Choose another name, or omit -Name for a unique one.", name.Name, e);
-                    }
-                }
-                if (!UnixNative.IsSocketFile(name.Path))
-                {
-                    throw new IpcException(IpcErrorKind.PipeNameInUse,
-                        $"The pipe name '{name.Name}' is taken: '{name.Path}' exists and is not a socket; PsIpc leaves it alone.", name.Name);
-                }
-                // A stale socket file: its server is gone. In a sticky temp directory only its owner can remove it.
-                try
-                {
-                    File.Delete(name.Path);
-                }
-                catch (Exception e) when (e is UnauthorizedAccessException || e is IOException)
-                {
-                    throw new IpcException(IpcErrorKind.PipeNameInUse,
-                        $"The pipe name '{name.Name}' is taken: '{name.Path}' exists and cannot be replaced ({e.Message}).", name.Name, e);
-                }
-                try
-                {
-                    socket.Bind(new UnixEndPoint(name.Path));
-                    return socket;
-                }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
-                {
-                    throw new IpcException(IpcErrorKind.PipeNameInUse,
-                        $"The pipe name '{name.Name}' was taken by another process just now.", name.Name, e);
-                }
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        }
+            });
 
-        private static bool IsServed(string path)
-        {
-            using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
-            {
-                try
-                {
-                    probe.Connect(new UnixEndPoint(path));
-                    return true;
-                }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused || e.SocketErrorCode == SocketError.AddressNotAvailable)
-                {
-                    return false;
-                }
-                catch (SocketException)
-                {
-                    return true; // e.g. permission denied: somebody else's, and not ours to replace
-                }
-            }
-        }
-
-        private static void TryDelete(string path)
-        {
-            try { File.Delete(path); } catch (Exception e) when (e is UnauthorizedAccessException || e is IOException) { }
-        }
+        private static void TryDelete(string path) => UnixSocketFiles.TryDelete(path);
     }
 }

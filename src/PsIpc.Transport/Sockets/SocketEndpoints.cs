@@ -84,72 +84,24 @@ namespace PsIpc.Transport.Sockets
             }
         }
 
-        private static Socket BindUnixExclusive(string path, string name)
-        {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
+        private static Socket BindUnixExclusive(string path, string name) =>
+            UnixSocketFiles.BindExclusive(path, (failure, inner) =>
             {
-                try
+                switch (failure)
                 {
-                    socket.Bind(new UnixEndPoint(path));
-                    return socket;
+                    case UnixBindFailure.Served:
+                        return new IpcException(IpcErrorKind.AddressInUse,
+                            $"The Unix socket '{path}' is already served by another process. Choose another -Path.", name, inner);
+                    case UnixBindFailure.NotASocket:
+                        return new IpcException(IpcErrorKind.AddressInUse,
+                            $"'{path}' exists and is not a socket; PsIpc leaves it alone. Choose another -Path.", name, inner);
+                    default:
+                        return new IpcException(IpcErrorKind.AddressInUse,
+                            $"The Unix socket '{path}' is stale but cannot be replaced ({inner?.Message}).", name, inner);
                 }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
-                {
-                    if (IsServed(path))
-                    {
-                        throw new IpcException(IpcErrorKind.AddressInUse,
-                            $"The Unix socket '{path}' is already served by another process. Choose another -Path.", name, e);
-                    }
-                }
-                if (!UnixNative.IsSocketFile(path))
-                {
-                    throw new IpcException(IpcErrorKind.AddressInUse,
-                        $"'{path}' exists and is not a socket; PsIpc leaves it alone. Choose another -Path.", name);
-                }
-                try
-                {
-                    File.Delete(path); // a stale socket file: its server is gone
-                    socket.Bind(new UnixEndPoint(path));
-                    return socket;
-                }
-                catch (Exception e) when (e is UnauthorizedAccessException || e is IOException || e is SocketException)
-                {
-                    throw new IpcException(IpcErrorKind.AddressInUse,
-                        $"The Unix socket '{path}' is stale but cannot be replaced ({e.Message}).", name, e);
-                }
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        }
+            });
 
-        private static bool IsServed(string path)
-        {
-            using (var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
-            {
-                try
-                {
-                    probe.Connect(new UnixEndPoint(path));
-                    return true;
-                }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused || e.SocketErrorCode == SocketError.AddressNotAvailable)
-                {
-                    return false;
-                }
-                catch (SocketException)
-                {
-                    return true; // e.g. permission denied: somebody else's, and not ours to replace
-                }
-            }
-        }
-
-        public static void TryDelete(string path)
-        {
-            try { File.Delete(path); } catch (Exception e) when (e is UnauthorizedAccessException || e is IOException) { }
-        }
+        public static void TryDelete(string path) => UnixSocketFiles.TryDelete(path);
 
         /// <summary>Connects to a TCP server, trying each address of the host, until the deadline.</summary>
         /// <exception cref="IpcException">ConnectionRefused, ConnectTimeout, HostNotFound, ConnectFailed.</exception>
