@@ -88,7 +88,7 @@ Describe 'New-IpcPipe' {
                 Start-Sleep -Seconds 120
             } -ArgumentList $name
             Read-PeerLine $child | Should -Be 'ready'
-            $path = Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name"
+            $path = Get-PipePath $name
             Stop-TestProcess $child
             Test-Path -LiteralPath $path | Should -BeTrue -Because 'SIGKILL gives the server no chance to delete its socket file'
 
@@ -117,7 +117,7 @@ Describe 'New-IpcPipe' {
 
         It 'does not replace a file at the pipe path that is not a socket (PipeNameInUse), and leaves it alone' {
             $name = New-TestPipeName
-            $path = Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name"
+            $path = Get-PipePath $name
             Set-Content -LiteralPath $path -Value 'precious data' -NoNewline
             try {
                 { New-IpcPipe -Name $name } | Should -Throw -ErrorId 'PipeNameInUse,PsIpc.Commands.NewIpcPipeCommand'
@@ -169,7 +169,7 @@ hang()
             $result = New-IpcPipe -Name $name -WhatIf
             $result | Should -BeNullOrEmpty
             Get-IpcChannel -Name $name -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
-            Test-Path -LiteralPath (Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name") | Should -BeFalse
+            Test-Path -LiteralPath (Get-PipePath $name) | Should -BeFalse
         }
     }
 
@@ -285,14 +285,10 @@ hang()
 
         It 'fails with ProtocolError when the server does not speak PsIpc (an HTTP server)' {
             $name = New-TestPipeName
-            $path = Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name"
+            $path = Get-PipePath $name
             $peer = Start-PythonPeer @'
 path = sys.argv[1]
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(path)
-srv.listen(1)
-say('ready')
-conn, _ = srv.accept()
+srv, conn = accept_one(path)
 conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello')
 time.sleep(5)
 conn.close()
@@ -316,14 +312,10 @@ os.unlink(path)
 
         It 'fails with ProtocolVersionMismatch when the server speaks another protocol version' {
             $name = New-TestPipeName
-            $path = Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name"
+            $path = Get-PipePath $name
             $peer = Start-PythonPeer @'
 path = sys.argv[1]
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(path)
-srv.listen(1)
-say('ready')
-conn, _ = srv.accept()
+srv, conn = accept_one(path)
 read_frame(conn)
 conn.sendall(frame(HELLO, b'PSIPC' + bytes([2, 0, 0]) + struct.pack('<II', os.getpid(), 1 << 20)))
 reply = read_frame(conn)
@@ -365,7 +357,7 @@ os.unlink(path)
 
         It 'fails with ConnectTimeout on a socket file nobody listens on' {
             $name = New-TestPipeName
-            $path = Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name"
+            $path = Get-PipePath $name
             # A bound, never-listening socket: the file exists, a connect is refused.
             $peer = Start-PythonPeer @'
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -493,14 +493,10 @@ say('closed')
 
         It 'a python server that speaks the protocol: the client receives its frames, then PeerDisconnected when it dies mid-frame' {
             $name = New-TestPipeName
-            $path = Join-Path ([System.IO.Path]::GetTempPath()) "CoreFxPipe_$name"
+            $path = Get-PipePath $name
             $peer = Start-PythonPeer @'
 path = sys.argv[1]
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(path)
-srv.listen(1)
-say('ready')
-conn, _ = srv.accept()
+srv, conn = accept_one(path)
 kind, _ = read_frame(conn)
 conn.sendall(hello() + text('a') + frame(BYTES, b'\x00\x01') + text('partial')[:7])
 say('sent')

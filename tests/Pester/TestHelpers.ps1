@@ -65,6 +65,15 @@ def connect(path):
 def say(*words):
     print(*words, flush=True)
 
+def accept_one(path):
+    # A server at a pipe's path that says 'ready' once it listens, then takes one client.
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    say('ready')
+    conn, _ = srv.accept()
+    return srv, conn
+
 def hang(seconds=120):
     time.sleep(seconds)
 '@
