@@ -15,25 +15,10 @@ namespace PsIpc.Commands
         [ValidateNotNullOrEmpty]
         public string[] Name { get; set; }
 
-        protected override void ProcessRecord()
-        {
-            var channels = ChannelRegistry.Snapshot();
-            if (Name == null)
-            {
-                WriteObject(channels, enumerateCollection: true);
-                return;
-            }
-            foreach (string name in Name)
-            {
-                var pattern = WildcardPattern.Get(name, WildcardOptions.IgnoreCase);
-                var matches = channels.Where(c => pattern.IsMatch(c.Name)).ToList();
-                if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
-                {
-                    WriteError(new ErrorRecord(new ItemNotFoundException($"No open channel is named '{name}'."),
-                        "ChannelNotFound", ErrorCategory.ObjectNotFound, name));
-                }
-                WriteObject(matches, enumerateCollection: true);
-            }
-        }
+        protected override void ProcessRecord() =>
+            NameFilter.WriteMatches(this, ChannelRegistry.Snapshot(), Name, WildcardOptions.IgnoreCase,
+                (channel, pattern) => pattern.IsMatch(channel.Name),
+                name => new ErrorRecord(new ItemNotFoundException($"No open channel is named '{name}'."),
+                    "ChannelNotFound", ErrorCategory.ObjectNotFound, name));
     }
 }

@@ -16,25 +16,10 @@ namespace PsIpc.Commands
         [ValidateNotNullOrEmpty]
         public string[] Name { get; set; }
 
-        protected override void ProcessRecord()
-        {
-            var servers = ChannelRegistry.Snapshot().OfType<SocketServerChannel>().ToList();
-            if (Name == null)
-            {
-                WriteObject(servers, enumerateCollection: true);
-                return;
-            }
-            foreach (string name in Name)
-            {
-                var pattern = WildcardPattern.Get(name, WildcardOptions.IgnoreCase);
-                var matches = servers.Where(s => pattern.IsMatch(s.Name) || pattern.IsMatch(s.Address)).ToList();
-                if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
-                {
-                    WriteError(new ErrorRecord(new ItemNotFoundException($"No socket server of this process is named '{name}'."),
-                        "SocketServerNotFound", ErrorCategory.ObjectNotFound, name));
-                }
-                WriteObject(matches, enumerateCollection: true);
-            }
-        }
+        protected override void ProcessRecord() =>
+            NameFilter.WriteMatches(this, ChannelRegistry.Snapshot().OfType<SocketServerChannel>().ToList(), Name, WildcardOptions.IgnoreCase,
+                (server, pattern) => pattern.IsMatch(server.Name) || pattern.IsMatch(server.Address),
+                name => new ErrorRecord(new ItemNotFoundException($"No socket server of this process is named '{name}'."),
+                    "SocketServerNotFound", ErrorCategory.ObjectNotFound, name));
     }
 }

@@ -15,25 +15,10 @@ namespace PsIpc.Commands
         [ValidateNotNullOrEmpty]
         public string[] Name { get; set; }
 
-        protected override void ProcessRecord()
-        {
-            var all = SharedMemoryInfo.List();
-            if (Name == null)
-            {
-                WriteObject(all, enumerateCollection: true);
-                return;
-            }
-            foreach (string name in Name)
-            {
-                var pattern = WildcardPattern.Get(name, WildcardOptions.None);
-                var matches = all.Where(s => pattern.IsMatch(s.Name)).ToList();
-                if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
-                {
-                    WriteError(ErrorMapping.ToErrorRecord(new Transport.IpcException(Transport.IpcErrorKind.SharedMemoryNotFound,
-                        $"No shared memory segment is named '{name}'.", name)));
-                }
-                WriteObject(matches, enumerateCollection: true);
-            }
-        }
+        protected override void ProcessRecord() =>
+            NameFilter.WriteMatches(this, SharedMemoryInfo.List(), Name, WildcardOptions.None,
+                (segment, pattern) => pattern.IsMatch(segment.Name),
+                name => ErrorMapping.ToErrorRecord(new Transport.IpcException(Transport.IpcErrorKind.SharedMemoryNotFound,
+                    $"No shared memory segment is named '{name}'.", name)));
     }
 }

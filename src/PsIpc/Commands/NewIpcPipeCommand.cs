@@ -58,8 +58,7 @@ namespace PsIpc.Commands
             }
             catch (IpcException e)
             {
-                if (e.IsTimeout) WriteIpcError(e);
-                else ThrowIpcError(e);
+                ReportIpcError(e);
             }
             catch (System.OperationCanceledException)
             {
