@@ -17,6 +17,11 @@ or from the command line (the PowerShell side is examples/python-peer.ps1):
 
     python3 psipc_client.py NAME [--text T]... [--bytes HEX]... [--json JSON]...
                                  [--receive N] [--timeout S]
+    python3 psipc_client.py HOST:PORT --tcp [--secret-env VAR] [--tls [--thumbprint SHA1]] ...
+
+With --tcp it talks to a Start-IpcSocketServer (LengthPrefixed framing): TLS first with --tls, then
+the shared-secret exchange (docs/protocol.md 11) when --secret-env names the environment variable
+holding the secret (never the secret itself on the command line), then the Hello exchange.
 
 Every --text/--bytes/--json is sent in the order given, then N messages are received and printed,
 then the client says Goodbye. Exit code 0 on success, 1 on a protocol or connection error, 2 on a
@@ -33,9 +38,12 @@ What a PsIpc server expects from a client (docs/protocol.md has the whole story)
 """
 
 import argparse
+import hashlib
+import hmac
 import json
 import os
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -48,6 +56,9 @@ HELLO = struct.Struct("<5sBBBII")      # magic, version, flags, reserved, proces
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 
 HELLO_TYPE, GOODBYE, ERROR = 0x01, 0x02, 0x03
+AUTH_REQUEST, AUTH_CHALLENGE, AUTH_RESPONSE, AUTH_ACCEPTED = 0x04, 0x05, 0x06, 0x07
+AUTH_VERSION = 1
+AUTH_SERVER_LABEL, AUTH_CLIENT_LABEL = b"PSIPC-AUTH-SERVER", b"PSIPC-AUTH-CLIENT"
 TEXT, BYTES, CLIXML, JSON = 0x10, 0x11, 0x12, 0x13
 KIND_NAMES = {TEXT: "Text", BYTES: "Bytes", CLIXML: "CliXml", JSON: "Json"}
 KNOWN_TYPES = {HELLO_TYPE, GOODBYE, ERROR, TEXT, BYTES, CLIXML, JSON}
@@ -59,6 +70,10 @@ ERROR_CODES = {
     3: "MessageTooLarge",
     4: "VersionMismatch",
     5: "AccessDenied",
+    6: "AuthenticationRequired",
+    7: "AuthenticationFailed",
+    8: "HandshakeTimeout",
+    9: "IdleTimeout",
 }
 
 Message = namedtuple("Message", "kind value payload")
@@ -136,6 +151,78 @@ class _SocketStream:
 
     def close(self):
         self._sock.close()
+
+
+class _TcpStream(_SocketStream):
+    """A TCP connection (Start-IpcSocketServer -Port), optionally wrapped in TLS."""
+
+    def __init__(self, host, port, timeout, tls=None):
+        sock = socket.create_connection((host, port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            sock = tls.wrap(sock, host)
+        self._sock = sock
+
+
+class TlsOptions:
+    """How to check the server's certificate: the system's trust (default), a CA file, or exactly the
+    certificate with a given SHA-1 thumbprint (a self-signed one; as Connect-IpcSocket -CertificateThumbprint)."""
+
+    def __init__(self, cafile=None, thumbprint=None):
+        self.cafile = cafile
+        self.thumbprint = thumbprint.replace(":", "").replace(" ", "").lower() if thumbprint else None
+
+    def wrap(self, sock, host):
+        context = ssl.create_default_context(cafile=self.cafile)
+        if self.thumbprint:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE      # checked below, against the pinned thumbprint
+        wrapped = context.wrap_socket(sock, server_hostname=host)
+        if self.thumbprint:
+            seen = hashlib.sha1(wrapped.getpeercert(binary_form=True)).hexdigest()
+            if not hmac.compare_digest(seen, self.thumbprint):
+                wrapped.close()
+                raise PsIpcError("the server's certificate has thumbprint %s, not the pinned %s" % (seen.upper(), self.thumbprint.upper()))
+        return wrapped
+
+
+def authenticate(stream, secret, deadline):
+    """The shared-secret exchange of docs/protocol.md 11, before the Hello (server started with -Secret).
+    Both sides prove they know `secret` (bytes: the UTF-8 of the text) without sending it."""
+    def read_frame():
+        buffer = b""
+        while len(buffer) < HEADER.size:
+            chunk = stream.read(HEADER.size - len(buffer), deadline)
+            if not chunk:
+                raise PsIpcError("the server closed the connection during authentication")
+            buffer += chunk
+        length, frame_type = HEADER.unpack(buffer)
+        if length > 4096:
+            raise PsIpcError("the server did not answer the shared-secret exchange (a %d-byte frame)" % length)
+        payload = b""
+        while len(payload) < length:
+            chunk = stream.read(length - len(payload), deadline)
+            if not chunk:
+                raise PsIpcError("the server closed the connection during authentication")
+            payload += chunk
+        if frame_type == ERROR:
+            raise _remote_error(payload)
+        return frame_type, payload
+
+    client_nonce = os.urandom(32)
+    stream.write(encode_frame(AUTH_REQUEST, bytes([AUTH_VERSION]) + client_nonce))
+    frame_type, payload = read_frame()
+    if frame_type != AUTH_CHALLENGE or len(payload) != 64:
+        raise PsIpcError("the server answered the AuthRequest with a frame of type 0x%02x" % frame_type)
+    server_nonce, proof = payload[:32], payload[32:]
+    expected = hmac.new(secret, AUTH_SERVER_LABEL + client_nonce + server_nonce, hashlib.sha256).digest()
+    if not hmac.compare_digest(proof, expected):
+        stream.write(encode_frame(ERROR, bytes([7]) + b"The server's proof of the shared secret is wrong."))
+        raise PsIpcError("the shared secret does not match the server's")
+    stream.write(encode_frame(AUTH_RESPONSE, hmac.new(secret, AUTH_CLIENT_LABEL + server_nonce + client_nonce, hashlib.sha256).digest()))
+    frame_type, _ = read_frame()
+    if frame_type != AUTH_ACCEPTED:
+        raise PsIpcError("the server answered the AuthResponse with a frame of type 0x%02x" % frame_type)
 
 
 class _WindowsPipeStream:
@@ -228,11 +315,27 @@ class PsIpcClient:
         """Connects to the pipe `name` and does the handshake: our Hello, then the server's answer.
         Raises PsIpcTimeout, PsIpcRemoteError (e.g. ServerFull when the server has -MaxClients
         clients already) or PsIpcError."""
-        deadline = None if timeout is None else time.monotonic() + timeout
         path = pipe_path(name)
         stream = _WindowsPipeStream(path, timeout) if os.name == "nt" else _SocketStream(path, timeout)
+        return cls._open(stream, timeout, max_message_size)
+
+    @classmethod
+    def connect_tcp(cls, host, port, timeout=None, secret=None, tls=None, max_message_size=DEFAULT_MAX_MESSAGE_SIZE):
+        """Connects to a Start-IpcSocketServer on TCP: TLS first when `tls` (a TlsOptions) is given, then
+        the shared-secret exchange when `secret` (bytes) is, then the Hello exchange."""
+        try:
+            stream = _TcpStream(host, port, timeout, tls)
+        except socket.timeout:
+            raise PsIpcTimeout("timed out connecting to %s:%d" % (host, port)) from None
+        return cls._open(stream, timeout, max_message_size, secret)
+
+    @classmethod
+    def _open(cls, stream, timeout, max_message_size, secret=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
         client = cls(stream, max_message_size)
         try:
+            if secret is not None:
+                authenticate(stream, secret, deadline)
             stream.write(encode_hello(max_message_size))
             frame_type, payload = client._read_frame(deadline)
             if frame_type is None:
@@ -388,8 +491,12 @@ def _show(message):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Talk to a PsIpc pipe (New-IpcPipe) from Python.")
-    parser.add_argument("name", help="the pipe name ($pipe.Name in PowerShell)")
+    parser = argparse.ArgumentParser(description="Talk to a PsIpc pipe (New-IpcPipe) or TCP socket server (Start-IpcSocketServer) from Python.")
+    parser.add_argument("name", help="the pipe name ($pipe.Name in PowerShell), or HOST:PORT with --tcp")
+    parser.add_argument("--tcp", action="store_true", help="NAME is HOST:PORT of a Start-IpcSocketServer")
+    parser.add_argument("--secret-env", metavar="VAR", help="the server's shared secret (-Secret) is in this environment variable")
+    parser.add_argument("--tls", action="store_true", help="speak TLS (a server started with -Certificate)")
+    parser.add_argument("--thumbprint", help="with --tls: trust exactly the certificate with this SHA-1 thumbprint")
     parser.add_argument("--text", action="append", default=[], type=lambda v: ("text", v), dest="sends", metavar="TEXT", help="send a Text message")
     parser.add_argument("--bytes", action="append", type=lambda v: ("bytes", bytes.fromhex(v)), dest="sends", metavar="HEX", help="send a Bytes message, given in hexadecimal")
     parser.add_argument("--json", action="append", type=lambda v: ("json", json.loads(v)), dest="sends", metavar="JSON", help="send a Json message")
@@ -398,7 +505,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     try:
-        with PsIpcClient.connect(args.name, timeout=args.timeout) as pipe:
+        if args.tcp:
+            host, _, port = args.name.rpartition(":")
+            secret = os.environ[args.secret_env].encode("utf-8") if args.secret_env else None
+            tls = TlsOptions(thumbprint=args.thumbprint) if args.tls or args.thumbprint else None
+            connection = PsIpcClient.connect_tcp(host, int(port), timeout=args.timeout, secret=secret, tls=tls)
+        else:
+            connection = PsIpcClient.connect(args.name, timeout=args.timeout)
+        with connection as pipe:
             print("python: connected to %r, server pid %d, max message %d bytes" % (args.name, pipe.peer.process_id, pipe.peer.max_message_size), flush=True)
             for kind, value in args.sends:
                 getattr(pipe, "send_" + kind)(value)
@@ -414,7 +528,7 @@ def main(argv=None):
     except PsIpcTimeout as e:
         print("python: timeout: %s" % e, file=sys.stderr)
         return 3
-    except (PsIpcError, OSError) as e:
+    except (PsIpcError, OSError, ssl.SSLError) as e:
         print("python: error: %s" % e, file=sys.stderr)
         return 1
 

@@ -39,6 +39,10 @@ namespace PsIpc.Transport
         SharedMemoryCorrupt,
         SharedMemoryDamaged,
         SharedMemoryLockTimeout,
+        // Socket authentication and limits (issue 4, second part).
+        AuthenticationFailed,
+        HandshakeTimeout,
+        IdleTimeout,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>
@@ -59,6 +63,7 @@ namespace PsIpc.Transport
         public bool IsTimeout =>
             Kind == IpcErrorKind.ConnectTimeout || Kind == IpcErrorKind.ReceiveTimeout ||
             Kind == IpcErrorKind.SendTimeout || Kind == IpcErrorKind.FlushTimeout ||
-            Kind == IpcErrorKind.SharedMemoryLockTimeout;
+            Kind == IpcErrorKind.SharedMemoryLockTimeout || Kind == IpcErrorKind.HandshakeTimeout ||
+            Kind == IpcErrorKind.IdleTimeout;
     }
 }

@@ -24,6 +24,8 @@ namespace PsIpc
                 case IpcErrorKind.SendTimeout:
                 case IpcErrorKind.FlushTimeout:
                 case IpcErrorKind.SharedMemoryLockTimeout:
+                case IpcErrorKind.HandshakeTimeout:
+                case IpcErrorKind.IdleTimeout:
                     return ErrorCategory.OperationTimeout;
                 case IpcErrorKind.ChannelClosed:
                     return ErrorCategory.ResourceUnavailable;
@@ -63,6 +65,8 @@ namespace PsIpc
                 case IpcErrorKind.AccessDenied:
                 case IpcErrorKind.AuthenticationRequired:
                     return ErrorCategory.PermissionDenied;
+                case IpcErrorKind.AuthenticationFailed:
+                    return ErrorCategory.AuthenticationError;
                 default:
                     return ErrorCategory.NotSpecified;
             }

@@ -601,7 +601,7 @@ namespace PsIpc.Transport.Tests
 
             IpcException fault = Rx.NextFault(server);
 
-            Assert.Equal(IpcErrorKind.ProtocolError, fault.Kind);
+            Assert.Equal(IpcErrorKind.HandshakeTimeout, fault.Kind);
             Assert.Contains("handshake", fault.Message);
             Assert.True(Wire.ReadsToEof(silent), "the silent client should be disconnected");
         }

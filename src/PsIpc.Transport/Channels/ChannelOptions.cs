@@ -20,6 +20,13 @@ namespace PsIpc.Transport.Channels
         /// <summary>How long a new connection has to send its Hello. 10 s.</summary>
         public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+        /// <summary>
+        /// Socket servers: how long a connection may go without a whole message either way before it is
+        /// closed (bytes of an unfinished message do not count, so a trickling client is closed too).
+        /// 5 minutes; zero: never.
+        /// </summary>
+        public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
         /// <summary>How long Close waits for queued messages to be written. 30 s.</summary>
         public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

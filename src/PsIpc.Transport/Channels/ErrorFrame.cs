@@ -36,6 +36,10 @@ namespace PsIpc.Transport.Channels
                 case IpcErrorKind.MessageTooLarge: return 3;
                 case IpcErrorKind.ProtocolVersionMismatch: return 4;
                 case IpcErrorKind.AccessDenied: return 5;
+                case IpcErrorKind.AuthenticationRequired: return 6;
+                case IpcErrorKind.AuthenticationFailed: return 7;
+                case IpcErrorKind.HandshakeTimeout: return 8;
+                case IpcErrorKind.IdleTimeout: return 9;
                 default: return 0;
             }
         }
@@ -49,6 +53,10 @@ namespace PsIpc.Transport.Channels
                 case 3: return IpcErrorKind.MessageTooLarge;
                 case 4: return IpcErrorKind.ProtocolVersionMismatch;
                 case 5: return IpcErrorKind.AccessDenied;
+                case 6: return IpcErrorKind.AuthenticationRequired;
+                case 7: return IpcErrorKind.AuthenticationFailed;
+                case 8: return IpcErrorKind.HandshakeTimeout;
+                case 9: return IpcErrorKind.IdleTimeout;
                 default: return IpcErrorKind.RemoteError;
             }
         }

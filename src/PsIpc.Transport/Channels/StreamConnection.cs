@@ -64,6 +64,7 @@ namespace PsIpc.Transport.Channels
         private readonly byte[] _inlineBuffer = new byte[InlineMaxFrame];
         private long _lastEnqueueTicks;
         private long _bytesReceived;
+        private long _lastReceivedTicks = Stopwatch.GetTimestamp(); // the start counts as activity
         private volatile bool _helloSent; // nothing may be written inline before our Hello
 
         /// <param name="isServerSide">A server answers the client's Hello with its own (or an Error refusing it);
@@ -93,6 +94,33 @@ namespace PsIpc.Transport.Channels
         public bool IsEnded => _ended;
         public IpcException Fault => _fault;
         public DateTime ConnectedAt { get; } = DateTime.Now;
+
+        /// <summary>When a whole message last arrived or was sent (Stopwatch ticks). Bytes of an unfinished message do not count.</summary>
+        public long LastActivity => Math.Max(Interlocked.Read(ref _lastReceivedTicks), Interlocked.Read(ref _lastEnqueueTicks));
+
+        /// <summary>
+        /// Ends the connection for <paramref name="reason"/>, first sending it as an Error frame when that
+        /// cannot block (no write in progress, room in the socket): a peer that does not read is just cut.
+        /// </summary>
+        public void Expire(IpcException reason)
+        {
+            if (_helloSent && _socket != null && Monitor.TryEnter(_writeLock))
+            {
+                try
+                {
+                    if (_outbound.Count == 0 && _socket.Poll(0, SelectMode.SelectWrite))
+                    {
+                        WriteFrameNow(FrameType.Error, ErrorFrame.Encode(reason.Kind, reason.Message));
+                    }
+                }
+                catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { }
+                finally
+                {
+                    Monitor.Exit(_writeLock);
+                }
+            }
+            Abort(reason);
+        }
 
         public void Start()
         {
@@ -496,6 +524,7 @@ namespace PsIpc.Transport.Channels
             if (messages.Count == 0) return;
             long bytes = 0;
             foreach (IpcMessage m in messages) bytes += m.Size;
+            Interlocked.Exchange(ref _lastReceivedTicks, Stopwatch.GetTimestamp());
             int added = _owner.Inbound.TryAddRange(messages, m => m.Size + 64L, Deadline.Infinite, _abort.Token);
             (CountersOf ?? SenderView)?.CountReceived(added, bytes);
             messages.Clear();
@@ -519,7 +548,7 @@ namespace PsIpc.Transport.Channels
         private void OnHandshakeTimeout()
         {
             if (PeerHello != null || _ended) return;
-            Abort(new IpcException(IpcErrorKind.ProtocolError,
+            Abort(new IpcException(IpcErrorKind.HandshakeTimeout,
                 $"The peer of '{ChannelName}' did not complete the PsIpc handshake within {_options.HandshakeTimeout.TotalSeconds} s.", ChannelName));
         }
 

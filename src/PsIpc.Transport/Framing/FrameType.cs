@@ -7,6 +7,12 @@ namespace PsIpc.Transport.Framing
         Goodbye = 0x02,
         Error = 0x03,
 
+        // The shared-secret exchange before the Hello (sockets started with -Secret; docs/protocol.md 11).
+        AuthRequest = 0x04,
+        AuthChallenge = 0x05,
+        AuthResponse = 0x06,
+        AuthAccepted = 0x07,
+
         Text = 0x10,
         Bytes = 0x11,
         CliXml = 0x12,

@@ -16,15 +16,23 @@ namespace PsIpc.Transport.Sockets
         private readonly HttpSniffStream _sniff;
         private readonly string _channelName;
 
-        public FramedSocketConnection(Socket socket, ISocketConnectionOwner owner, ChannelOptions options, string channelName, bool isServerSide)
+        /// <param name="secured">The stream the TLS/shared-secret handshake left (it already checked for HTTP);
+        /// null for a plain socket.</param>
+        public FramedSocketConnection(Socket socket, System.IO.Stream secured, ISocketConnectionOwner owner, ChannelOptions options, string channelName, bool isServerSide)
         {
             Socket = socket;
             _owner = owner;
             _channelName = channelName;
             RemoteAddress = SocketNames.RemoteOf(socket);
-            System.IO.Stream stream = new NetworkStream(socket, ownsSocket: true);
-            if (isServerSide) stream = _sniff = new HttpSniffStream(stream);
-            _connection = new StreamConnection(stream, socket, this, options, channelName, isServerSide);
+            System.IO.Stream stream = secured;
+            if (stream == null)
+            {
+                stream = new NetworkStream(socket, ownsSocket: true);
+                if (isServerSide) stream = _sniff = new HttpSniffStream(stream);
+            }
+            // Writes straight to the socket (small replies, shutdown) only when no TLS layer sits between.
+            Socket direct = stream is System.Net.Security.SslStream ? null : socket;
+            _connection = new StreamConnection(stream, direct, this, options, channelName, isServerSide);
         }
 
         public int Id => _connection.Id;
@@ -60,6 +68,10 @@ namespace PsIpc.Transport.Sockets
         public void Close(Deadline deadline) => _connection.Close(deadline);
 
         public void Abort(IpcException reason) => _connection.Abort(reason);
+
+        public long LastActivity => _connection.LastActivity;
+
+        public void Expire(IpcException reason) => _connection.Expire(reason);
 
         BoundedQueue<IpcMessage> IConnectionOwner.Inbound => _owner.Inbound;
 

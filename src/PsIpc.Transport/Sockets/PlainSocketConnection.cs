@@ -36,8 +36,11 @@ namespace PsIpc.Transport.Sockets
         private volatile bool _localClose;
         private volatile bool _ended;
         private int _endedOnce;
+        private long _lastActivity = System.Diagnostics.Stopwatch.GetTimestamp();
 
-        public PlainSocketConnection(Socket socket, ISocketConnectionOwner owner, ChannelOptions options, SocketFraming framing,
+        /// <param name="secured">The stream the TLS/shared-secret handshake left (it already checked for HTTP);
+        /// null for a plain socket.</param>
+        public PlainSocketConnection(Socket socket, Stream secured, ISocketConnectionOwner owner, ChannelOptions options, SocketFraming framing,
             string channelName, bool isServerSide)
         {
             if (framing == SocketFraming.LengthPrefixed) throw new ArgumentOutOfRangeException(nameof(framing));
@@ -48,8 +51,15 @@ namespace PsIpc.Transport.Sockets
             _channelName = channelName;
             Id = Interlocked.Increment(ref s_nextId);
             RemoteAddress = SocketNames.RemoteOf(socket);
-            _stream = new NetworkStream(socket, ownsSocket: true);
-            if (isServerSide) _stream = _sniff = new HttpSniffStream(_stream);
+            if (secured != null)
+            {
+                _stream = secured;
+            }
+            else
+            {
+                _stream = new NetworkStream(socket, ownsSocket: true);
+                if (isServerSide) _stream = _sniff = new HttpSniffStream(_stream);
+            }
         }
 
         public int Id { get; }
@@ -90,6 +100,7 @@ namespace PsIpc.Transport.Sockets
             try
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                Interlocked.Exchange(ref _lastActivity, System.Diagnostics.Stopwatch.GetTimestamp());
                 int ms = deadline.RemainingMilliseconds;
                 Socket.SendTimeout = ms < 0 ? 0 : Math.Max(ms, 1);
                 // A write blocked on a peer that does not read ends on Ctrl+C by aborting the connection:
@@ -136,6 +147,11 @@ namespace PsIpc.Transport.Sockets
             _readerDone.Wait(ms < 0 || ms > 200 ? 200 : ms);
             Abort(null);
         }
+
+        public long LastActivity => Interlocked.Read(ref _lastActivity);
+
+        // Line and Raw have no way to say why: the peer sees the end of the stream.
+        public void Expire(IpcException reason) => Abort(reason);
 
         public void Abort(IpcException reason)
         {
@@ -242,6 +258,7 @@ namespace PsIpc.Transport.Sockets
             if (messages.Count == 0) return;
             long bytes = 0;
             foreach (IpcMessage m in messages) bytes += m.Size;
+            Interlocked.Exchange(ref _lastActivity, System.Diagnostics.Stopwatch.GetTimestamp());
             int added = _owner.Inbound.TryAddRange(messages, m => m.Size + 64L, Deadline.Infinite, _abort.Token);
             (CountersOf ?? SenderView)?.CountReceived(added, bytes);
             messages.Clear();

@@ -11,6 +11,7 @@ namespace PsIpc.Transport.Sockets
         private readonly BoundedQueue<IpcMessage> _inbound;
         private readonly string _address;
         private ISocketConnection _connection;
+        private SocketSecurity _security;
 
         private SocketClientChannel(string name, string address, SocketTransport transport, SocketFraming framing, ChannelOptions options)
             : base(name, transport == SocketTransport.Tcp ? "Tcp" : "Unix", ChannelRole.Client, options)
@@ -23,8 +24,9 @@ namespace PsIpc.Transport.Sockets
 
         /// <summary>Connects to a TCP server and, with LengthPrefixed framing, completes the PsIpc handshake, until the deadline.</summary>
         /// <exception cref="IpcException">ConnectionRefused, ConnectTimeout, HostNotFound, ServerBusy, ProtocolError...</exception>
+        /// <param name="security">A shared secret and/or TLS the server asks for; null for none.</param>
         public static SocketClientChannel ConnectTcp(string host, int port, SocketFraming framing, Deadline deadline, CancellationToken cancellationToken,
-            ChannelOptions options = null)
+            ChannelOptions options = null, SocketSecurity security = null)
         {
             if (port < 1 || port > 65535) throw new ArgumentOutOfRangeException(nameof(port));
             string name = $"tcp:{host}:{port}";
@@ -32,35 +34,42 @@ namespace PsIpc.Transport.Sockets
             Socket socket = SocketEndpoints.ConnectTcp(host, port, deadline, cancellationToken, name);
             socket.NoDelay = true;
             var channel = new SocketClientChannel(name, $"{host}:{port}", SocketTransport.Tcp, framing, options);
-            return channel.Open(socket, deadline, cancellationToken);
+            return channel.Open(socket, host, security, deadline, cancellationToken);
         }
 
         /// <summary>Connects to a Unix domain socket server (run by this user).</summary>
         /// <exception cref="IpcException">ConnectionRefused, SocketPathTooLong, AccessDenied, ConnectTimeout, ServerBusy...</exception>
         public static SocketClientChannel ConnectUnix(string path, SocketFraming framing, Deadline deadline, CancellationToken cancellationToken,
-            ChannelOptions options = null)
+            ChannelOptions options = null, SocketSecurity security = null)
         {
             string full = System.IO.Path.GetFullPath(path);
             string name = $"unix:{full}";
             deadline = AtLeastOneSecond(deadline);
             Socket socket = SocketEndpoints.ConnectUnix(full, deadline, cancellationToken, name);
             var channel = new SocketClientChannel(name, full, SocketTransport.Unix, framing, options);
-            return channel.Open(socket, deadline, cancellationToken);
+            return channel.Open(socket, "localhost", security, deadline, cancellationToken);
         }
 
         // -TimeoutSeconds 0 tries once; one try of a local connect plus a handshake needs a round trip, not zero time.
         private static Deadline AtLeastOneSecond(Deadline deadline) =>
             !deadline.IsInfinite && deadline.RemainingMilliseconds < 1000 ? Deadline.After(TimeSpan.FromSeconds(1)) : deadline;
 
-        private SocketClientChannel Open(Socket socket, Deadline deadline, CancellationToken cancellationToken)
+        private SocketClientChannel Open(Socket socket, string host, SocketSecurity security, Deadline deadline, CancellationToken cancellationToken)
         {
+            System.IO.Stream secured = null;
+            if (security != null && security.ClientNeedsHandshake)
+            {
+                Deadline handshakeDeadline = deadline.IsInfinite ? Deadline.After(Options.HandshakeTimeout) : deadline;
+                secured = SocketHandshake.Client(socket, security, host, handshakeDeadline, cancellationToken, Name); // disposes the socket on failure
+                _security = security;
+            }
             if (Framing == SocketFraming.LengthPrefixed)
             {
-                _connection = new FramedSocketConnection(socket, this, Options, Name, isServerSide: false) { SenderView = this, CountersOf = this };
+                _connection = new FramedSocketConnection(socket, secured, this, Options, Name, isServerSide: false) { SenderView = this, CountersOf = this };
             }
             else
             {
-                _connection = new PlainSocketConnection(socket, this, Options, Framing, Name, isServerSide: false) { SenderView = this, CountersOf = this };
+                _connection = new PlainSocketConnection(socket, secured, this, Options, Framing, Name, isServerSide: false) { SenderView = this, CountersOf = this };
             }
             _connection.Start();
             try
@@ -102,10 +111,13 @@ namespace PsIpc.Transport.Sockets
         }
 
         /// <summary>
-        /// True when the server is known to run as this user (a Unix socket, checked with SO_PEERCRED).
-        /// CliXml is decoded only from authenticated peers.
+        /// True when the server is known: it runs as this user (a Unix socket, checked with SO_PEERCRED) or it
+        /// proved it knows the shared secret (-Secret). CliXml is decoded only from authenticated peers.
         /// </summary>
-        public bool IsAuthenticated => Transport == SocketTransport.Unix;
+        public bool IsAuthenticated => Transport == SocketTransport.Unix || (_security?.HasSecret ?? false);
+
+        /// <summary>True when the connection is encrypted with TLS (-UseTls).</summary>
+        public bool IsEncrypted => _security?.UseTls ?? false;
 
         public override string Address => _address;
 

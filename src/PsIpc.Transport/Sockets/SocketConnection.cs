@@ -48,6 +48,12 @@ namespace PsIpc.Transport.Sockets
         void Close(Deadline deadline);
 
         void Abort(IpcException reason);
+
+        /// <summary>When a whole message last went either way (Stopwatch ticks; the connection's start before any).</summary>
+        long LastActivity { get; }
+
+        /// <summary>Ends the connection for <paramref name="reason"/>, telling the peer first if that cannot block.</summary>
+        void Expire(IpcException reason);
     }
 
     /// <summary>Names a connected socket's peer for error messages and the peer's Address.</summary>

@@ -29,10 +29,13 @@ namespace PsIpc.Transport.Sockets
         public int PeerProcessId => _connection.PeerProcessId;
 
         /// <summary>
-        /// True when the client is known to run as this user (a Unix socket, checked with SO_PEERCRED).
-        /// CliXml is decoded only from authenticated peers; a TCP client is not one (no authentication yet).
+        /// True when the client is known: it runs as this user (a Unix socket, checked with SO_PEERCRED) or it
+        /// proved it knows the server's shared secret (-Secret). CliXml is decoded only from authenticated peers.
         /// </summary>
-        public bool IsAuthenticated => _server.Transport == SocketTransport.Unix;
+        public bool IsAuthenticated => _server.Transport == SocketTransport.Unix || _server.RequiresSecret;
+
+        /// <summary>True when the connection is encrypted with TLS (the server's -Certificate).</summary>
+        public bool IsEncrypted => _server.UsesTls;
 
         public SocketFraming Framing => _server.Framing;
 

@@ -24,22 +24,26 @@ namespace PsIpc.Transport.Sockets
         private readonly object _gate = new object();
         private readonly List<ISocketConnection> _live = new List<ISocketConnection>();
         private readonly List<ISocketConnection> _pending = new List<ISocketConnection>();
+        private readonly HashSet<Socket> _securing = new HashSet<Socket>(); // TLS / shared-secret handshakes in progress
+        private readonly SocketSecurity _security;
+        private readonly Timer _idleTimer;
         private readonly List<Exception> _recentHandlerErrors = new List<Exception>();
         private readonly BoundedQueue<IpcMessage> _inbound;
         private readonly Socket _listener;
         private readonly Thread _acceptThread;
         private readonly string _path;
         private readonly uint _uid;
-        private long _accepted, _refused, _connectionErrors, _handlerErrors;
+        private long _accepted, _refused, _connectionErrors, _handlerErrors, _idleClosed;
         private IpcException _lastConnectionError;
 
         private SocketServerChannel(string name, Socket listener, SocketTransport transport, SocketFraming framing, int maxConnections,
-            string path, ChannelOptions options)
+            string path, ChannelOptions options, SocketSecurity security)
             : base(name, transport == SocketTransport.Tcp ? "Tcp" : "Unix", ChannelRole.Server, options)
         {
             if (maxConnections < 1) throw new ArgumentOutOfRangeException(nameof(maxConnections), "MaxConnections must be at least 1.");
             _listener = listener;
             _path = path;
+            _security = security != null && security.ServerNeedsHandshake ? security : null;
             Transport = transport;
             Framing = framing;
             MaxConnections = maxConnections;
@@ -54,42 +58,54 @@ namespace PsIpc.Transport.Sockets
                 _uid = UnixNative.EffectiveUserId;
             }
             _inbound = new BoundedQueue<IpcMessage>(Options.ReceiveBufferMessages, Options.ReceiveBufferBytes);
+            if (Options.IdleTimeout > TimeSpan.Zero)
+            {
+                // One sweep for all connections rather than a timer each: a few checks a second are plenty.
+                long period = Math.Max(50, Math.Min(1000, (long)Options.IdleTimeout.TotalMilliseconds / 4));
+                _idleTimer = new Timer(_ => CloseIdleConnections(), null, period, period);
+            }
             _acceptThread = new Thread(AcceptLoop, 128 * 1024) { IsBackground = true, Name = $"PsIpc accept {name}" };
             _acceptThread.Start();
         }
 
         /// <summary>
-        /// Listens on a TCP address and port (0: a free port, see <see cref="Port"/>). Only loopback addresses
-        /// are served: any other needs authentication, which this version does not implement, so it fails closed.
+        /// Listens on a TCP address and port (0: a free port, see <see cref="Port"/>). A loopback address is
+        /// served as it is; any other lets other machines connect and requires a shared secret
+        /// (<paramref name="security"/>.Secret), or it fails closed.
         /// </summary>
+        /// <param name="security">A shared secret every client must prove it knows, and/or a TLS certificate; null for none.</param>
         /// <exception cref="IpcException">AuthenticationRequired, AddressInUse, ConnectFailed.</exception>
-        public static SocketServerChannel ListenTcp(string name, IPAddress address, int port, SocketFraming framing, int maxConnections, ChannelOptions options)
+        public static SocketServerChannel ListenTcp(string name, IPAddress address, int port, SocketFraming framing, int maxConnections, ChannelOptions options,
+            SocketSecurity security = null)
         {
             if (address == null) throw new ArgumentNullException(nameof(address));
             if (port < 0 || port > 65535) throw new ArgumentOutOfRangeException(nameof(port));
+            security?.ValidateForServer();
             string display = name ?? $"tcp:{FormatAddress(address)}:{port}";
-            if (!IPAddress.IsLoopback(address))
+            if (!IPAddress.IsLoopback(address) && !(security?.HasSecret ?? false))
             {
                 throw new IpcException(IpcErrorKind.AuthenticationRequired,
-                    $"Serving {address} would let other machines connect, and that requires authentication (a shared secret checked by HMAC), " +
-                    "which this version of PsIpc does not implement yet. Serve a loopback address (127.0.0.1, the default, or ::1) or a Unix socket (-Path).",
+                    $"Serving {address} would let other machines connect, and that requires authentication: give a shared secret (-Secret) " +
+                    "that every client must prove it knows (add -Certificate to encrypt too). Or serve a loopback address (127.0.0.1, the default, or ::1) or a Unix socket (-Path).",
                     display);
             }
             Socket listener = SocketEndpoints.ListenTcp(address, port, display);
             int bound = ((IPEndPoint)listener.LocalEndPoint).Port;
-            return new SocketServerChannel(name ?? $"tcp:{FormatAddress(address)}:{bound}", listener, SocketTransport.Tcp, framing, maxConnections, null, options);
+            return new SocketServerChannel(name ?? $"tcp:{FormatAddress(address)}:{bound}", listener, SocketTransport.Tcp, framing, maxConnections, null, options, security);
         }
 
         /// <summary>Listens on a Unix domain socket at <paramref name="path"/> (mode 0600; peers of other users are refused).</summary>
         /// <exception cref="IpcException">SocketPathTooLong, AddressInUse.</exception>
-        public static SocketServerChannel ListenUnix(string name, string path, SocketFraming framing, int maxConnections, ChannelOptions options)
+        public static SocketServerChannel ListenUnix(string name, string path, SocketFraming framing, int maxConnections, ChannelOptions options,
+            SocketSecurity security = null)
         {
             if (string.IsNullOrEmpty(path)) throw new ArgumentNullException(nameof(path));
+            security?.ValidateForServer();
             if (UnixNative.IsWindows) throw new PlatformNotSupportedException("Unix domain socket servers are supported on Linux and macOS only.");
             string full = System.IO.Path.GetFullPath(path);
             string display = name ?? $"unix:{full}";
             Socket listener = SocketEndpoints.ListenUnix(full, display);
-            return new SocketServerChannel(display, listener, SocketTransport.Unix, framing, maxConnections, full, options);
+            return new SocketServerChannel(display, listener, SocketTransport.Unix, framing, maxConnections, full, options, security);
         }
 
         internal static string FormatAddress(IPAddress address) =>
@@ -128,6 +144,21 @@ namespace PsIpc.Transport.Sockets
         public long ConnectionErrors => Interlocked.Read(ref _connectionErrors);
 
         public IpcException LastConnectionError => _lastConnectionError;
+
+        /// <summary>Connections closed because they stayed idle longer than the idle timeout (also counted in ConnectionErrors).</summary>
+        public long IdleConnectionsClosed => Interlocked.Read(ref _idleClosed);
+
+        /// <summary>True when every client must prove it knows the shared secret (-Secret).</summary>
+        public bool RequiresSecret => _security?.HasSecret ?? false;
+
+        /// <summary>True when connections are encrypted with TLS (-Certificate).</summary>
+        public bool UsesTls => _security?.ServerUsesTls ?? false;
+
+        /// <summary>Seconds a client has to finish the handshake (Hello, TLS, shared secret).</summary>
+        public double HandshakeTimeoutSeconds => Options.HandshakeTimeout.TotalSeconds;
+
+        /// <summary>Seconds a connection may stay idle (no whole message either way) before it is closed; 0: never.</summary>
+        public double IdleTimeoutSeconds => Options.IdleTimeout.TotalSeconds;
 
         /// <summary>Messages a script-block handler failed on (it threw or wrote an error).</summary>
         public long HandlerErrors => Interlocked.Read(ref _handlerErrors);
@@ -234,14 +265,18 @@ namespace PsIpc.Transport.Sockets
             finally
             {
                 _listener.Dispose();
+                _idleTimer?.Dispose();
                 if (_path != null) SocketEndpoints.TryDelete(_path);
                 List<ISocketConnection> all;
+                List<Socket> securing;
                 lock (_gate)
                 {
                     all = new List<ISocketConnection>(_live);
                     all.AddRange(_pending);
+                    securing = new List<Socket>(_securing);
                     Monitor.PulseAll(_gate);
                 }
+                foreach (Socket socket in securing) socket.Dispose(); // their handshake threads end at once
                 foreach (ISocketConnection connection in all)
                 {
                     try { connection.Close(deadline); } catch (IpcException) { } // that client is gone already
@@ -336,27 +371,90 @@ namespace PsIpc.Transport.Sockets
                 client.NoDelay = true; // request/reply: a small reply must not wait for Nagle
             }
 
+            if (_security == null)
+            {
+                StartConnection(client, null);
+                return;
+            }
+            lock (_gate)
+            {
+                if (IsClosed || RefuseWhenFull(client)) return;
+                _securing.Add(client);
+            }
+            // TLS and the shared secret take round trips: each on its own thread, bounded by the handshake
+            // timeout, so a slow or silent client never holds up the accept loop or other clients.
+            new Thread(() => Secure(client), 128 * 1024) { IsBackground = true, Name = $"PsIpc handshake {Name}" }.Start();
+        }
+
+        private void Secure(Socket client)
+        {
+            System.IO.Stream secured = null;
+            IpcException failure = null;
+            try
+            {
+                secured = SocketHandshake.Server(client, _security, Options.HandshakeTimeout, Name);
+            }
+            catch (IpcException e)
+            {
+                failure = e;
+            }
+            lock (_gate) _securing.Remove(client);
+            if (failure != null)
+            {
+                client.Dispose();
+                if (IsClosed) return;
+                if (failure.Kind == IpcErrorKind.AuthenticationFailed || failure.Kind == IpcErrorKind.AuthenticationRequired) Interlocked.Increment(ref _refused);
+                ReportFault(failure, this);
+                return;
+            }
+            try
+            {
+                StartConnection(client, secured);
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
+            {
+                secured.Dispose();
+            }
+        }
+
+        // Handshakes in progress are bounded too, so a flood of silent connections cannot pile up.
+        // Call under _gate. True (and the client closed) when the server is full.
+        private bool RefuseWhenFull(Socket client)
+        {
+            bool plain = Framing != SocketFraming.LengthPrefixed && _security == null;
+            bool full = plain ? _live.Count >= MaxConnections : _live.Count + _pending.Count + _securing.Count >= 2 * MaxConnections;
+            if (!full) return false;
+            Interlocked.Increment(ref _refused);
+            client.Dispose();
+            return true;
+        }
+
+        private void StartConnection(Socket client, System.IO.Stream secured)
+        {
             ISocketConnection connection;
             bool plain = Framing != SocketFraming.LengthPrefixed;
             lock (_gate)
             {
-                // Handshakes in progress are bounded too, so a flood of silent connections cannot pile up.
-                bool full = plain ? _live.Count >= MaxConnections : _live.Count + _pending.Count >= 2 * MaxConnections;
-                if (IsClosed || full)
+                if (IsClosed)
                 {
-                    if (full) Interlocked.Increment(ref _refused);
+                    secured?.Dispose();
                     client.Dispose();
+                    return;
+                }
+                if (secured == null && RefuseWhenFull(client)) return;
+                if (secured != null && plain && _live.Count >= MaxConnections)
+                {
+                    Interlocked.Increment(ref _refused); // a secured Line/Raw client counts only once it is a connection
+                    secured.Dispose();
                     return;
                 }
                 if (plain)
                 {
-                    var c = new PlainSocketConnection(client, this, Options, Framing, Name, isServerSide: true) { CountersOf = this };
-                    connection = c;
+                    connection = new PlainSocketConnection(client, secured, this, Options, Framing, Name, isServerSide: true) { CountersOf = this };
                 }
                 else
                 {
-                    var c = new FramedSocketConnection(client, this, Options, Name, isServerSide: true) { CountersOf = this };
-                    connection = c;
+                    connection = new FramedSocketConnection(client, secured, this, Options, Name, isServerSide: true) { CountersOf = this };
                 }
                 connection.SenderView = new SocketPeer(this, connection);
                 if (plain)
@@ -371,6 +469,28 @@ namespace PsIpc.Transport.Sockets
                 }
             }
             connection.Start();
+        }
+
+        private void CloseIdleConnections()
+        {
+            if (IsClosed) return;
+            long limit = (long)(Options.IdleTimeout.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+            long now = System.Diagnostics.Stopwatch.GetTimestamp();
+            List<ISocketConnection> idle = null;
+            lock (_gate)
+            {
+                foreach (ISocketConnection connection in _live)
+                {
+                    if (now - connection.LastActivity > limit) (idle ?? (idle = new List<ISocketConnection>())).Add(connection);
+                }
+            }
+            if (idle == null) return;
+            foreach (ISocketConnection connection in idle)
+            {
+                Interlocked.Increment(ref _idleClosed);
+                connection.Expire(new IpcException(IpcErrorKind.IdleTimeout,
+                    $"The connection from {connection.RemoteAddress} to '{Name}' was idle (no whole message either way) for {Options.IdleTimeout.TotalSeconds} s and was closed.", Name));
+            }
         }
 
         private void ReportFault(IpcException fault, IpcChannel sender)

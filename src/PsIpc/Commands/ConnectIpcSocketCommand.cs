@@ -1,5 +1,7 @@
 using System;
 using System.Management.Automation;
+using System.Security;
+using PsIpc.Sockets;
 using PsIpc.Transport;
 using PsIpc.Transport.Channels;
 using PsIpc.Transport.Sockets;
@@ -39,14 +41,44 @@ namespace PsIpc.Commands
         [ValidateRange(0, int.MaxValue)]
         public int MaxMessageSize { get; set; } = Transport.Framing.FrameHeader.DefaultMaxMessageSize;
 
+        /// <summary>The server's shared secret (HMAC challenge, both ways) when it was started with -Secret.</summary>
+        [Parameter]
+        [SecretTransformation]
+        [ValidateNotNull]
+        public SecureString Secret { get; set; }
+
+        /// <summary>Speak TLS (a server started with -Certificate); its certificate must be trusted for -ComputerName.</summary>
+        [Parameter(ParameterSetName = TcpSet)]
+        public SwitchParameter UseTls { get; set; }
+
+        /// <summary>Trust exactly the server certificate with this SHA-1 thumbprint (a self-signed one); implies -UseTls.</summary>
+        [Parameter(ParameterSetName = TcpSet)]
+        [ValidatePattern("^[0-9A-Fa-f: ]{40,59}$")]
+        public string CertificateThumbprint { get; set; }
+
         protected override void EndProcessing()
         {
             var options = new ChannelOptions { MaxMessageSize = MaxMessageSize };
+            SocketSecurity security;
+            try
+            {
+                security = new SocketSecurity
+                {
+                    Secret = SecretArgument.ToKey(Secret),
+                    UseTls = UseTls || CertificateThumbprint != null,
+                    CertificateThumbprint = CertificateThumbprint,
+                };
+            }
+            catch (ArgumentException e)
+            {
+                ThrowTerminatingError(new ErrorRecord(e, "EmptySecret", ErrorCategory.InvalidArgument, null));
+                return;
+            }
             try
             {
                 SocketClientChannel channel = ParameterSetName == UnixSet
-                    ? SocketClientChannel.ConnectUnix(SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path), Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options)
-                    : SocketClientChannel.ConnectTcp(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options);
+                    ? SocketClientChannel.ConnectUnix(SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path), Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security)
+                    : SocketClientChannel.ConnectTcp(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security);
                 ChannelRegistry.Register(channel);
                 RunspaceLifetime.Bind(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
                 WriteObject(channel);

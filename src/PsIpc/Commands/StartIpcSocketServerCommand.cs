@@ -1,5 +1,7 @@
 using System;
 using System.Management.Automation;
+using System.Security;
+using System.Security.Cryptography.X509Certificates;
 using PsIpc.Sockets;
 using PsIpc.Transport;
 using PsIpc.Transport.Channels;
@@ -49,9 +51,45 @@ namespace PsIpc.Commands
         [ValidateRange(0, int.MaxValue)]
         public int MaxMessageSize { get; set; } = Transport.Framing.FrameHeader.DefaultMaxMessageSize;
 
+        /// <summary>A shared secret every client must prove it knows (HMAC challenge) before anything else.</summary>
+        [Parameter]
+        [SecretTransformation]
+        [ValidateNotNull]
+        public SecureString Secret { get; set; }
+
+        /// <summary>Turns TLS on: the server's certificate, with its private key.</summary>
+        [Parameter]
+        [ValidateNotNull]
+        public X509Certificate2 Certificate { get; set; }
+
+        [Parameter]
+        [ValidateRange(1, 3600)]
+        public int HandshakeTimeoutSeconds { get; set; } = 10;
+
+        [Parameter]
+        [ValidateRange(0, int.MaxValue)]
+        public int IdleTimeoutSeconds { get; set; } = 300;
+
         protected override void EndProcessing()
         {
-            var options = new ChannelOptions { MaxMessageSize = MaxMessageSize };
+            var options = new ChannelOptions
+            {
+                MaxMessageSize = MaxMessageSize,
+                HandshakeTimeout = TimeSpan.FromSeconds(HandshakeTimeoutSeconds),
+                IdleTimeout = TimeSpan.FromSeconds(IdleTimeoutSeconds),
+            };
+            SocketSecurity security;
+            try
+            {
+                security = new SocketSecurity { Secret = SecretArgument.ToKey(Secret), Certificate = Certificate };
+                security.ValidateForServer();
+            }
+            catch (ArgumentException e)
+            {
+                ThrowTerminatingError(new ErrorRecord(e, Secret != null && Secret.Length == 0 ? "EmptySecret" : "CertificateWithoutPrivateKey",
+                    ErrorCategory.InvalidArgument, Certificate));
+                return;
+            }
             SocketServerChannel server;
             try
             {
@@ -59,7 +97,7 @@ namespace PsIpc.Commands
                 {
                     string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
                     if (!ShouldProcess(path, "Start a Unix domain socket server")) return;
-                    server = SocketServerChannel.ListenUnix(null, path, Framing, MaxConnections, options);
+                    server = SocketServerChannel.ListenUnix(null, path, Framing, MaxConnections, options, security);
                 }
                 else
                 {
@@ -74,7 +112,7 @@ namespace PsIpc.Commands
                         return;
                     }
                     if (!ShouldProcess($"{Address} port {Port}", "Start a TCP socket server")) return;
-                    server = SocketServerChannel.ListenTcp(null, address, Port, Framing, MaxConnections, options);
+                    server = SocketServerChannel.ListenTcp(null, address, Port, Framing, MaxConnections, options, security);
                 }
             }
             catch (IpcException e)

@@ -1,0 +1,385 @@
+using System;
+using System.IO;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Threading;
+using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
+
+namespace PsIpc.Transport.Sockets
+{
+    /// <summary>
+    /// What happens on a connected socket before its framing starts, when the server asked for it: TLS, then
+    /// the shared-secret exchange (docs/protocol.md 11):
+    /// <code>
+    /// client -> AuthRequest   version u8 (1) | client nonce (32)
+    /// server -> AuthChallenge server nonce (32) | HMAC-SHA256(secret, "PSIPC-AUTH-SERVER" | client nonce | server nonce)
+    /// client -> AuthResponse  HMAC-SHA256(secret, "PSIPC-AUTH-CLIENT" | server nonce | client nonce)
+    /// server -> AuthAccepted  (empty)
+    /// </code>
+    /// Either side that finds the other's HMAC wrong sends an Error frame (AuthenticationFailed) and closes.
+    /// Both sides prove they know the secret without sending it; fresh nonces on both sides make a recorded
+    /// exchange useless later. The whole of it must finish within the handshake timeout, whatever the peer
+    /// trickles: a timer closes the socket at the deadline.
+    /// </summary>
+    internal static class SocketHandshake
+    {
+        public const byte AuthVersion = 1;
+        public const int NonceSize = 32;
+        public const int MacSize = 32;
+        private const int MaxAuthFrame = 4096;
+        private static readonly byte[] ServerLabel = Encoding.ASCII.GetBytes("PSIPC-AUTH-SERVER");
+        private static readonly byte[] ClientLabel = Encoding.ASCII.GetBytes("PSIPC-AUTH-CLIENT");
+
+        /// <summary>Server side. Returns the stream the connection's framing runs on (TLS or not).</summary>
+        /// <exception cref="IpcException">AuthenticationRequired, AuthenticationFailed, HandshakeTimeout, ProtocolError, PeerDisconnected.</exception>
+        public static Stream Server(Socket socket, SocketSecurity security, TimeSpan timeout, string name)
+        {
+            var sniff = new HttpSniffStream(new NetworkStream(socket, ownsSocket: true));
+            Stream stream = sniff;
+            using (var guard = new HandshakeGuard(socket, Deadline.After(timeout), CancellationToken.None))
+            {
+                try
+                {
+                    if (security.ServerUsesTls)
+                    {
+                        var ssl = new SslStream(sniff, leaveInnerStreamOpen: false);
+                        stream = ssl;
+                        ssl.AuthenticateAsServer(security.Certificate, false, SslProtocols.None, false);
+                    }
+                    if (security.HasSecret) ServerExchange(stream, security.Secret, name);
+                    guard.Finish();
+                    return stream;
+                }
+                catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException || e is AuthenticationException)
+                {
+                    stream.Dispose();
+                    if (guard.TimedOut)
+                    {
+                        throw new IpcException(IpcErrorKind.HandshakeTimeout,
+                            $"A client of '{name}' did not complete the {What(security)} within {timeout.TotalSeconds} s; it was disconnected.", name, e);
+                    }
+                    if (sniff.SawHttp) throw HttpSniffer.Refusal(name);
+                    if (e is AuthenticationException)
+                    {
+                        throw new IpcException(IpcErrorKind.AuthenticationFailed,
+                            $"The TLS handshake with a client of '{name}' failed ({Innermost(e)}); it was disconnected.", name, e);
+                    }
+                    throw new IpcException(IpcErrorKind.PeerDisconnected,
+                        $"A client of '{name}' left during the {What(security)} ({Innermost(e)}).", name, e);
+                }
+                catch (IpcException)
+                {
+                    stream.Dispose();
+                    throw;
+                }
+            }
+        }
+
+        /// <summary>Client side. Returns the stream the connection's framing runs on (TLS or not).</summary>
+        /// <exception cref="IpcException">AuthenticationFailed, AuthenticationRequired, ConnectTimeout, PeerDisconnected.</exception>
+        public static Stream Client(Socket socket, SocketSecurity security, string host, Deadline deadline, CancellationToken cancellationToken, string name)
+        {
+            Stream stream = new NetworkStream(socket, ownsSocket: true);
+            string refusedCertificate = null;
+            using (var guard = new HandshakeGuard(socket, deadline, cancellationToken))
+            {
+                try
+                {
+                    if (security.UseTls)
+                    {
+                        string pin = SocketSecurity.NormalizeThumbprint(security.CertificateThumbprint);
+                        var ssl = new SslStream(stream, false, (sender, certificate, chain, errors) =>
+                        {
+                            if (errors == SslPolicyErrors.None) return true;
+                            var presented = certificate == null ? null : new X509Certificate2(certificate);
+                            if (presented != null && pin != null && string.Equals(presented.Thumbprint, pin, StringComparison.OrdinalIgnoreCase)) return true;
+                            refusedCertificate = presented == null
+                                ? $"the server presented no certificate ({errors})"
+                                : $"its certificate '{presented.Subject}' (thumbprint {presented.Thumbprint}) is not trusted: {errors}";
+                            return false;
+                        });
+                        stream = ssl;
+                        ssl.AuthenticateAsClient(host, null, SslProtocols.None, false);
+                    }
+                    if (security.HasSecret) ClientExchange(stream, security.Secret, name);
+                    guard.Finish();
+                    return stream;
+                }
+                catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException || e is AuthenticationException)
+                {
+                    stream.Dispose();
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (guard.TimedOut)
+                    {
+                        throw new IpcException(IpcErrorKind.ConnectTimeout,
+                            $"Connected to {host} but the {What(security)} did not finish in time (is the server started with {ServerSwitches(security)}?).", name, e);
+                    }
+                    if (refusedCertificate != null)
+                    {
+                        throw new IpcException(IpcErrorKind.AuthenticationFailed,
+                            $"The TLS server at {host} was refused: {refusedCertificate}. If you know this is the right server, trust exactly this certificate with -CertificateThumbprint.", name, e);
+                    }
+                    if (e is AuthenticationException || security.UseTls && e is IOException)
+                    {
+                        throw new IpcException(IpcErrorKind.AuthenticationFailed,
+                            $"The TLS handshake with {host} failed ({Innermost(e)}); is the server started with -Certificate?", name, e);
+                    }
+                    if (!security.UseTls)
+                    {
+                        // A TLS server takes the AuthRequest for a broken TLS hello and hangs up.
+                        throw new IpcException(IpcErrorKind.AuthenticationFailed,
+                            $"The server at {host} closed the connection during the {What(security)} ({Innermost(e)}); does it require TLS (-UseTls)?", name, e);
+                    }
+                    throw new IpcException(IpcErrorKind.PeerDisconnected,
+                        $"The server at {host} closed the connection during the {What(security)} ({Innermost(e)}).", name, e);
+                }
+                catch (IpcException)
+                {
+                    stream.Dispose();
+                    throw;
+                }
+            }
+        }
+
+        private static void ServerExchange(Stream stream, byte[] secret, string name)
+        {
+            Frame request = ReadFrame(stream);
+            if (request.Type != FrameType.AuthRequest)
+            {
+                if (request.Type == FrameType.Error) throw ErrorFrame.Decode(request.Payload, name);
+                var required = new IpcException(IpcErrorKind.AuthenticationRequired,
+                    $"A client of '{name}' did not present the shared secret (the server was started with -Secret); it was refused.", name);
+                WriteError(stream, IpcErrorKind.AuthenticationRequired,
+                    "This server requires the shared-secret exchange before anything else: connect with -Secret (docs/protocol.md, section 11).");
+                throw required;
+            }
+            if (request.Payload.Length != 1 + NonceSize)
+            {
+                WriteError(stream, IpcErrorKind.ProtocolError, "AuthRequest must be 33 bytes: version and a 32-byte nonce.");
+                throw new IpcException(IpcErrorKind.ProtocolError, $"A client of '{name}' sent a malformed AuthRequest ({request.Payload.Length} bytes).", name);
+            }
+            if (request.Payload[0] != AuthVersion)
+            {
+                WriteError(stream, IpcErrorKind.ProtocolVersionMismatch, $"This server speaks authentication version {AuthVersion}.");
+                throw new IpcException(IpcErrorKind.ProtocolVersionMismatch,
+                    $"A client of '{name}' asked for authentication version {request.Payload[0]}; this server speaks {AuthVersion}.", name);
+            }
+            byte[] clientNonce = Slice(request.Payload, 1, NonceSize);
+            byte[] serverNonce = NewNonce();
+            byte[] challenge = new byte[NonceSize + MacSize];
+            Buffer.BlockCopy(serverNonce, 0, challenge, 0, NonceSize);
+            Buffer.BlockCopy(Mac(secret, ServerLabel, clientNonce, serverNonce), 0, challenge, NonceSize, MacSize);
+            WriteFrame(stream, FrameType.AuthChallenge, challenge);
+
+            Frame response = ReadFrame(stream);
+            if (response.Type == FrameType.Error)
+            {
+                IpcException refusal = ErrorFrame.Decode(response.Payload, name);
+                throw new IpcException(IpcErrorKind.AuthenticationFailed,
+                    $"A client of '{name}' has another shared secret (it refused the server's proof); it was disconnected. {refusal.Message}", name, refusal);
+            }
+            if (response.Type != FrameType.AuthResponse || response.Payload.Length != MacSize)
+            {
+                WriteError(stream, IpcErrorKind.ProtocolError, "Expected an AuthResponse of 32 bytes.");
+                throw new IpcException(IpcErrorKind.ProtocolError, $"A client of '{name}' answered the challenge with something else than an AuthResponse.", name);
+            }
+            if (!FixedTimeEquals(response.Payload, Mac(secret, ClientLabel, serverNonce, clientNonce)))
+            {
+                WriteError(stream, IpcErrorKind.AuthenticationFailed, "The shared secret is wrong.");
+                throw new IpcException(IpcErrorKind.AuthenticationFailed,
+                    $"A client of '{name}' failed the shared-secret check (wrong secret); it was refused.", name);
+            }
+            WriteFrame(stream, FrameType.AuthAccepted, new byte[0]);
+        }
+
+        private static void ClientExchange(Stream stream, byte[] secret, string name)
+        {
+            byte[] clientNonce = NewNonce();
+            var request = new byte[1 + NonceSize];
+            request[0] = AuthVersion;
+            Buffer.BlockCopy(clientNonce, 0, request, 1, NonceSize);
+            WriteFrame(stream, FrameType.AuthRequest, request);
+
+            Frame challenge = ReadServerFrame(stream, name);
+            if (challenge.Type != FrameType.AuthChallenge || challenge.Payload.Length != NonceSize + MacSize)
+            {
+                throw NotAnAuthServer(name, $"it answered with a frame of type 0x{(byte)challenge.Type:X2}");
+            }
+            byte[] serverNonce = Slice(challenge.Payload, 0, NonceSize);
+            if (!FixedTimeEquals(Slice(challenge.Payload, NonceSize, MacSize), Mac(secret, ServerLabel, clientNonce, serverNonce)))
+            {
+                WriteError(stream, IpcErrorKind.AuthenticationFailed, "The server's proof of the shared secret is wrong.");
+                throw new IpcException(IpcErrorKind.AuthenticationFailed,
+                    $"The shared secret does not match the server's (its proof of the secret is wrong for the -Secret given); nothing was sent to '{name}'.", name);
+            }
+            WriteFrame(stream, FrameType.AuthResponse, Mac(secret, ClientLabel, serverNonce, clientNonce));
+            Frame result = ReadServerFrame(stream, name);
+            if (result.Type != FrameType.AuthAccepted) throw NotAnAuthServer(name, $"it sent a frame of type 0x{(byte)result.Type:X2} instead of AuthAccepted");
+        }
+
+        // A server frame during the exchange; an Error frame is the server's verdict.
+        private static Frame ReadServerFrame(Stream stream, string name)
+        {
+            Frame frame;
+            try
+            {
+                frame = ReadFrame(stream);
+            }
+            catch (IpcException e) when (e.Kind == IpcErrorKind.ProtocolError)
+            {
+                throw NotAnAuthServer(name, e.Message);
+            }
+            if (frame.Type != FrameType.Error) return frame;
+            IpcException error = ErrorFrame.Decode(frame.Payload, name);
+            if (error.Kind == IpcErrorKind.AuthenticationFailed || error.Kind == IpcErrorKind.AuthenticationRequired) throw error;
+            // A PsIpc server without -Secret rejects the AuthRequest as an unknown frame.
+            throw new IpcException(IpcErrorKind.AuthenticationFailed,
+                $"The server of '{name}' does not expect a shared secret (was it started without -Secret?). {error.Message}", name, error);
+        }
+
+        private static IpcException NotAnAuthServer(string name, string why) =>
+            new IpcException(IpcErrorKind.AuthenticationFailed,
+                $"The server of '{name}' did not answer the shared-secret exchange ({why}); is it a PsIpc server started with -Secret?", name);
+
+        /// <summary>Reads one whole frame of at most 4 KiB (the exchange's frames are tiny).</summary>
+        private static Frame ReadFrame(Stream stream)
+        {
+            var header = new byte[FrameHeader.Size];
+            ReadExactly(stream, header, header.Length);
+            uint length = FrameHeader.ReadLength(header, 0);
+            if (length > MaxAuthFrame)
+            {
+                throw new IpcException(IpcErrorKind.ProtocolError, $"The peer sent a {length}-byte frame during authentication; at most {MaxAuthFrame} are expected.");
+            }
+            var payload = new byte[length];
+            ReadExactly(stream, payload, payload.Length);
+            return new Frame((FrameType)header[4], payload);
+        }
+
+        private static void ReadExactly(Stream stream, byte[] buffer, int count)
+        {
+            int filled = 0;
+            while (filled < count)
+            {
+                int n = stream.Read(buffer, filled, count - filled);
+                if (n == 0) throw new IOException("the peer closed the connection");
+                filled += n;
+            }
+        }
+
+        private static void WriteFrame(Stream stream, FrameType type, byte[] payload)
+        {
+            var frame = new byte[FrameHeader.Size + payload.Length];
+            FrameHeader.Write(frame, 0, payload.Length, type);
+            Buffer.BlockCopy(payload, 0, frame, FrameHeader.Size, payload.Length);
+            stream.Write(frame, 0, frame.Length);
+            stream.Flush();
+        }
+
+        private static void WriteError(Stream stream, IpcErrorKind kind, string message)
+        {
+            try
+            {
+                WriteFrame(stream, FrameType.Error, ErrorFrame.Encode(kind, message));
+            }
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { } // it left already
+        }
+
+        internal static byte[] Mac(byte[] secret, byte[] label, byte[] first, byte[] second)
+        {
+            using (var hmac = new HMACSHA256(secret))
+            {
+                var data = new byte[label.Length + first.Length + second.Length];
+                Buffer.BlockCopy(label, 0, data, 0, label.Length);
+                Buffer.BlockCopy(first, 0, data, label.Length, first.Length);
+                Buffer.BlockCopy(second, 0, data, label.Length + first.Length, second.Length);
+                return hmac.ComputeHash(data);
+            }
+        }
+
+        private static byte[] NewNonce()
+        {
+            var nonce = new byte[NonceSize];
+            using (var random = RandomNumberGenerator.Create()) random.GetBytes(nonce);
+            return nonce;
+        }
+
+        private static byte[] Slice(byte[] source, int offset, int count)
+        {
+            var slice = new byte[count];
+            Buffer.BlockCopy(source, offset, slice, 0, count);
+            return slice;
+        }
+
+        // No early exit: how long the comparison takes says nothing about where the bytes differ.
+        private static bool FixedTimeEquals(byte[] a, byte[] b)
+        {
+            if (a.Length != b.Length) return false;
+            int diff = 0;
+            for (int i = 0; i < a.Length; i++) diff |= a[i] ^ b[i];
+            return diff == 0;
+        }
+
+        private static string What(SocketSecurity security) =>
+            security.ServerUsesTls || security.UseTls
+                ? security.HasSecret ? "TLS handshake and shared-secret exchange" : "TLS handshake"
+                : "shared-secret exchange";
+
+        private static string ServerSwitches(SocketSecurity security) =>
+            security.UseTls ? security.HasSecret ? "-Certificate and -Secret" : "-Certificate" : "-Secret";
+
+        private static string Innermost(Exception e)
+        {
+            while (e.InnerException != null) e = e.InnerException;
+            return e.Message;
+        }
+
+        /// <summary>
+        /// Closes the socket when the deadline passes or the token is cancelled, unless <see cref="Finish"/>
+        /// came first: blocking reads of a trickling peer then end at once.
+        /// </summary>
+        private sealed class HandshakeGuard : IDisposable
+        {
+            private const int Running = 0, Finished = 1, Expired = 2;
+            private readonly Socket _socket;
+            private readonly Timer _timer;
+            private readonly CancellationTokenRegistration _registration;
+            private int _state;
+
+            public HandshakeGuard(Socket socket, Deadline deadline, CancellationToken cancellationToken)
+            {
+                _socket = socket;
+                if (!deadline.IsInfinite)
+                {
+                    _timer = new Timer(_ => Expire(), null, Math.Max(deadline.RemainingMilliseconds, 1), Timeout.Infinite);
+                }
+                _registration = cancellationToken.Register(Expire);
+            }
+
+            public bool TimedOut => Volatile.Read(ref _state) == Expired;
+
+            /// <exception cref="IOException">The deadline passed just before: the socket is closed.</exception>
+            public void Finish()
+            {
+                if (Interlocked.CompareExchange(ref _state, Finished, Running) != Running) throw new IOException("the handshake deadline passed");
+            }
+
+            private void Expire()
+            {
+                if (Interlocked.CompareExchange(ref _state, Expired, Running) != Running) return;
+                try { _socket.Dispose(); } catch (ObjectDisposedException) { }
+            }
+
+            public void Dispose()
+            {
+                _timer?.Dispose();
+                _registration.Dispose();
+            }
+        }
+    }
+}
