@@ -226,6 +226,19 @@ say(repr(s.recv(1024)))
     }
 
     Context 'Unix domain socket' {
+        It 'refuses a directory other users may write to (AccessDenied), and accepts a sticky one such as /tmp' {
+            $dir = New-SocketTestDir
+            $null = New-Item -ItemType Directory -Path $dir
+            & chmod 0777 $dir
+            $err = { Start-IpcSocketServer -Path (Join-Path $dir 's.sock') } | Should -Throw -ErrorId 'AccessDenied,PsIpc.Commands.StartIpcSocketServerCommand' -PassThru
+            $err.Exception.Message | Should -Match 'written by other users'
+            Test-Path -LiteralPath (Join-Path $dir 's.sock') | Should -BeFalse
+
+            & chmod 1777 $dir   # sticky: others cannot remove or rename what is ours
+            $srv = Start-IpcSocketServer -Path (Join-Path $dir 's.sock')
+            $srv.State | Should -Be 'Listening'
+        }
+
         It 'creates the socket 0600 in a new 0700 directory, serves it and deletes it when stopped' {
             $dir = New-SocketTestDir
             $path = Join-Path $dir 's.sock'

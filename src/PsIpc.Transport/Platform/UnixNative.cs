@@ -55,6 +55,26 @@ namespace PsIpc.Transport.Platform
             return Marshal.GetLastWin32Error() == ENXIO;
         }
 
+        /// <summary>
+        /// The owner and mode of a directory (symbolic links followed), or false when it cannot be read.
+        /// </summary>
+        public static bool TryGetDirectoryOwnerAndMode(string path, out uint uid, out uint mode)
+        {
+            uid = 0;
+            mode = 0;
+            int directoryFlag = IsLinux ? 0x10000 : 0x100000; // O_DIRECTORY
+            int fd = open(path, directoryFlag); // O_RDONLY
+            if (fd < 0) return false;
+            try
+            {
+                return SharedMemory.ShmNative.TryGetOwnerAndMode(fd, out uid, out mode);
+            }
+            finally
+            {
+                close(fd);
+            }
+        }
+
         public static void SetMode(string path, uint mode)
         {
             if (chmod(path, mode) != 0)

@@ -69,6 +69,10 @@ namespace PsIpc.Transport.Sockets
                 Directory.CreateDirectory(directory);
                 UnixNative.SetMode(directory, Convert.ToUInt32("700", 8));
             }
+            else if (!string.IsNullOrEmpty(directory))
+            {
+                CheckDirectoryIsSafe(directory, path, name);
+            }
             Socket socket = BindUnixExclusive(path, name);
             try
             {
@@ -81,6 +85,29 @@ namespace PsIpc.Transport.Sockets
                 socket.Dispose();
                 TryDelete(path);
                 throw;
+            }
+        }
+
+        /// <summary>
+        /// A socket in a directory that another user may write to (without the sticky bit) could be replaced by
+        /// theirs between two connects; a directory of another user (not root) is theirs to change. Both are refused.
+        /// </summary>
+        /// <exception cref="IpcException">AccessDenied.</exception>
+        private static void CheckDirectoryIsSafe(string directory, string path, string name)
+        {
+            if (!UnixNative.TryGetDirectoryOwnerAndMode(directory, out uint owner, out uint mode)) return; // bind reports what is wrong
+            const uint GroupOrOtherWrite = 0x12, Sticky = 0x200; // 0022, 01000
+            uint me = UnixNative.EffectiveUserId;
+            if (owner != me && owner != 0)
+            {
+                throw new IpcException(IpcErrorKind.AccessDenied,
+                    $"The directory of the Unix socket '{path}' belongs to another user (uid {owner}), who could replace the socket. Use a directory of your own.", name);
+            }
+            if ((mode & GroupOrOtherWrite) != 0 && (mode & Sticky) == 0)
+            {
+                throw new IpcException(IpcErrorKind.AccessDenied,
+                    $"The directory of the Unix socket '{path}' can be written by other users (mode {Convert.ToString(mode & 0xFFF, 8)}, no sticky bit), who could replace the socket. " +
+                    "Use a directory only you can write to (PsIpc creates a missing one with mode 0700).", name);
             }
         }
 
