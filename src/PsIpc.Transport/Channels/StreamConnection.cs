@@ -375,7 +375,7 @@ namespace PsIpc.Transport.Channels
         private void ReadLoop()
         {
             var buffer = new byte[BufferSize];
-            var parser = new FrameParser(_options.MaxMessageSize) { RequireHelloFirst = true };
+            var parser = new FrameParser(_options.MaxMessageSize) { RequireHelloFirst = true, Budget = _options.ReceiveBudget };
             var frames = new List<Frame>(256);
             var messages = new List<IpcMessage>(256);
             IpcException fault = null;
@@ -384,7 +384,17 @@ namespace PsIpc.Transport.Channels
                 while (true)
                 {
                     // Inside a large payload, read straight into it: one copy less, and far fewer reads.
-                    ArraySegment<byte> direct = parser.DirectTarget(BufferSize);
+                    ArraySegment<byte> direct;
+                    try
+                    {
+                        direct = parser.DirectTarget(BufferSize); // grows the payload: may not fit the budget
+                    }
+                    catch (IpcException e)
+                    {
+                        fault = new IpcException(e.Kind, e.Message, ChannelName, e.InnerException);
+                        SendErrorFrame(fault);
+                        break;
+                    }
                     int n = direct.Count > 0
                         ? _stream.Read(direct.Array, direct.Offset, direct.Count)
                         : _stream.Read(buffer, 0, buffer.Length);
@@ -429,6 +439,7 @@ namespace PsIpc.Transport.Channels
             }
             finally
             {
+                parser.ReleaseBudget();
                 End(_fault ?? fault);
                 _readerDone.Set();
             }

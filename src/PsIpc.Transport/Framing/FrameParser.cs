@@ -22,11 +22,26 @@ namespace PsIpc.Transport.Framing
         // so a peer announcing a huge message (within the limit) costs memory only for what it really sends.
         internal const int InitialPayloadCapacity = 1024 * 1024;
         private FrameType _type;
+        private long _reserved;       // bytes of _payload taken from Budget
 
         public FrameParser(int maxMessageSize)
         {
             if (maxMessageSize < 0) throw new ArgumentOutOfRangeException(nameof(maxMessageSize));
             MaxMessageSize = maxMessageSize;
+        }
+
+        /// <summary>
+        /// Shared by the connections of one server: the payload buffers of unfinished frames are taken from
+        /// it and given back when the frame completes (or <see cref="ReleaseBudget"/> at the connection's end).
+        /// Null: no shared limit.
+        /// </summary>
+        public Channels.ReceiveBudget Budget { get; set; }
+
+        /// <summary>Gives back what the unfinished frame holds of <see cref="Budget"/>; call once reading has ended.</summary>
+        public void ReleaseBudget()
+        {
+            Budget?.Release(_reserved);
+            _reserved = 0;
         }
 
         /// <summary>The largest message payload accepted (data frames).</summary>
@@ -131,7 +146,9 @@ namespace PsIpc.Transport.Framing
             _headerFilled = FrameHeader.Size;
             _type = type;
             _payloadLength = (int)length;
-            _payload = length == 0 ? Empty : new byte[Math.Min(_payloadLength, InitialPayloadCapacity)];
+            int initial = Math.Min(_payloadLength, InitialPayloadCapacity);
+            Reserve(initial);
+            _payload = length == 0 ? Empty : new byte[initial];
             _payloadFilled = 0;
         }
 
@@ -140,6 +157,7 @@ namespace PsIpc.Transport.Framing
             if (needed <= _payload.Length) return;
             int capacity = _payload.Length;
             while (capacity < needed) capacity = (int)Math.Min((long)capacity * 2, _payloadLength);
+            Reserve(capacity - _payload.Length);
             try
             {
                 Array.Resize(ref _payload, capacity);
@@ -151,8 +169,21 @@ namespace PsIpc.Transport.Framing
             }
         }
 
+        private void Reserve(long bytes)
+        {
+            if (Budget == null || bytes <= 0) return;
+            if (!Budget.TryReserve(bytes))
+            {
+                throw new IpcException(IpcErrorKind.ServerBusy,
+                    $"The server already holds {Budget.Used} bytes of unfinished messages from its clients (its limit is {Budget.Limit}); " +
+                    $"this connection's {_payloadLength}-byte message does not fit now.");
+            }
+            _reserved += bytes;
+        }
+
         private void Complete(List<Frame> frames)
         {
+            ReleaseBudget(); // the message leaves for the receive queue, which has its own bound
             frames.Add(new Frame(_type, _payload));
             _headerFilled = 0;
             _payload = null;

@@ -37,6 +37,7 @@ namespace PsIpc.Transport.Sockets
         private volatile bool _ended;
         private int _endedOnce;
         private long _lastActivity = System.Diagnostics.Stopwatch.GetTimestamp();
+        private long _lineReserved; // bytes of the unfinished line taken from the server's receive budget
 
         /// <param name="secured">The stream the TLS/shared-secret handshake left (it already checked for HTTP);
         /// null for a plain socket.</param>
@@ -219,6 +220,8 @@ namespace PsIpc.Transport.Sockets
             }
             finally
             {
+                _options.ReceiveBudget?.Release(_lineReserved);
+                _lineReserved = 0;
                 End(_fault ?? fault);
                 _readerDone.Set();
             }
@@ -235,9 +238,24 @@ namespace PsIpc.Transport.Sockets
                 messages.Add(TextMessage(line));
                 start = i + 1;
             }
+            if (count - start > 0 && !ReserveLine(count - start)) return OverBudget();
             line.Write(buffer, start, count - start);
             return line.Length > max ? LineTooLong(line.Length, max) : null;
         }
+
+        // Only what stays buffered past a read (an unfinished line) is taken from the server's budget.
+        private bool ReserveLine(long bytes)
+        {
+            ReceiveBudget budget = _options.ReceiveBudget;
+            if (budget == null) return true;
+            if (!budget.TryReserve(bytes)) return false;
+            _lineReserved += bytes;
+            return true;
+        }
+
+        private IpcException OverBudget() =>
+            new IpcException(IpcErrorKind.ServerBusy,
+                $"'{_channelName}' already holds {_options.ReceiveBudget.Used} bytes of unfinished lines and messages from its clients (its limit is {_options.ReceiveBudget.Limit}); this connection was closed.", _channelName);
 
         private IpcException LineTooLong(long length, int max) =>
             new IpcException(IpcErrorKind.MessageTooLarge,
@@ -250,6 +268,8 @@ namespace PsIpc.Transport.Sockets
             if (length > 0 && bytes[length - 1] == (byte)'\r') length--;
             if (length != bytes.Length) Array.Resize(ref bytes, length);
             line.SetLength(0);
+            _options.ReceiveBudget?.Release(_lineReserved);
+            _lineReserved = 0;
             return new IpcMessage(MessageFormat.Text, bytes, SenderView);
         }
 

@@ -44,6 +44,7 @@ namespace PsIpc.Transport.Sockets
             _listener = listener;
             _path = path;
             _security = security != null && security.ServerNeedsHandshake ? security : null;
+            if (Options.ReceiveBudget == null) Options.ReceiveBudget = new ReceiveBudget(ReceiveBudget.DefaultFor(Options.MaxMessageSize));
             Transport = transport;
             Framing = framing;
             MaxConnections = maxConnections;
@@ -91,7 +92,7 @@ namespace PsIpc.Transport.Sockets
             }
             Socket listener = SocketEndpoints.ListenTcp(address, port, display);
             int bound = ((IPEndPoint)listener.LocalEndPoint).Port;
-            return new SocketServerChannel(name ?? $"tcp:{FormatAddress(address)}:{bound}", listener, SocketTransport.Tcp, framing, maxConnections, null, options, security);
+            return new SocketServerChannel(name ?? $"tcp:{FormatAddress(address)}:{bound}", listener, SocketTransport.Tcp, framing, maxConnections, null, options?.Clone(), security);
         }
 
         /// <summary>Listens on a Unix domain socket at <paramref name="path"/> (mode 0600; peers of other users are refused).</summary>
@@ -105,7 +106,7 @@ namespace PsIpc.Transport.Sockets
             string full = System.IO.Path.GetFullPath(path);
             string display = name ?? $"unix:{full}";
             Socket listener = SocketEndpoints.ListenUnix(full, display);
-            return new SocketServerChannel(display, listener, SocketTransport.Unix, framing, maxConnections, full, options, security);
+            return new SocketServerChannel(display, listener, SocketTransport.Unix, framing, maxConnections, full, options?.Clone(), security);
         }
 
         internal static string FormatAddress(IPAddress address) =>
@@ -159,6 +160,9 @@ namespace PsIpc.Transport.Sockets
 
         /// <summary>Seconds a connection may stay idle (no whole message either way) before it is closed; 0: never.</summary>
         public double IdleTimeoutSeconds => Options.IdleTimeout.TotalSeconds;
+
+        /// <summary>Bytes of unfinished messages all clients together may make the server hold; then the connection that needs more is closed (ServerBusy).</summary>
+        public long ReceiveBudgetBytes => Options.ReceiveBudget.Limit;
 
         /// <summary>Messages a script-block handler failed on (it threw or wrote an error).</summary>
         public long HandlerErrors => Interlocked.Read(ref _handlerErrors);

@@ -1,0 +1,94 @@
+using System;
+using System.Collections.Generic;
+using System.Net;
+using System.Net.Sockets;
+using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
+using PsIpc.Transport.Sockets;
+using Xunit;
+
+namespace PsIpc.Transport.Tests
+{
+    public class ReceiveBudgetTests
+    {
+        private const int MiB = 1024 * 1024;
+
+        [Fact]
+        public void UnfinishedFramesOfAllParsersShareTheBudgetAndCompletedOnesGiveItBack()
+        {
+            var budget = new ReceiveBudget(5 * MiB);
+            var a = new FrameParser(8 * MiB) { Budget = budget };
+            var b = new FrameParser(8 * MiB) { Budget = budget };
+            var frames = new List<Frame>();
+
+            a.Feed(Wire.Header(4 * MiB, (byte)FrameType.Bytes), 0, FrameHeader.Size, frames);
+            a.Feed(new byte[MiB + MiB / 2], 0, MiB + MiB / 2, frames); // grows to 2 MiB
+            Assert.Equal(2 * MiB, budget.Used);
+
+            b.Feed(Wire.Header(4 * MiB, (byte)FrameType.Bytes), 0, FrameHeader.Size, frames); // its first MiB
+            Assert.Equal(3 * MiB, budget.Used);
+            var refused = Assert.Throws<IpcException>(() => b.Feed(new byte[2 * MiB + MiB / 2], 0, 2 * MiB + MiB / 2, frames)); // would grow to 4 MiB
+            Assert.Equal(IpcErrorKind.ServerBusy, refused.Kind);
+            b.ReleaseBudget(); // the connection's end
+            Assert.Equal(2 * MiB, budget.Used);
+
+            byte[] rest = new byte[4 * MiB - (MiB + MiB / 2)];
+            a.Feed(rest, 0, rest.Length, frames);
+            Assert.Single(frames);
+            Assert.Equal(0, budget.Used);
+        }
+
+        [Fact]
+        public void SmallFramesTakeNothingOnceComplete()
+        {
+            var budget = new ReceiveBudget(MiB);
+            var parser = new FrameParser(MiB) { Budget = budget };
+            var frames = new List<Frame>();
+            byte[] stream = Wire.Concat(Wire.Frame(FrameType.Text, new byte[100]), Wire.Frame(FrameType.Text, new byte[0]));
+            for (int i = 0; i < 1000; i++) parser.Feed(stream, 0, stream.Length, frames);
+            Assert.Equal(2000, frames.Count);
+            Assert.Equal(0, budget.Used);
+        }
+
+        [Fact]
+        public void ServerClosesOnlyTheConnectionThatDoesNotFitAndServesTheOthers()
+        {
+            var options = new ChannelOptions { MaxMessageSize = 8 * MiB, ReceiveBudget = new ReceiveBudget(4 * MiB + MiB / 2) };
+            using var server = SocketServerChannel.ListenTcp(null, IPAddress.Loopback, 0, SocketFraming.LengthPrefixed, 10, options);
+            Assert.Equal(4 * MiB + MiB / 2, server.ReceiveBudgetBytes);
+            using Socket first = Handshaken(server.Port);
+            using Socket second = Handshaken(server.Port);
+
+            // The first makes the server hold the 4 MiB buffer of an unfinished message (it grows ahead of the
+            // bytes); the second's header alone then asks for 1 MiB, more than the half MiB left. (Only the
+            // header: unread bytes at the server's close would reset the connection before the Error frame.)
+            Wire.SendAll(first, Wire.Header(4 * MiB, (byte)FrameType.Bytes));
+            Wire.SendAll(first, new byte[MiB + MiB / 2]);
+            Assert.True(SpinWaitFor(() => options.ReceiveBudget.Used == 4 * MiB), $"used {options.ReceiveBudget.Used}");
+            Wire.SendAll(second, Wire.Header(4 * MiB, (byte)FrameType.Bytes));
+
+            Frame refusal = Wire.ReadFrame(second);
+            Assert.Equal(FrameType.Error, refusal.Type);
+            Assert.Equal(1, refusal.Payload[0]); // server full / busy
+            IpcException fault = Rx.NextFault(server);
+            Assert.Equal(IpcErrorKind.ServerBusy, fault.Kind);
+
+            Wire.SendAll(first, new byte[4 * MiB - (MiB + MiB / 2)]);
+            IpcMessage message = Rx.NextMessage(server);
+            Assert.Equal(4 * MiB, message.Payload.Length);
+            Assert.True(SpinWaitFor(() => options.ReceiveBudget.Used == 0), $"used {options.ReceiveBudget.Used}");
+        }
+
+        private static Socket Handshaken(int port)
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Connect(IPAddress.Loopback, port);
+            Wire.SendAll(socket, Wire.HelloFrame());
+            Assert.Equal(FrameType.Hello, Wire.ReadFrame(socket).Type);
+            return socket;
+        }
+
+        private static bool SpinWaitFor(Func<bool> condition) =>
+            System.Threading.SpinWait.SpinUntil(condition, TimeSpan.FromSeconds(10));
+    }
+}
