@@ -84,6 +84,113 @@ namespace PsIpc
             return true;
         }
 
+        private const string Trailer = "</MS></Obj></Objs>";
+
+        /// <summary>
+        /// Reads back exactly the shape <see cref="TryWrite"/> writes (and PSSerializer writes for such a
+        /// record): one [pscustomobject] of note properties with null, string, bool, int, long, double,
+        /// decimal, DateTime or Guid values, no escapes beyond &amp;lt; &amp;gt; &amp;amp;. It builds what
+        /// PSSerializer.Deserialize builds (type names prefixed "Deserialized.", note properties); anything
+        /// else, down to a space, returns false and PSSerializer reads it. PSSerializer.Deserialize takes
+        /// ~19 us for such a record; this a few.
+        /// </summary>
+        public static bool TryRead(string xml, out object value)
+        {
+            value = null;
+            if (xml == null || !xml.StartsWith(Header, StringComparison.Ordinal) || !xml.EndsWith(Trailer, StringComparison.Ordinal)) return false;
+            int at = Header.Length;
+            int end = xml.Length - Trailer.Length;
+            var result = new PSObject();
+            result.TypeNames.Clear();
+            while (Skip(xml, ref at, "<T>"))
+            {
+                int close = xml.IndexOf("</T>", at, StringComparison.Ordinal);
+                if (close < 0) return false;
+                string typeName = xml.Substring(at, close - at);
+                if (!IsPlain(typeName) || typeName.IndexOf('<') >= 0 || typeName.IndexOf('&') >= 0) return false;
+                result.TypeNames.Add("Deserialized." + typeName);
+                at = close + 4;
+            }
+            if (!Skip(xml, ref at, "</TN><MS>")) return false;
+            var names = new System.Collections.Generic.HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            try
+            {
+                while (at < end)
+                {
+                    if (!TryReadProperty(xml, ref at, end, out string name, out object propertyValue)) return false;
+                    if (!names.Add(name)) return false; // a repeated name: let PSSerializer decide
+                    result.Properties.Add(new PSNoteProperty(name, propertyValue));
+                }
+            }
+            catch (FormatException) { return false; }
+            catch (OverflowException) { return false; }
+            if (at != end) return false;
+            value = result;
+            return true;
+        }
+
+        private static bool TryReadProperty(string xml, ref int at, int end, out string name, out object value)
+        {
+            name = null;
+            value = null;
+            if (!Skip(xml, ref at, "<")) return false;
+            int space = xml.IndexOf(' ', at, Math.Min(4, end - at));
+            if (space < 0) return false;
+            string tag = xml.Substring(at, space - at);
+            at = space;
+            if (!Skip(xml, ref at, " N=\"")) return false;
+            int quote = xml.IndexOf('"', at);
+            if (quote < 0 || quote >= end) return false;
+            name = xml.Substring(at, quote - at);
+            if (name.Length == 0 || !IsPlain(name) || name.IndexOf('<') >= 0 || name.IndexOf('&') >= 0 || name.IndexOf('>') >= 0) return false;
+            at = quote + 1;
+            if (tag == "Nil") return Skip(xml, ref at, " />");
+            if (!Skip(xml, ref at, ">")) return false;
+            int lt = xml.IndexOf('<', at);
+            if (lt < 0 || lt >= end) return false;
+            string text = Unescape(xml.Substring(at, lt - at));
+            if (text == null) return false;
+            at = lt;
+            if (!Skip(xml, ref at, "</") || !Skip(xml, ref at, tag) || !Skip(xml, ref at, ">")) return false;
+            switch (tag)
+            {
+                case "S": value = text; return true;
+                case "B": value = XmlConvert.ToBoolean(text); return true;
+                case "I32": value = XmlConvert.ToInt32(text); return true;
+                case "I64": value = XmlConvert.ToInt64(text); return true;
+                case "Db": value = XmlConvert.ToDouble(text); return true;
+                case "D": value = XmlConvert.ToDecimal(text); return true;
+                case "DT": value = XmlConvert.ToDateTime(text, XmlDateTimeSerializationMode.RoundtripKind); return true;
+                case "G": value = XmlConvert.ToGuid(text); return true;
+                default: return false;
+            }
+        }
+
+        // The three entities TryWrite writes; any other '&', or text PowerShell would have escaped, is not ours.
+        private static string Unescape(string text)
+        {
+            if (!IsPlain(text) || text.IndexOf('>') >= 0) return null;
+            if (text.IndexOf('&') < 0) return text;
+            var sb = new StringBuilder(text.Length);
+            for (int i = 0; i < text.Length; i++)
+            {
+                char c = text[i];
+                if (c != '&') { sb.Append(c); continue; }
+                if (string.CompareOrdinal(text, i, "&lt;", 0, 4) == 0) { sb.Append('<'); i += 3; }
+                else if (string.CompareOrdinal(text, i, "&gt;", 0, 4) == 0) { sb.Append('>'); i += 3; }
+                else if (string.CompareOrdinal(text, i, "&amp;", 0, 5) == 0) { sb.Append('&'); i += 4; }
+                else return null;
+            }
+            return sb.ToString();
+        }
+
+        private static bool Skip(string xml, ref int at, string expected)
+        {
+            if (string.CompareOrdinal(xml, at, expected, 0, expected.Length) != 0) return false;
+            at += expected.Length;
+            return true;
+        }
+
         // Text PowerShell writes unchanged: no control characters (it escapes them as _xHHHH_), no "_x"
         // (which it escapes so it cannot be read as such an escape), no surrogates or non-characters, and
         // no characters that need escaping inside an attribute. Anything else takes the PSSerializer path.

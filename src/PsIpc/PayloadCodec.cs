@@ -68,7 +68,8 @@ namespace PsIpc
                     return FromJson(message.GetText());
                 case MessageFormat.CliXml:
                     if (!AcceptsCliXmlFrom(message.Sender)) throw new InvalidOperationException(CliXmlRefusal(message.Sender));
-                    return PSSerializer.Deserialize(message.GetText());
+                    string xml = message.GetText();
+                    return FastCliXml.TryRead(xml, out object record) ? record : PSSerializer.Deserialize(xml);
                 default:
                     return message.Payload;
             }

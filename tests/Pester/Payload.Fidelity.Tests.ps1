@@ -40,6 +40,39 @@ Describe 'Objects sent as CliXml' {
 
         Get-Shape $received | Should -Be (Get-Shape $expected)
     }
+
+    It 'format, convert and compare as PSSerializer''s objects do (the receiver''s fast path)' {
+        $value = [pscustomobject]@{ Id = 7; Name = 'a<b>&c'; When = [datetime]'2026-11-25T10:00:00'; Ok = $false }
+        Send-IpcMessage $client $value
+        $received = Receive-IpcMessage $server -Count 1 -TimeoutSeconds 10
+        $expected = [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($value, 2))
+
+        $received.psobject.BaseObject.GetType() | Should -Be $expected.psobject.BaseObject.GetType()
+        ($received | Format-Table | Out-String) | Should -Be ($expected | Format-Table | Out-String)
+        ($received | Format-List | Out-String) | Should -Be ($expected | Format-List | Out-String)
+        ($received | ConvertTo-Json -Compress) | Should -Be ($expected | ConvertTo-Json -Compress)
+        "$received" | Should -Be "$expected"
+        Compare-Object $received $expected -Property Id, Name, When, Ok | Should -BeNullOrEmpty
+    }
+
+    It 'reads CliXml of another writer (spacing, entity forms) as PSSerializer does' -ForEach @(
+        @{ Case = 'spaces between elements'; Xml = '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"> <Obj RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><MS><I32 N="X">1</I32></MS></Obj></Objs>' }
+        @{ Case = 'a numeric character entity'; Xml = '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><Obj RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><MS><S N="X">&#65;&apos;</S></MS></Obj></Objs>' }
+        @{ Case = 'an _x escape'; Xml = '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><Obj RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><MS><S N="X">_x0041_</S></MS></Obj></Objs>' }
+        @{ Case = 'a ToString element'; Xml = '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><Obj RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><ToString>custom</ToString><MS><I32 N="X">1</I32></MS></Obj></Objs>' }
+    ) {
+        $python = (Get-Command -Name python3 -CommandType Application | Select-Object -First 1).Source
+        # A Python program sends the CliXml over the pipe, as examples/psipc_client.py's send_clixml does.
+        $code = "import sys; sys.path.insert(0, sys.argv[1]); import psipc_client as pc`nwith pc.PsIpcClient.connect(sys.argv[2], timeout=10) as p: p.send_clixml(sys.argv[3])"
+        $reader = New-IpcPipe -Name (New-TestPipeName)
+        & $python -B -c $code (Join-Path $RepoRoot 'examples') $reader.Name $Xml
+        $received = Receive-IpcMessage $reader -Count 1 -TimeoutSeconds 10
+        Close-IpcChannel $reader
+        $expected = [System.Management.Automation.PSSerializer]::Deserialize($Xml)
+
+        Get-Shape $received | Should -Be (Get-Shape $expected)
+        "$received" | Should -Be "$expected"
+    }
 }
 
 Describe 'Objects cut at -Depth' {
