@@ -120,6 +120,20 @@ Describe 'Socket security: shared secret (-Secret)' {
         Receive-IpcMessage $c -Count 1 -TimeoutSeconds 5 | Should -Be 'SHOUT'
     }
 
+    It 'refuses a plain program that writes a line instead of the exchange (AuthenticationRequired)' {
+        $srv = Start-IpcSocketServer -Secret $Secret -Framing Line -ScriptBlock { param($m) "never $m" }
+        $py = Start-PythonPeer @'
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+s.sendall(b'hello\n')
+reply = read_frame(s)
+say(reply[0], reply[1][0])
+'@ -ArgumentList $srv.Port
+        Read-PeerLine $py | Should -Be '3 6'   # an Error frame, code 6: authentication required
+        Wait-Until { $srv.ConnectionsRefused -eq 1 } | Should -BeTrue
+        $srv.LastConnectionError.Kind | Should -Be 'AuthenticationRequired'
+        $srv.Handler.MessagesHandled | Should -Be 0
+    }
+
     It 'closes a client that sends HTTP instead of the exchange' {
         $srv = Start-IpcSocketServer -Secret $Secret
         $py = Start-PythonPeer @'

@@ -148,10 +148,9 @@ namespace PsIpc.Transport.Sockets
 
         private static void ServerExchange(Stream stream, byte[] secret, string name)
         {
-            Frame request = ReadFrame(stream);
+            Frame request = ReadFrame(stream, FrameType.AuthRequest);
             if (request.Type != FrameType.AuthRequest)
             {
-                if (request.Type == FrameType.Error) throw ErrorFrame.Decode(request.Payload, name);
                 var required = new IpcException(IpcErrorKind.AuthenticationRequired,
                     $"A client of '{name}' did not present the shared secret (the server was started with -Secret); it was refused.", name);
                 WriteError(stream, IpcErrorKind.AuthenticationRequired,
@@ -246,11 +245,15 @@ namespace PsIpc.Transport.Sockets
             new IpcException(IpcErrorKind.AuthenticationFailed,
                 $"The server of '{name}' did not answer the shared-secret exchange ({why}); is it a PsIpc server started with -Secret?", name);
 
-        /// <summary>Reads one whole frame of at most 4 KiB (the exchange's frames are tiny).</summary>
-        private static Frame ReadFrame(Stream stream)
+        /// <summary>
+        /// Reads one whole frame of at most 4 KiB (the exchange's frames are tiny). With <paramref name="only"/>,
+        /// a frame of another type is returned with an empty payload, unread: the caller refuses it anyway.
+        /// </summary>
+        private static Frame ReadFrame(Stream stream, FrameType? only = null)
         {
             var header = new byte[FrameHeader.Size];
             ReadExactly(stream, header, header.Length);
+            if (only.HasValue && header[4] != (byte)only.Value) return new Frame((FrameType)header[4], new byte[0]);
             uint length = FrameHeader.ReadLength(header, 0);
             if (length > MaxAuthFrame)
             {

@@ -387,7 +387,8 @@ namespace PsIpc.Transport.Sockets
             }
             // TLS and the shared secret take round trips: each on its own thread, bounded by the handshake
             // timeout, so a slow or silent client never holds up the accept loop or other clients.
-            new Thread(() => Secure(client), 128 * 1024) { IsBackground = true, Name = $"PsIpc handshake {Name}" }.Start();
+            // The default stack size: the TLS handshake runs native crypto code on this thread.
+            new Thread(() => Secure(client)) { IsBackground = true, Name = $"PsIpc handshake {Name}" }.Start();
         }
 
         private void Secure(Socket client)
