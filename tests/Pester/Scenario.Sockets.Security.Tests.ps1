@@ -134,13 +134,10 @@ say(reply[0], reply[1][0])
         $srv.Handler.MessagesHandled | Should -Be 0
     }
 
-    It 'closes a client that sends HTTP instead of the exchange' {
-        $srv = Start-IpcSocketServer -Secret $Secret
-        $py = Start-PythonPeer @'
-s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
-s.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
-say(repr(s.recv(100)))
-'@ -ArgumentList $srv.Port
+    It 'closes a client that sends HTTP instead of the exchange, without a byte (<Mode>)' -ForEach @(
+        @{ Mode = 'secret' }, @{ Mode = 'TLS' }) {
+        $srv = if ($Mode -eq 'TLS') { Start-IpcSocketServer -Certificate $Certificate } else { Start-IpcSocketServer -Secret $Secret }
+        $py = Start-HttpProbe $srv.Port
         Read-PeerLine $py | Should -Be "b''"
         Wait-Until { $srv.ConnectionErrors -eq 1 } | Should -BeTrue
         $srv.LastConnectionError.Message | Should -Match 'HTTP'

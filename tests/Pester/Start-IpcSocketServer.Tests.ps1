@@ -202,11 +202,7 @@ hang()
         It 'closes a connection whose first bytes look like HTTP, without an answer' -ForEach @(
             @{ Framing = 'LengthPrefixed' }, @{ Framing = 'Line' }, @{ Framing = 'Raw' }) {
             $srv = Start-IpcSocketServer -Framing $Framing -ScriptBlock { param($m) 'answered' }
-            $py = Start-PythonPeer @'
-s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
-s.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
-say(repr(s.recv(1024)))
-'@ -ArgumentList $srv.Port
+            $py = Start-HttpProbe $srv.Port
             Read-PeerLine $py | Should -Be "b''"
             Wait-Until { $srv.ConnectionErrors -eq 1 } | Should -BeTrue
             $srv.LastConnectionError.Message | Should -Match 'HTTP'

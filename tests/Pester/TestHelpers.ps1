@@ -10,6 +10,7 @@
 
         Start-TestPwshChild   Start-PwshChild, remembered so that Clear-TestState kills it if it is still running
         Start-PythonPeer      python3 running a snippet that has the PsIpc wire protocol helpers (PythonProtocol)
+        Start-HttpProbe       a python3 peer sending the start of an HTTP request to a TCP port
         Read-PeerLine         the next line a child or python peer prints, with a timeout
         Stop-TestProcess      kill -9 (SIGKILL) a process and wait for it to be gone
         Register-TestPath     a file (the socket of a child's pipe) that Clear-TestState deletes after the processes
@@ -134,6 +135,21 @@ function Start-PythonPeer {
     $process.StandardInput.Close()
     $process | Add-Member -NotePropertyName StdErrTask -NotePropertyValue $process.StandardError.ReadToEndAsync()
     $process | Register-TestProcess
+}
+
+function Start-HttpProbe {
+    <#
+    .SYNOPSIS
+        A python3 peer that connects to 127.0.0.1:Port, sends the start of an HTTP request, as a browser
+        driven by a web page would, and prints repr() of what it gets back (b'' when the server hangs up).
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory, Position = 0)] [int] $Port)
+    Start-PythonPeer @'
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+s.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+say(repr(s.recv(1024)))
+'@ -ArgumentList $Port
 }
 
 function Read-PeerLine {
