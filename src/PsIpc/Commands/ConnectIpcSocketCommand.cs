@@ -8,18 +8,20 @@ namespace PsIpc.Commands
 {
     /// <summary>Connects to a TCP or Unix domain socket server as a client; returns the channel.</summary>
     [Cmdlet(VerbsCommunications.Connect, "IpcSocket", DefaultParameterSetName = TcpSet)]
-    [OutputType(typeof(SocketClientChannel))]
-    public sealed class ConnectIpcSocketCommand : IpcCmdlet
+    [OutputType(typeof(SocketClientChannel), typeof(UdpClientChannel))]
+    public sealed partial class ConnectIpcSocketCommand : IpcCmdlet
     {
         private const string TcpSet = "Tcp";
         private const string UnixSet = "Unix";
 
         [Parameter(ParameterSetName = TcpSet)]
+        [Parameter(ParameterSetName = UdpSet)]
         [Alias("HostName", "cn")]
         [ValidateNotNullOrEmpty]
         public string ComputerName { get; set; } = "localhost";
 
         [Parameter(ParameterSetName = TcpSet, Mandatory = true, Position = 0)]
+        [Parameter(ParameterSetName = UdpSet, Mandatory = true, Position = 0)]
         [ValidateRange(1, 65535)]
         public int Port { get; set; }
 
@@ -41,6 +43,11 @@ namespace PsIpc.Commands
 
         protected override void EndProcessing()
         {
+            if (ParameterSetName == UdpSet)
+            {
+                ConnectUdp();
+                return;
+            }
             var options = new ChannelOptions { MaxMessageSize = MaxMessageSize };
             try
             {

@@ -12,17 +12,19 @@ namespace PsIpc.Commands
     /// once. With -ScriptBlock each message is handled on a pool of runspaces and the output is the reply.
     /// </summary>
     [Cmdlet(VerbsLifecycle.Start, "IpcSocketServer", DefaultParameterSetName = TcpSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
-    [OutputType(typeof(SocketServerChannel))]
-    public sealed class StartIpcSocketServerCommand : IpcCmdlet
+    [OutputType(typeof(SocketServerChannel), typeof(UdpServerChannel))]
+    public sealed partial class StartIpcSocketServerCommand : IpcCmdlet
     {
         private const string TcpSet = "Tcp";
         private const string UnixSet = "Unix";
 
         [Parameter(ParameterSetName = TcpSet, Position = 0)]
+        [Parameter(ParameterSetName = UdpSet, Position = 0)]
         [ValidateRange(0, 65535)]
         public int Port { get; set; }
 
         [Parameter(ParameterSetName = TcpSet)]
+        [Parameter(ParameterSetName = UdpSet)]
         [ValidateNotNullOrEmpty]
         public string Address { get; set; } = "127.0.0.1";
 
@@ -51,6 +53,11 @@ namespace PsIpc.Commands
 
         protected override void EndProcessing()
         {
+            if (ParameterSetName == UdpSet)
+            {
+                StartUdp();
+                return;
+            }
             var options = new ChannelOptions { MaxMessageSize = MaxMessageSize };
             SocketServerChannel server;
             try
