@@ -36,9 +36,9 @@ namespace PsIpc.Transport.Sockets
 
         public static int MaxPayload(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? MaxIPv6Payload : MaxIPv4Payload;
 
-        /// <summary>The largest message that fits one datagram with this framing.</summary>
+        /// <summary>The largest message that always fits one datagram with this framing (Line: one that needs its newline added).</summary>
         public static int MaxMessage(AddressFamily family, SocketFraming framing) =>
-            MaxPayload(family) - (framing == SocketFraming.LengthPrefixed ? FrameHeader.Size : 0);
+            MaxPayload(family) - (framing == SocketFraming.LengthPrefixed ? FrameHeader.Size : framing == SocketFraming.Line ? 1 : 0);
 
         /// <summary>One message as one datagram.</summary>
         /// <exception cref="IpcException">MessageTooLarge: it does not fit a datagram (nothing is sent).</exception>
