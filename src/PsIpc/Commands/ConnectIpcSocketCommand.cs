@@ -6,7 +6,7 @@ using PsIpc.Transport.Sockets;
 
 namespace PsIpc.Commands
 {
-    /// <summary>Connects to a TCP or Unix domain socket server as a client; returns the channel.</summary>
+    /// <summary>Connects to a TCP, UDP or Unix domain socket server as a client; returns the channel.</summary>
     [Cmdlet(VerbsCommunications.Connect, "IpcSocket", DefaultParameterSetName = TcpSet)]
     [OutputType(typeof(SocketClientChannel), typeof(UdpClientChannel))]
     public sealed partial class ConnectIpcSocketCommand : IpcCmdlet

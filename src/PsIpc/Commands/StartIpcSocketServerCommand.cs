@@ -8,7 +8,7 @@ using PsIpc.Transport.Sockets;
 namespace PsIpc.Commands
 {
     /// <summary>
-    /// Starts a TCP or Unix domain socket server that serves many clients in the background and returns at
+    /// Starts a TCP, UDP or Unix domain socket server that serves many clients in the background and returns at
     /// once. With -ScriptBlock each message is handled on a pool of runspaces and the output is the reply.
     /// </summary>
     [Cmdlet(VerbsLifecycle.Start, "IpcSocketServer", DefaultParameterSetName = TcpSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
