@@ -87,7 +87,7 @@ namespace PsIpc
             // Anything else (a transport added later) is refused until it says how its peers are checked.
 
         public static string CliXmlRefusal(Transport.Channels.IpcChannel sender) =>
-            $"'{sender?.Name}' sent a CliXml message over an unauthenticated TCP connection; PsIpc does not deserialize CliXml from such a peer. " +
+            $"'{sender?.Name}' sent a CliXml message over {(sender?.Kind == "Udp" ? "UDP, which is unauthenticated" : "an unauthenticated TCP connection")}; PsIpc does not deserialize CliXml from such a peer. " +
             "Send objects with -Format Json (or text and bytes), or use a Unix socket (-Path).";
 
         public void Dispose() => _json?.Dispose();

@@ -18,6 +18,8 @@
         Wait-Until            polls a condition until it holds or a timeout passes
         Clear-TestState       closes every channel this process has open and kills the processes started here
 
+    UDP peers use udp_socket() and udp_frame() (docs/protocol.md, section 11: a datagram is one message).
+
     Python peers speak the protocol of src/PsIpc.Transport/Framing: a 5-byte header (u32 LE payload
     length, type byte) then the payload; the first frame each side sends is a Hello
     ("PSIPC" | version 1 | flags | reserved | pid u32 LE | max message size u32 LE).
@@ -77,6 +79,19 @@ def accept_one(path):
 
 def hang(seconds=120):
     time.sleep(seconds)
+
+def udp_socket(family=socket.AF_INET, host='127.0.0.1', timeout=30):
+    # A UDP socket on a free loopback port; every recv gives up after the timeout (socket.timeout).
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((host, 0))
+    s.settimeout(timeout)
+    return s
+
+def udp_frame(datagram):
+    # The (type, payload) of a LengthPrefixed UDP datagram: one whole frame.
+    length, kind = struct.unpack('<IB', datagram[:5])
+    assert length == len(datagram) - 5, 'a datagram holds exactly one frame'
+    return kind, datagram[5:]
 '@
 
 function Register-TestProcess {

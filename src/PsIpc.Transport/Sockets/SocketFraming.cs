@@ -18,5 +18,6 @@ namespace PsIpc.Transport.Sockets
     {
         Tcp,
         Unix,
+        Udp,
     }
 }

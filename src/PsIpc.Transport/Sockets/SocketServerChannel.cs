@@ -14,7 +14,7 @@ namespace PsIpc.Transport.Sockets
     /// to; Send goes to every connected client (waiting for the first one when none is connected). Unlike a
     /// pipe server it has no lifetime client count: it serves until it is closed.
     /// </summary>
-    public sealed class SocketServerChannel : IpcChannel, ISocketConnectionOwner
+    public sealed class SocketServerChannel : IpcChannel, ISocketConnectionOwner, ISocketServer
     {
         /// <summary>Default of -MaxConnections: clients connected at the same time.</summary>
         public const int DefaultMaxConnections = 1000;

@@ -8,20 +8,23 @@ using PsIpc.Transport.Sockets;
 
 namespace PsIpc.Commands
 {
-    /// <summary>Connects to a TCP or Unix domain socket server as a client; returns the channel.</summary>
+    /// <summary>Connects to a TCP, UDP or Unix domain socket server as a client; returns the channel.</summary>
     [Cmdlet(VerbsCommunications.Connect, "IpcSocket", DefaultParameterSetName = TcpSet)]
-    [OutputType(typeof(SocketClientChannel))]
+    [OutputType(typeof(SocketClientChannel), typeof(UdpClientChannel))]
     public sealed class ConnectIpcSocketCommand : IpcCmdlet
     {
         private const string TcpSet = "Tcp";
         private const string UnixSet = "Unix";
+        private const string UdpSet = "Udp";
 
         [Parameter(ParameterSetName = TcpSet)]
+        [Parameter(ParameterSetName = UdpSet)]
         [Alias("HostName", "cn")]
         [ValidateNotNullOrEmpty]
         public string ComputerName { get; set; } = "localhost";
 
         [Parameter(ParameterSetName = TcpSet, Mandatory = true, Position = 0)]
+        [Parameter(ParameterSetName = UdpSet, Mandatory = true, Position = 0)]
         [ValidateRange(1, 65535)]
         public int Port { get; set; }
 
@@ -42,7 +45,8 @@ namespace PsIpc.Commands
         public int MaxMessageSize { get; set; } = Transport.Framing.FrameHeader.DefaultMaxMessageSize;
 
         /// <summary>The server's shared secret (HMAC challenge, both ways) when it was started with -Secret.</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = TcpSet)]
+        [Parameter(ParameterSetName = UnixSet)]
         [SecretTransformation]
         [ValidateNotNull]
         public SecureString Secret { get; set; }
@@ -55,6 +59,10 @@ namespace PsIpc.Commands
         [Parameter(ParameterSetName = TcpSet)]
         [ValidatePattern("^[0-9A-Fa-f: ]{40,59}$")]
         public string CertificateThumbprint { get; set; }
+
+        /// <summary>Talk UDP: each message one datagram to the server, each datagram from it one message.</summary>
+        [Parameter(ParameterSetName = UdpSet, Mandatory = true)]
+        public SwitchParameter Udp { get; set; }
 
         protected override void EndProcessing()
         {
@@ -76,8 +84,9 @@ namespace PsIpc.Commands
             }
             try
             {
-                SocketClientChannel channel = ParameterSetName == UnixSet
+                IpcChannel channel = ParameterSetName == UnixSet
                     ? SocketClientChannel.ConnectUnix(SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path), Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security)
+                    : Udp ? (IpcChannel)UdpClientChannel.Connect(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options)
                     : SocketClientChannel.ConnectTcp(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security);
                 ChannelRegistry.Register(channel);
                 RunspaceLifetime.Bind(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace);

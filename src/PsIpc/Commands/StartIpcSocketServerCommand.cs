@@ -10,21 +10,24 @@ using PsIpc.Transport.Sockets;
 namespace PsIpc.Commands
 {
     /// <summary>
-    /// Starts a TCP or Unix domain socket server that serves many clients in the background and returns at
+    /// Starts a TCP, UDP or Unix domain socket server that serves many clients in the background and returns at
     /// once. With -ScriptBlock each message is handled on a pool of runspaces and the output is the reply.
     /// </summary>
     [Cmdlet(VerbsLifecycle.Start, "IpcSocketServer", DefaultParameterSetName = TcpSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
-    [OutputType(typeof(SocketServerChannel))]
+    [OutputType(typeof(SocketServerChannel), typeof(UdpServerChannel))]
     public sealed class StartIpcSocketServerCommand : IpcCmdlet
     {
         private const string TcpSet = "Tcp";
         private const string UnixSet = "Unix";
+        private const string UdpSet = "Udp";
 
         [Parameter(ParameterSetName = TcpSet, Position = 0)]
+        [Parameter(ParameterSetName = UdpSet, Position = 0)]
         [ValidateRange(0, 65535)]
         public int Port { get; set; }
 
         [Parameter(ParameterSetName = TcpSet)]
+        [Parameter(ParameterSetName = UdpSet)]
         [ValidateNotNullOrEmpty]
         public string Address { get; set; } = "127.0.0.1";
 
@@ -52,23 +55,31 @@ namespace PsIpc.Commands
         public int MaxMessageSize { get; set; } = Transport.Framing.FrameHeader.DefaultMaxMessageSize;
 
         /// <summary>A shared secret every client must prove it knows (HMAC challenge) before anything else.</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = TcpSet)]
+        [Parameter(ParameterSetName = UnixSet)]
         [SecretTransformation]
         [ValidateNotNull]
         public SecureString Secret { get; set; }
 
         /// <summary>Turns TLS on: the server's certificate, with its private key.</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = TcpSet)]
+        [Parameter(ParameterSetName = UnixSet)]
         [ValidateNotNull]
         public X509Certificate2 Certificate { get; set; }
 
-        [Parameter]
+        [Parameter(ParameterSetName = TcpSet)]
+        [Parameter(ParameterSetName = UnixSet)]
         [ValidateRange(1, 3600)]
         public int HandshakeTimeoutSeconds { get; set; } = 10;
 
-        [Parameter]
+        [Parameter(ParameterSetName = TcpSet)]
+        [Parameter(ParameterSetName = UnixSet)]
         [ValidateRange(0, int.MaxValue)]
         public int IdleTimeoutSeconds { get; set; } = 300;
+
+        /// <summary>Serve UDP instead of TCP: each datagram is one message, a reply one datagram to its sender.</summary>
+        [Parameter(ParameterSetName = UdpSet, Mandatory = true)]
+        public SwitchParameter Udp { get; set; }
 
         protected override void EndProcessing()
         {
@@ -90,7 +101,7 @@ namespace PsIpc.Commands
                     ErrorCategory.InvalidArgument, Certificate));
                 return;
             }
-            SocketServerChannel server;
+            IpcChannel server;
             try
             {
                 if (ParameterSetName == UnixSet)
@@ -111,8 +122,16 @@ namespace PsIpc.Commands
                         ThrowTerminatingError(new ErrorRecord(e, "InvalidAddress", ErrorCategory.InvalidArgument, Address));
                         return;
                     }
-                    if (!ShouldProcess($"{Address} port {Port}", "Start a TCP socket server")) return;
-                    server = SocketServerChannel.ListenTcp(null, address, Port, Framing, MaxConnections, options, security);
+                    if (Udp)
+                    {
+                        if (!ShouldProcess($"{Address} UDP port {Port}", "Start a UDP socket server")) return;
+                        server = UdpServerChannel.Listen(null, address, Port, Framing, MaxConnections, options);
+                    }
+                    else
+                    {
+                        if (!ShouldProcess($"{Address} port {Port}", "Start a TCP socket server")) return;
+                        server = SocketServerChannel.ListenTcp(null, address, Port, Framing, MaxConnections, options, security);
+                    }
                 }
             }
             catch (IpcException e)
@@ -125,7 +144,7 @@ namespace PsIpc.Commands
             {
                 try
                 {
-                    server.Handler = new SocketRequestHandler(server, ScriptBlock, ThrottleLimit, SessionState.LanguageMode);
+                    ((ISocketServer)server).Handler = new SocketRequestHandler((ISocketServer)server, ScriptBlock, ThrottleLimit, SessionState.LanguageMode);
                 }
                 catch
                 {

@@ -16,7 +16,7 @@ namespace PsIpc.Commands
         [ChannelTransformation]
         [ArgumentCompleter(typeof(ChannelNameCompleter))]
         [ValidateNotNull]
-        public SocketServerChannel[] Server { get; set; }
+        public ISocketServer[] Server { get; set; }
 
         /// <summary>How long to wait for running handlers and queued replies; default 30 s.</summary>
         [Parameter]
@@ -26,11 +26,11 @@ namespace PsIpc.Commands
 
         protected override void ProcessRecord()
         {
-            foreach (SocketServerChannel server in Server)
+            foreach (ISocketServer server in Server)
             {
                 if (!ShouldProcess(server.Address, "Stop the socket server")) continue;
                 Deadline deadline = HasTimeout ? DeadlineFrom(TimeoutSeconds) : Deadline.After(server.Options.CloseTimeout);
-                CloseCancellably(server, deadline);
+                CloseCancellably((Transport.Channels.IpcChannel)server, deadline);
             }
         }
     }

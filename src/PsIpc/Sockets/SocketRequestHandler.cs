@@ -57,7 +57,8 @@ foreach ($PsIpcItem in $PsIpcWork.GetConsumingEnumerable()) {
 }
 ";
 
-        private readonly SocketServerChannel _server;
+        private readonly ISocketServer _server;
+        private readonly IpcChannel _channel; // the same server, as the channel its messages are received from
         private readonly string _handlerText;
         private readonly InitialSessionState _sessionState;
         private readonly System.Collections.Concurrent.BlockingCollection<HandlerWorkItem> _work =
@@ -76,9 +77,10 @@ foreach ($PsIpcItem in $PsIpcWork.GetConsumingEnumerable()) {
 
         /// <param name="languageMode">The caller's: handlers must not run in a fuller language than the
         /// session that started the server (ConstrainedLanguage stays constrained).</param>
-        public SocketRequestHandler(SocketServerChannel server, ScriptBlock scriptBlock, int throttleLimit, PSLanguageMode languageMode)
+        public SocketRequestHandler(ISocketServer server, ScriptBlock scriptBlock, int throttleLimit, PSLanguageMode languageMode)
         {
             _server = server;
+            _channel = server as IpcChannel ?? throw new ArgumentException("A socket server is a channel.", nameof(server));
             _handlerText = scriptBlock.ToString();
             ThrottleLimit = throttleLimit;
             InitialSessionState sessionState = InitialSessionState.CreateDefault();
@@ -142,7 +144,7 @@ foreach ($PsIpcItem in $PsIpcWork.GetConsumingEnumerable()) {
                         }
                     }
                     batch.Clear();
-                    if (_server.Receive(batch, 64, Deadline.Infinite, token) < 0) return;
+                    if (_channel.Receive(batch, 64, Deadline.Infinite, token) < 0) return;
                     foreach (IpcMessage message in batch)
                     {
                         if (message.Fault != null) continue; // counted by the server (ConnectionErrors)

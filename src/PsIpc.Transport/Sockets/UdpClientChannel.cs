@@ -1,0 +1,237 @@
+using System;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading;
+using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
+
+namespace PsIpc.Transport.Sockets
+{
+    /// <summary>
+    /// The client end of UDP: a connected UDP socket (only the server's datagrams are received), each
+    /// datagram one message (<see cref="UdpDatagrams"/>). There is no handshake and no end: Receive waits
+    /// until its deadline. When nothing listens at the server's port, the system's ICMP "port unreachable"
+    /// arrives as a ConnectionRefused error in the receive stream (or from the next Send); the channel stays
+    /// usable, since a server may start later.
+    /// </summary>
+    public sealed class UdpClientChannel : IpcChannel
+    {
+        private const int ReceivePollMilliseconds = 1000;
+
+        private readonly BoundedQueue<IpcMessage> _inbound;
+        private readonly Socket _socket;
+        private readonly Thread _receiver;
+        private readonly string _address;
+        private long _droppedMalformed, _droppedTooLarge, _droppedQueueFull, _refusals;
+        private IpcException _lastError;
+
+        private UdpClientChannel(string name, string address, Socket socket, SocketFraming framing, ChannelOptions options)
+            : base(name, "Udp", ChannelRole.Client, options)
+        {
+            _address = address;
+            _socket = socket;
+            Framing = framing;
+            RemoteEndPoint = (IPEndPoint)socket.RemoteEndPoint;
+            _socket.ReceiveTimeout = ReceivePollMilliseconds;
+            _inbound = new BoundedQueue<IpcMessage>(Options.ReceiveBufferMessages, Options.ReceiveBufferBytes);
+            _receiver = new Thread(ReceiveLoop, 256 * 1024) { IsBackground = true, Name = $"PsIpc UDP client {name}" };
+            _receiver.Start();
+        }
+
+        /// <summary>
+        /// Sets up a UDP socket connected to <paramref name="host"/>:<paramref name="port"/>. Nothing is sent:
+        /// this only looks the host up (within the deadline) and fixes the peer.
+        /// </summary>
+        /// <exception cref="IpcException">HostNotFound, ConnectTimeout, ConnectFailed.</exception>
+        public static UdpClientChannel Connect(string host, int port, SocketFraming framing, Deadline deadline, CancellationToken cancellationToken,
+            ChannelOptions options = null)
+        {
+            if (string.IsNullOrEmpty(host)) throw new ArgumentNullException(nameof(host));
+            if (port < 1 || port > 65535) throw new ArgumentOutOfRangeException(nameof(port));
+            string name = $"udp:{host}:{port}";
+            Socket socket = UdpDatagrams.Connect(host, port, deadline, cancellationToken, name);
+            try
+            {
+                return new UdpClientChannel(name, $"{host}:{port}", socket, framing, options);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        public SocketTransport Transport => SocketTransport.Udp;
+        public SocketFraming Framing { get; }
+
+        /// <summary>The server's address and port, as resolved.</summary>
+        public IPEndPoint RemoteEndPoint { get; }
+
+        /// <summary>The local end: ip:port.</summary>
+        public string LocalAddress
+        {
+            get
+            {
+                try { return _socket.LocalEndPoint?.ToString(); }
+                catch (ObjectDisposedException) { return null; }
+            }
+        }
+
+        /// <summary>Always false: a UDP peer is not authenticated, so its CliXml is never deserialized.</summary>
+        public bool IsAuthenticated => false;
+
+        /// <summary>The server announces no process id over UDP.</summary>
+        public int PeerProcessId => 0;
+
+        /// <summary>The largest message one datagram carries with this channel's framing and address family.</summary>
+        public int MaxDatagramMessage => UdpDatagrams.MaxMessage(RemoteEndPoint.AddressFamily, Framing);
+
+        public long DroppedMalformed => Interlocked.Read(ref _droppedMalformed);
+        public long DroppedTooLarge => Interlocked.Read(ref _droppedTooLarge);
+        public long DroppedQueueFull => Interlocked.Read(ref _droppedQueueFull);
+        public long DatagramsDropped => DroppedMalformed + DroppedTooLarge + DroppedQueueFull;
+
+        /// <summary>ICMP "port unreachable" answers received: nothing listened at the server's port.</summary>
+        public long Refusals => Interlocked.Read(ref _refusals);
+
+        /// <summary>The last refusal or dropped datagram's reason.</summary>
+        public IpcException LastError => _lastError;
+
+        public override string Address => _address;
+
+        public override int PeerCount => IsClosed ? 0 : 1;
+
+        public override ChannelState State => IsClosed ? ChannelState.Closed : ChannelState.Connected;
+
+        internal override BoundedQueue<IpcMessage> Inbound => _inbound;
+
+        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        {
+            byte[] datagram = UdpDatagrams.Encode(frame, Framing, RemoteEndPoint.AddressFamily, Name);
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                _socket.Send(datagram, 0, datagram.Length, SocketFlags.None);
+            }
+            catch (ObjectDisposedException)
+            {
+                throw ClosedError();
+            }
+            catch (SocketException e) when (UdpDatagrams.IsRefusal(e))
+            {
+                Interlocked.Increment(ref _refusals);
+                throw _lastError = Refused(e);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.TimedOut || e.SocketErrorCode == SocketError.WouldBlock)
+            {
+                throw new IpcException(IpcErrorKind.SendTimeout, $"Timed out sending a datagram to {_address}: the send buffer stayed full.", Name, e);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.MessageSize)
+            {
+                throw new IpcException(IpcErrorKind.MessageTooLarge, $"The system refused a datagram of {datagram.Length} bytes to {_address} as too large.", Name, e);
+            }
+            catch (SocketException e)
+            {
+                if (IsClosed) throw ClosedError();
+                throw new IpcException(IpcErrorKind.ConnectFailed, $"Sending a datagram to {_address} failed: {e.Message}", Name, e);
+            }
+            CountSent(frame.Payload.Length);
+        }
+
+        private IpcException Refused(Exception inner) =>
+            new IpcException(IpcErrorKind.ConnectionRefused,
+                $"Nothing listens on UDP {_address}: the system answered a datagram with \"port unreachable\".", Name, inner);
+
+        public override void Flush(Deadline deadline, CancellationToken cancellationToken)
+        {
+            // Each datagram is handed to the system before Send returns.
+        }
+
+        protected override void CloseCore(Deadline deadline)
+        {
+            _socket.Dispose();
+            int ms = deadline.RemainingMilliseconds;
+            _receiver.Join(ms < 0 || ms > ReceivePollMilliseconds * 2 ? ReceivePollMilliseconds * 2 : ms);
+            _inbound.CompleteAndClear();
+        }
+
+        private void ReceiveLoop()
+        {
+            var buffer = new byte[UdpDatagrams.ReceiveBufferSize];
+            while (!IsClosed)
+            {
+                int count;
+                try
+                {
+                    count = _socket.Receive(buffer, 0, buffer.Length, SocketFlags.None);
+                }
+                catch (ObjectDisposedException)
+                {
+                    return;
+                }
+                catch (SocketException) when (IsClosed)
+                {
+                    return;
+                }
+                catch (SocketException e) when (UdpDatagrams.IsReceiveTimeout(e))
+                {
+                    continue;
+                }
+                catch (SocketException e) when (UdpDatagrams.IsRefusal(e))
+                {
+                    Interlocked.Increment(ref _refusals);
+                    Report(Refused(e));
+                    continue;
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.MessageSize)
+                {
+                    Interlocked.Increment(ref _droppedTooLarge);
+                    Report(new IpcException(IpcErrorKind.MessageTooLarge, $"A datagram larger than {buffer.Length} bytes arrived from {_address}; it was dropped.", Name, e));
+                    continue;
+                }
+                catch (SocketException e)
+                {
+                    Report(new IpcException(IpcErrorKind.ConnectFailed, $"Receiving from {_address} failed: {e.Message}", Name, e));
+                    Thread.Sleep(10); // an unexpected error: do not spin on it
+                    continue;
+                }
+                if (IsClosed) return;
+                Accept(buffer, count);
+            }
+        }
+
+        private void Accept(byte[] buffer, int count)
+        {
+            IpcException invalid = UdpDatagrams.Decode(buffer, count, Framing, Options.MaxMessageSize, Name, _address, out MessageFormat format, out byte[] payload);
+            if (invalid != null)
+            {
+                Interlocked.Increment(ref invalid.Kind == IpcErrorKind.MessageTooLarge ? ref _droppedTooLarge : ref _droppedMalformed);
+                Report(invalid);
+                return;
+            }
+            try
+            {
+                if (!_inbound.TryAdd(new IpcMessage(format, payload, this), payload.Length + 64L, Deadline.After(TimeSpan.Zero), CancellationToken.None))
+                {
+                    Interlocked.Increment(ref _droppedQueueFull);
+                    return;
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                return; // closed
+            }
+            CountReceived(1, payload.Length);
+        }
+
+        private void Report(IpcException reason)
+        {
+            _lastError = reason;
+            try
+            {
+                _inbound.TryAdd(IpcMessage.ForFault(reason, this), 64, Deadline.After(TimeSpan.Zero), CancellationToken.None);
+            }
+            catch (InvalidOperationException) { } // closed: nobody will read it
+        }
+    }
+}
