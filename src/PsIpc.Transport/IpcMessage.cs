@@ -27,6 +27,23 @@ namespace PsIpc.Transport
 
         internal static IpcMessage ForFault(IpcException fault, IpcChannel sender) => new IpcMessage(fault, sender);
 
+        private IpcMessage(IpcChannel sender)
+        {
+            IsEndOfInput = true;
+            Sender = sender;
+            ReceivedAt = DateTime.Now;
+        }
+
+        /// <summary>The marker of a Line/Raw client that shut down its sending side (see <see cref="IsEndOfInput"/>).</summary>
+        internal static IpcMessage ForEndOfInput(IpcChannel sender) => new IpcMessage(sender);
+
+        /// <summary>
+        /// Not a message: the sender (a Line or Raw client of a server with a handler) will send nothing more
+        /// but still reads; it comes after that sender's last message, so a handler answers everything before
+        /// it and then closes the connection.
+        /// </summary>
+        public bool IsEndOfInput { get; }
+
         public MessageFormat Format { get; }
 
         public byte[] Payload { get; }

@@ -269,6 +269,23 @@ except OSError:
         $srv.ClientCount | Should -Be 0
     }
 
+    It 'drops a half-open connection: a client that stopped (no FIN, no reads) is closed at the idle timeout' {
+        $srv = Start-IpcSocketServer -IdleTimeoutSeconds 1
+        $py = Start-PythonPeer @'
+import signal
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+s.sendall(hello())
+read_frame(s)
+say('handshaken')
+os.kill(os.getpid(), signal.SIGSTOP)   # as if its machine vanished: the socket stays, nobody answers
+'@ -ArgumentList $srv.Port
+        Read-PeerLine $py | Should -Be 'handshaken'
+        Wait-Until { $srv.ClientCount -eq 1 } | Should -BeTrue
+        Wait-Until { $srv.IdleConnectionsClosed -eq 1 } -TimeoutSeconds 15 | Should -BeTrue
+        $srv.ClientCount | Should -Be 0
+        $srv.LastConnectionError.Kind | Should -Be 'IdleTimeout'
+    }
+
     It 'tells an idle PsIpc client why it was closed (IdleTimeout on its next Receive)' {
         $srv = Start-IpcSocketServer -IdleTimeoutSeconds 1
         $c = Connect-IpcSocket -Port $srv.Port -TimeoutSeconds 5

@@ -101,6 +101,50 @@ Describe 'Start-IpcSocketServer' {
         }
     }
 
+    Context 'A plain client that shuts down its sending side (half-closed)' {
+        It 'still gets every reply of its handler, then the end of the stream (<Framing>)' -ForEach @(
+            @{ Framing = 'Line' }, @{ Framing = 'Raw' }) {
+            $srv = Start-IpcSocketServer -Framing $Framing -ScriptBlock { param($m) Start-Sleep -Milliseconds 200; 'ACK' }
+            # As `printf 'hello\n' | nc -N host port` does: send, shut down the sending side, read to the end.
+            $py = Start-PythonPeer @'
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+s.sendall(b'hello\n')
+s.shutdown(socket.SHUT_WR)
+s.settimeout(20)
+got = b''
+while True:
+    chunk = s.recv(100)
+    if not chunk:
+        break
+    got += chunk
+say(repr(got))
+'@ -ArgumentList $srv.Port
+            Read-PeerLine $py | Should -BeLike "b'ACK*'"
+            Wait-Until { $srv.ClientCount -eq 0 } | Should -BeTrue
+            $srv.MessagesReceived | Should -Be 1
+            $srv.ConnectionErrors | Should -Be 0
+        }
+
+        It 'without a handler stays open for the reply sent through the envelope''s Sender' {
+            $srv = Start-IpcSocketServer -Framing Line
+            $py = Start-PythonPeer @'
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+s.sendall(b'question\n')
+s.shutdown(socket.SHUT_WR)
+s.settimeout(20)
+f = s.makefile('rb')
+say(f.readline().decode().strip(), repr(f.read()))
+'@ -ArgumentList $srv.Port
+            $request = Receive-IpcMessage $srv -Count 1 -Envelope -TimeoutSeconds 10
+            $request.Body | Should -Be 'question'
+            Receive-IpcMessage $srv -TimeoutSeconds 0.5 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty # the half-close is not a message
+            Send-IpcMessage $request.Sender 'answer'
+            Close-IpcChannel $request.Sender
+            Read-PeerLine $py | Should -Be "answer b''"
+            Wait-Until { $srv.ClientCount -eq 0 } | Should -BeTrue
+        }
+    }
+
     Context 'Script block handler' {
         It 'counts a handler that throws, and goes on serving' {
             $srv = Start-IpcSocketServer -ScriptBlock { param($m) if ($m -eq 'bad') { throw "cannot handle $m" }; "ok $m" }

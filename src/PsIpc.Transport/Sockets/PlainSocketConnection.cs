@@ -125,6 +125,7 @@ namespace PsIpc.Transport.Sockets
                 var fault = new IpcException(IpcErrorKind.PeerDisconnected,
                     $"Writing to the peer of '{_channelName}' failed: the peer has gone ({e.Message}).", _channelName, e);
                 if (_fault == null && !_localClose) _fault = fault;
+                if (_readerDone.IsSet) End(fault); // half-closed, and now gone altogether
                 throw fault;
             }
             finally
@@ -160,7 +161,8 @@ namespace PsIpc.Transport.Sockets
             if (reason == null) _localClose = true;
             try { _abort.Cancel(); } catch (ObjectDisposedException) { }
             try { _stream.Dispose(); } catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { }
-            if (_reader == null) End(null); // never started: nobody else will report the end
+            // Never started, or half-closed (the reader left without ending it): nobody else will report the end.
+            if (_reader == null || _readerDone.IsSet) End(reason);
         }
 
         private void ThrowIfUnusable()
@@ -182,6 +184,7 @@ namespace PsIpc.Transport.Sockets
             var line = new MemoryStream();
             var messages = new List<IpcMessage>(64);
             IpcException fault = null;
+            bool halfClosed = false;
             try
             {
                 while (true)
@@ -190,7 +193,10 @@ namespace PsIpc.Transport.Sockets
                     if (n == 0)
                     {
                         if (line.Length > 0) messages.Add(TextMessage(line)); // a last line without "\n"
+                        bool keep = _owner.KeepsHalfClosed && !_localClose && SenderView != null;
+                        if (keep) messages.Add(IpcMessage.ForEndOfInput(SenderView));
                         Deliver(messages);
+                        halfClosed = keep; // still writable: replies go out until it is closed
                         break;
                     }
                     if (_framing == SocketFraming.Raw)
@@ -222,7 +228,7 @@ namespace PsIpc.Transport.Sockets
             {
                 _options.ReceiveBudget?.Release(_lineReserved);
                 _lineReserved = 0;
-                End(_fault ?? fault);
+                if (!halfClosed) End(_fault ?? fault);
                 _readerDone.Set();
             }
         }
@@ -277,10 +283,15 @@ namespace PsIpc.Transport.Sockets
         {
             if (messages.Count == 0) return;
             long bytes = 0;
-            foreach (IpcMessage m in messages) bytes += m.Size;
+            int markers = 0;
+            foreach (IpcMessage m in messages)
+            {
+                bytes += m.Size;
+                if (m.IsEndOfInput) markers++;
+            }
             Interlocked.Exchange(ref _lastActivity, System.Diagnostics.Stopwatch.GetTimestamp());
             int added = _owner.Inbound.TryAddRange(messages, m => m.Size + 64L, Deadline.Infinite, _abort.Token);
-            (CountersOf ?? SenderView)?.CountReceived(added, bytes);
+            (CountersOf ?? SenderView)?.CountReceived(added - markers, bytes);
             messages.Clear();
         }
 

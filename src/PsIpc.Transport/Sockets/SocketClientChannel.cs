@@ -153,6 +153,8 @@ namespace PsIpc.Transport.Sockets
 
         IpcException ISocketConnectionOwner.OnOpened(ISocketConnection connection) => null;
 
+        bool ISocketConnectionOwner.KeepsHalfClosed => false; // the server is done: so is this end
+
         void ISocketConnectionOwner.OnEnded(ISocketConnection connection, IpcException fault)
         {
             try

@@ -15,6 +15,13 @@ namespace PsIpc.Transport.Sockets
 
         /// <summary>The connection ended; called once, after its last message was queued.</summary>
         void OnEnded(ISocketConnection connection, IpcException fault);
+
+        /// <summary>
+        /// When a Line/Raw peer shuts down its sending side, whether to keep the connection open for replies
+        /// and queue an end-of-input marker after its last message (a server whose handler answers and then
+        /// closes). False: the connection ends at the peer's end of stream.
+        /// </summary>
+        bool KeepsHalfClosed { get; }
     }
 
     /// <summary>One connected socket, whatever its framing: what servers, clients and peers need of it.</summary>

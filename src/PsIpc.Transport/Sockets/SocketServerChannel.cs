@@ -289,6 +289,11 @@ namespace PsIpc.Transport.Sockets
             }
         }
 
+        // A plain program that shut down its sending side still waits for its replies (printf ... | nc -N).
+        // A handler answers what came before the marker and then closes; without one, the script replies
+        // through the envelope's Sender and closes it, or the idle timeout does.
+        bool ISocketConnectionOwner.KeepsHalfClosed => true;
+
         IpcException ISocketConnectionOwner.OnOpened(ISocketConnection connection)
         {
             lock (_gate)

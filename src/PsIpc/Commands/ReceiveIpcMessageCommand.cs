@@ -76,6 +76,7 @@ namespace PsIpc.Commands
                         for (; written < batch.Count; written++)
                         {
                             IpcMessage message = batch[written];
+                            if (message.IsEndOfInput) continue; // a Line/Raw client's half-close: no message
                             if (message.Fault != null)
                             {
                                 WriteIpcError(message.Fault);

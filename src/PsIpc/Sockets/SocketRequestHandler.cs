@@ -150,6 +150,11 @@ foreach ($PsIpcItem in $PsIpcWork.GetConsumingEnumerable()) {
                         if (message.Fault != null) continue; // counted by the server (ConnectionErrors)
                         lock (_gate)
                         {
+                            if (message.IsEndOfInput && !_bySender.ContainsKey(message.Sender))
+                            {
+                                CloseSender(message.Sender); // nothing of this client is pending: done
+                                continue;
+                            }
                             if (_bySender.TryGetValue(message.Sender, out Queue<IpcMessage> queue))
                             {
                                 queue.Enqueue(message); // that client's previous message is still being handled
@@ -172,6 +177,12 @@ foreach ($PsIpcItem in $PsIpcWork.GetConsumingEnumerable()) {
         {
             while (message != null)
             {
+                if (message.IsEndOfInput)
+                {
+                    CloseSender(message.Sender); // everything it sent before is answered
+                    message = Next(message.Sender);
+                    continue;
+                }
                 try
                 {
                     object body = Decode(message, out bool isJson);
@@ -234,6 +245,18 @@ foreach ($PsIpcItem in $PsIpcWork.GetConsumingEnumerable()) {
             }
             IpcMessage next = Next(item.Request.Sender);
             if (next != null) Run(next);
+        }
+
+        // A Line/Raw client that shut down its sending side has had all its replies: end the connection
+        // (the peer reads the end of the stream). Called under _gate or on a worker's completion; Close
+        // never waits for the handler.
+        private static void CloseSender(IpcChannel sender)
+        {
+            try
+            {
+                sender.Close(Deadline.After(TimeSpan.FromSeconds(1)));
+            }
+            catch (IpcException) { } // gone already
         }
 
         /// <summary>The sender's next waiting message, or null (and the sender is idle again).</summary>
