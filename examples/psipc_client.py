@@ -59,6 +59,13 @@ HELLO_TYPE, GOODBYE, ERROR = 0x01, 0x02, 0x03
 AUTH_REQUEST, AUTH_CHALLENGE, AUTH_RESPONSE, AUTH_ACCEPTED = 0x04, 0x05, 0x06, 0x07
 AUTH_VERSION = 1
 AUTH_SERVER_LABEL, AUTH_CLIENT_LABEL = b"PSIPC-AUTH-SERVER", b"PSIPC-AUTH-CLIENT"
+AUTH_KEY_SALT, AUTH_KEY_ITERATIONS = b"PsIpc shared secret v1", 100000
+
+
+def auth_key(secret):
+    """The HMAC key of the exchange: PBKDF2-HMAC-SHA256 of the secret (bytes), so that guessing a weak
+    secret from a recorded exchange costs 100,000 HMACs a guess."""
+    return hashlib.pbkdf2_hmac("sha256", secret, AUTH_KEY_SALT, AUTH_KEY_ITERATIONS)
 TEXT, BYTES, CLIXML, JSON = 0x10, 0x11, 0x12, 0x13
 KIND_NAMES = {TEXT: "Text", BYTES: "Bytes", CLIXML: "CliXml", JSON: "Json"}
 KNOWN_TYPES = {HELLO_TYPE, GOODBYE, ERROR, TEXT, BYTES, CLIXML, JSON}
@@ -209,17 +216,18 @@ def authenticate(stream, secret, deadline):
             raise _remote_error(payload)
         return frame_type, payload
 
+    key = auth_key(secret)
     client_nonce = os.urandom(32)
     stream.write(encode_frame(AUTH_REQUEST, bytes([AUTH_VERSION]) + client_nonce))
     frame_type, payload = read_frame()
     if frame_type != AUTH_CHALLENGE or len(payload) != 64:
         raise PsIpcError("the server answered the AuthRequest with a frame of type 0x%02x" % frame_type)
     server_nonce, proof = payload[:32], payload[32:]
-    expected = hmac.new(secret, AUTH_SERVER_LABEL + client_nonce + server_nonce, hashlib.sha256).digest()
+    expected = hmac.new(key, AUTH_SERVER_LABEL + client_nonce + server_nonce, hashlib.sha256).digest()
     if not hmac.compare_digest(proof, expected):
         stream.write(encode_frame(ERROR, bytes([7]) + b"The server's proof of the shared secret is wrong."))
         raise PsIpcError("the shared secret does not match the server's")
-    stream.write(encode_frame(AUTH_RESPONSE, hmac.new(secret, AUTH_CLIENT_LABEL + server_nonce + client_nonce, hashlib.sha256).digest()))
+    stream.write(encode_frame(AUTH_RESPONSE, hmac.new(key, AUTH_CLIENT_LABEL + server_nonce + client_nonce, hashlib.sha256).digest()))
     frame_type, _ = read_frame()
     if frame_type != AUTH_ACCEPTED:
         raise PsIpcError("the server answered the AuthResponse with a frame of type 0x%02x" % frame_type)

@@ -98,6 +98,22 @@ Describe 'Socket security: shared secret (-Secret)' {
         $srv.LastConnectionError.Kind | Should -Be 'AuthenticationRequired'
     }
 
+    It 'tells a client that a server busy with handshakes is full (ServerBusy), not that its secret failed' {
+        $srv = Start-IpcSocketServer -Secret $Secret -MaxConnections 1 -HandshakeTimeoutSeconds 30
+        # Two silent clients: handshakes in progress are bounded to twice -MaxConnections.
+        $silent = Start-PythonPeer @'
+a = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+b = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+say('connected')
+hang()
+'@ -ArgumentList $srv.Port
+        Read-PeerLine $silent | Should -Be 'connected'
+        Start-Sleep -Milliseconds 300
+        { Connect-IpcSocket -Port $srv.Port -Secret $Secret -TimeoutSeconds 5 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ServerBusy,PsIpc.Commands.ConnectIpcSocketCommand'
+        $srv.ConnectionsRefused | Should -Be 1
+    }
+
     It 'tells a client with a secret that the server has none (AuthenticationFailed)' {
         $srv = Start-IpcSocketServer
         $err = { Connect-IpcSocket -Port $srv.Port -Secret $Secret -TimeoutSeconds 5 -ErrorAction Stop } |

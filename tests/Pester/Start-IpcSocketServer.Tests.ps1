@@ -274,6 +274,9 @@ hang()
             $err.Exception.Message | Should -Match 'written by other users'
             Test-Path -LiteralPath (Join-Path $dir 's.sock') | Should -BeFalse
 
+            & chmod 0333 $dir   # writable by others and not even listable: still looked at, still refused
+            { Start-IpcSocketServer -Path (Join-Path $dir 's.sock') } | Should -Throw -ErrorId 'AccessDenied,PsIpc.Commands.StartIpcSocketServerCommand'
+
             & chmod 1777 $dir   # sticky: others cannot remove or rename what is ours
             $srv = Start-IpcSocketServer -Path (Join-Path $dir 's.sock')
             $srv.State | Should -Be 'Listening'

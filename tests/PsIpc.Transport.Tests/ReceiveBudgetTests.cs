@@ -25,8 +25,8 @@ namespace PsIpc.Transport.Tests
             a.Feed(new byte[MiB + MiB / 2], 0, MiB + MiB / 2, frames); // grows to 2 MiB
             Assert.Equal(2 * MiB, budget.Used);
 
-            b.Feed(Wire.Header(4 * MiB, (byte)FrameType.Bytes), 0, FrameHeader.Size, frames); // its first MiB
-            Assert.Equal(3 * MiB, budget.Used);
+            b.Feed(Wire.Header(4 * MiB, (byte)FrameType.Bytes), 0, FrameHeader.Size, frames); // a header alone takes 64 KiB
+            Assert.Equal(2 * MiB + 64 * 1024, budget.Used);
             var refused = Assert.Throws<IpcException>(() => b.Feed(new byte[2 * MiB + MiB / 2], 0, 2 * MiB + MiB / 2, frames)); // would grow to 4 MiB
             Assert.Equal(IpcErrorKind.ServerBusy, refused.Kind);
             b.ReleaseBudget(); // the connection's end
@@ -36,6 +36,22 @@ namespace PsIpc.Transport.Tests
             a.Feed(rest, 0, rest.Length, frames);
             Assert.Single(frames);
             Assert.Equal(0, budget.Used);
+        }
+
+        [Fact]
+        public void AHeaderAloneTakesLittleAndBuffersGrowWithTheBytesThatCame()
+        {
+            var budget = new ReceiveBudget(64 * MiB);
+            var parser = new FrameParser(64 * MiB) { Budget = budget };
+            var frames = new List<Frame>();
+            parser.Feed(Wire.Header(60 * MiB, (byte)FrameType.Bytes), 0, FrameHeader.Size, frames);
+            Assert.Equal(64 * 1024, budget.Used); // not the announced 60 MiB, nor a megabyte
+
+            ArraySegment<byte> target = parser.DirectTarget(64 * 1024);
+            parser.Advance(target.Count, frames);
+            ArraySegment<byte> next = parser.DirectTarget(64 * 1024);
+            Assert.True(budget.Used <= 2 * (target.Count + 64 * 1024), $"used {budget.Used} after {target.Count} bytes");
+            Assert.True(next.Count >= 64 * 1024);
         }
 
         [Fact]
@@ -53,14 +69,14 @@ namespace PsIpc.Transport.Tests
         [Fact]
         public void ServerClosesOnlyTheConnectionThatDoesNotFitAndServesTheOthers()
         {
-            var options = new ChannelOptions { MaxMessageSize = 8 * MiB, ReceiveBudget = new ReceiveBudget(4 * MiB + MiB / 2) };
+            var options = new ChannelOptions { MaxMessageSize = 8 * MiB, ReceiveBudget = new ReceiveBudget(4 * MiB + 32 * 1024) };
             using var server = SocketServerChannel.ListenTcp(null, IPAddress.Loopback, 0, SocketFraming.LengthPrefixed, 10, options);
-            Assert.Equal(4 * MiB + MiB / 2, server.ReceiveBudgetBytes);
+            Assert.Equal(4 * MiB + 32 * 1024, server.ReceiveBudgetBytes);
             using Socket first = Handshaken(server.Port);
             using Socket second = Handshaken(server.Port);
 
-            // The first makes the server hold the 4 MiB buffer of an unfinished message (it grows ahead of the
-            // bytes); the second's header alone then asks for 1 MiB, more than the half MiB left. (Only the
+            // The first makes the server hold the 4 MiB buffer of an unfinished message (it doubles as bytes
+            // come); the second's header alone then asks for 64 KiB, more than the 32 KiB left. (Only the
             // header: unread bytes at the server's close would reset the connection before the Error frame.)
             Wire.SendAll(first, Wire.Header(4 * MiB, (byte)FrameType.Bytes));
             Wire.SendAll(first, new byte[MiB + MiB / 2]);
@@ -81,7 +97,7 @@ namespace PsIpc.Transport.Tests
 
         private static Socket Handshaken(int port)
         {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 15000 };
             socket.Connect(IPAddress.Loopback, port);
             Wire.SendAll(socket, Wire.HelloFrame());
             Assert.Equal(FrameType.Hello, Wire.ReadFrame(socket).Type);

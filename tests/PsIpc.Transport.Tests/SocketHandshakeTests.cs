@@ -13,16 +13,17 @@ namespace PsIpc.Transport.Tests
         [Fact]
         public void ProofsMatchTheTestVectorOfProtocolMd()
         {
-            // docs/protocol.md, section 11: key "secret", client nonce 0..31, server nonce 32..63.
-            byte[] key = Encoding.UTF8.GetBytes("secret");
+            // docs/protocol.md, section 11: secret "secret", client nonce 0..31, server nonce 32..63.
+            byte[] key = SocketSecurity.DeriveKey(Encoding.UTF8.GetBytes("secret"));
+            Assert.Equal("994616b58acca185f6437af5c3437f8fc9f16538c4b679491b0805506a22f127", Hex(key));
             byte[] cn = Enumerable.Range(0, 32).Select(i => (byte)i).ToArray();
             byte[] sn = Enumerable.Range(32, 32).Select(i => (byte)i).ToArray();
 
             byte[] serverProof = SocketHandshake.Mac(key, Encoding.ASCII.GetBytes("PSIPC-AUTH-SERVER"), cn, sn);
             byte[] clientResponse = SocketHandshake.Mac(key, Encoding.ASCII.GetBytes("PSIPC-AUTH-CLIENT"), sn, cn);
 
-            Assert.Equal("a912e26e2c6ad3aad512e2e1c9ed0a734d303fdc124e7eb47adaf4927146549e", Hex(serverProof));
-            Assert.Equal("0a4b7ecd8b31877d33addd6ea19e6faf5121dab9c4bfe2160d0f8fbe8c92f05b", Hex(clientResponse));
+            Assert.Equal("51e17a87e1af597dd976daeff9417523beb36f8304dacca12df41c3416e20af3", Hex(serverProof));
+            Assert.Equal("ce6be89c155e6e9c9c06290fd26fe2b3b96697b9b889178f9122fed395633dd6", Hex(clientResponse));
         }
 
         [Fact]

@@ -83,6 +83,12 @@ namespace PsIpc.Transport.Channels
 
         public int Id { get; }
         public string ChannelName { get; }
+
+        /// <summary>
+        /// Whether a small frame may be written straight to the socket (bypassing the stream). False when the
+        /// stream transforms the bytes (TLS); the socket is then used only to see whether it can take a write.
+        /// </summary>
+        public bool DirectSocketWrites { get; set; } = true;
         public Hello PeerHello { get; private set; }
 
         /// <summary>The channel object that appears as the sender of this connection's messages.</summary>
@@ -175,7 +181,7 @@ namespace PsIpc.Transport.Channels
             long now = Stopwatch.GetTimestamp();
             long last = _lastEnqueueTicks;
             _lastEnqueueTicks = now;
-            if (_socket == null || frame.WireSize > InlineMaxFrame || now - last < InlineIdleTicks || !_helloSent) return false;
+            if (_socket == null || !DirectSocketWrites || frame.WireSize > InlineMaxFrame || now - last < InlineIdleTicks || !_helloSent) return false;
             if (!Monitor.TryEnter(_writeLock)) return false;
             try
             {

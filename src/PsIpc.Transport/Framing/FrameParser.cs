@@ -21,6 +21,11 @@ namespace PsIpc.Transport.Framing
         // A header alone never makes the parser allocate more than this: the buffer grows as bytes arrive,
         // so a peer announcing a huge message (within the limit) costs memory only for what it really sends.
         internal const int InitialPayloadCapacity = 1024 * 1024;
+
+        // With a shared budget (a socket server's clients), buffers grow with the bytes that really came:
+        // a header alone takes 64 KiB, and a buffer is at most twice what arrived plus 64 KiB, so holding
+        // much of the budget costs a client as many bytes sent.
+        internal const int BudgetedStep = 64 * 1024;
         private FrameType _type;
         private long _reserved;       // bytes of _payload taken from Budget
 
@@ -111,7 +116,8 @@ namespace PsIpc.Transport.Framing
         public ArraySegment<byte> DirectTarget(int minimum)
         {
             if (_payload == null || _payloadLength - _payloadFilled < minimum) return default;
-            EnsureCapacity((int)Math.Min((long)_payloadFilled + InitialPayloadCapacity, _payloadLength));
+            long ahead = Budget == null ? InitialPayloadCapacity : Math.Max(BudgetedStep, Math.Max(minimum, _payloadFilled));
+            EnsureCapacity((int)Math.Min(_payloadFilled + ahead, _payloadLength));
             return new ArraySegment<byte>(_payload, _payloadFilled, Math.Min(_payload.Length, _payloadLength) - _payloadFilled);
         }
 
@@ -146,7 +152,7 @@ namespace PsIpc.Transport.Framing
             _headerFilled = FrameHeader.Size;
             _type = type;
             _payloadLength = (int)length;
-            int initial = Math.Min(_payloadLength, InitialPayloadCapacity);
+            int initial = Math.Min(_payloadLength, Budget == null ? InitialPayloadCapacity : BudgetedStep);
             Reserve(initial);
             _payload = length == 0 ? Empty : new byte[initial];
             _payloadFilled = 0;

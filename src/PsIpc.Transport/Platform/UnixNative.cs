@@ -62,8 +62,9 @@ namespace PsIpc.Transport.Platform
         {
             uid = 0;
             mode = 0;
-            int directoryFlag = IsLinux ? 0x10000 : 0x100000; // O_DIRECTORY
-            int fd = open(path, directoryFlag); // O_RDONLY
+            // O_DIRECTORY, and on Linux O_PATH: a directory we may not list can still be looked at.
+            int flags = IsLinux ? 0x10000 | 0x200000 : 0x100000;
+            int fd = open(path, flags);
             if (fd < 0) return false;
             try
             {

@@ -30,9 +30,11 @@ namespace PsIpc.Transport.Sockets
                 stream = new NetworkStream(socket, ownsSocket: true);
                 if (isServerSide) stream = _sniff = new HttpSniffStream(stream);
             }
-            // Writes straight to the socket (small replies, shutdown) only when no TLS layer sits between.
-            Socket direct = stream is System.Net.Security.SslStream ? null : socket;
-            _connection = new StreamConnection(stream, direct, this, options, channelName, isServerSide);
+            // Small replies go straight to the socket only when no TLS layer sits between.
+            _connection = new StreamConnection(stream, socket, this, options, channelName, isServerSide)
+            {
+                DirectSocketWrites = !(stream is System.Net.Security.SslStream),
+            };
         }
 
         public int Id => _connection.Id;

@@ -22,11 +22,35 @@ namespace PsIpc.Transport.Sockets
         {
             int n = _inner.Read(buffer, offset, count);
             if (_checked || n == 0) return n;
-            // The first read: wait for four bytes while what came could still be the start of HTTP
-            // (the first read returns what one write sent, so a Raw message is not cut by this).
+            return Check(buffer, offset, count, n, more => _inner.Read(buffer, offset + more, count - more));
+        }
+
+        // Asynchronous too (the TLS and shared-secret handshakes read this way): no thread waits on a slow client.
+        public override async System.Threading.Tasks.Task<int> ReadAsync(byte[] buffer, int offset, int count, System.Threading.CancellationToken cancellationToken)
+        {
+            int n = await _inner.ReadAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
+            if (_checked || n == 0) return n;
             while (n < HttpSniffer.PrefixLength && n < count && HttpSniffer.CouldBecomeHttp(buffer, offset, n))
             {
-                int more = _inner.Read(buffer, offset + n, count - n);
+                int more = await _inner.ReadAsync(buffer, offset + n, count - n, cancellationToken).ConfigureAwait(false);
+                if (more == 0) break;
+                n += more;
+            }
+            return Check(buffer, offset, count, n, null);
+        }
+
+        public override System.Threading.Tasks.Task WriteAsync(byte[] buffer, int offset, int count, System.Threading.CancellationToken cancellationToken) =>
+            _inner.WriteAsync(buffer, offset, count, cancellationToken);
+
+        public override System.Threading.Tasks.Task FlushAsync(System.Threading.CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);
+
+        // The first read: wait for four bytes while what came could still be the start of HTTP (readMore given),
+        // then refuse HTTP. The first read returns what one write sent, so a Raw message is not cut by this.
+        private int Check(byte[] buffer, int offset, int count, int n, Func<int, int> readMore)
+        {
+            while (readMore != null && n < HttpSniffer.PrefixLength && n < count && HttpSniffer.CouldBecomeHttp(buffer, offset, n))
+            {
+                int more = readMore(n);
                 if (more == 0) break;
                 n += more;
             }

@@ -230,6 +230,9 @@ namespace PsIpc.Transport.Sockets
                 _lineReserved = 0;
                 if (!halfClosed) End(_fault ?? fault);
                 _readerDone.Set();
+                // An Abort or Close that came while the reader was leaving saw it still running and left the end
+                // to it: report it now (End runs once).
+                if (halfClosed && (_localClose || _fault != null)) End(_fault);
             }
         }
 

@@ -12,6 +12,7 @@ namespace PsIpc.Transport.Sockets
         private readonly string _address;
         private ISocketConnection _connection;
         private SocketSecurity _security;
+        private bool _serverIsLocal;
 
         private SocketClientChannel(string name, string address, SocketTransport transport, SocketFraming framing, ChannelOptions options)
             : base(name, transport == SocketTransport.Tcp ? "Tcp" : "Unix", ChannelRole.Client, options)
@@ -60,6 +61,7 @@ namespace PsIpc.Transport.Sockets
             if (security != null && security.ClientNeedsHandshake)
             {
                 Deadline handshakeDeadline = deadline.IsInfinite ? Deadline.After(Options.HandshakeTimeout) : deadline;
+                _serverIsLocal = SocketNames.IsLoopback(socket);
                 secured = SocketHandshake.Client(socket, security, host, handshakeDeadline, cancellationToken, Name); // disposes the socket on failure
                 _security = security;
             }
@@ -111,10 +113,12 @@ namespace PsIpc.Transport.Sockets
         }
 
         /// <summary>
-        /// True when the server is known: it runs as this user (a Unix socket, checked with SO_PEERCRED) or it
-        /// proved it knows the shared secret (-Secret). CliXml is decoded only from authenticated peers.
+        /// True when the server is known: it runs as this user (a Unix socket, checked with SO_PEERCRED), or it
+        /// proved the shared secret (-Secret) over TLS or on this machine. CliXml is decoded only from
+        /// authenticated peers.
         /// </summary>
-        public bool IsAuthenticated => Transport == SocketTransport.Unix || (_security?.HasSecret ?? false);
+        public bool IsAuthenticated =>
+            Transport == SocketTransport.Unix || (_security?.HasSecret ?? false) && (_security.UseTls || _serverIsLocal);
 
         /// <summary>True when the connection is encrypted with TLS (-UseTls).</summary>
         public bool IsEncrypted => _security?.UseTls ?? false;

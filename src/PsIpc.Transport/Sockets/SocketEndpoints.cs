@@ -95,7 +95,12 @@ namespace PsIpc.Transport.Sockets
         /// <exception cref="IpcException">AccessDenied.</exception>
         private static void CheckDirectoryIsSafe(string directory, string path, string name)
         {
-            if (!UnixNative.TryGetDirectoryOwnerAndMode(directory, out uint owner, out uint mode)) return; // bind reports what is wrong
+            if (!UnixNative.TryGetDirectoryOwnerAndMode(directory, out uint owner, out uint mode))
+            {
+                // Fail closed: a directory whose owner and mode cannot be read cannot be trusted either.
+                throw new IpcException(IpcErrorKind.AccessDenied,
+                    $"Cannot check who may write to the directory of the Unix socket '{path}' (errno {System.Runtime.InteropServices.Marshal.GetLastWin32Error()}). Use a directory of your own.", name);
+            }
             const uint GroupOrOtherWrite = 0x12, Sticky = 0x200; // 0022, 01000
             uint me = UnixNative.EffectiveUserId;
             if (owner != me && owner != 0)

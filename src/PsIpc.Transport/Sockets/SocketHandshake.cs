@@ -7,6 +7,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Threading;
+using System.Threading.Tasks;
 using PsIpc.Transport.Channels;
 using PsIpc.Transport.Framing;
 
@@ -23,8 +24,9 @@ namespace PsIpc.Transport.Sockets
     /// </code>
     /// Either side that finds the other's HMAC wrong sends an Error frame (AuthenticationFailed) and closes.
     /// Both sides prove they know the secret without sending it; fresh nonces on both sides make a recorded
-    /// exchange useless later. The whole of it must finish within the handshake timeout, whatever the peer
-    /// trickles: a timer closes the socket at the deadline.
+    /// exchange useless to replay. The whole of it must finish within the handshake timeout, whatever the peer
+    /// trickles: a timer closes the socket at the deadline. The server side is asynchronous: a thousand slow
+    /// clients hold no thread.
     /// </summary>
     internal static class SocketHandshake
     {
@@ -35,9 +37,20 @@ namespace PsIpc.Transport.Sockets
         private static readonly byte[] ServerLabel = Encoding.ASCII.GetBytes("PSIPC-AUTH-SERVER");
         private static readonly byte[] ClientLabel = Encoding.ASCII.GetBytes("PSIPC-AUTH-CLIENT");
 
-        /// <summary>Server side. Returns the stream the connection's framing runs on (TLS or not).</summary>
+        // .NET Framework (Windows PowerShell 5.1) refuses SslProtocols.None unless the system's default TLS
+        // versions are switched on, which they are not by default: ask for TLS 1.2 there. Elsewhere None lets
+        // the system choose (TLS 1.2 and 1.3).
+        private static readonly SslProtocols Protocols =
+            System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription.StartsWith(".NET Framework", StringComparison.OrdinalIgnoreCase)
+                ? SslProtocols.Tls12
+                : SslProtocols.None;
+
+        /// <summary>
+        /// Server side, without holding a thread while the client is slow. Returns the stream the connection's
+        /// framing runs on (TLS or not). Every failure is an IpcException: the caller runs on the thread pool.
+        /// </summary>
         /// <exception cref="IpcException">AuthenticationRequired, AuthenticationFailed, HandshakeTimeout, ProtocolError, PeerDisconnected.</exception>
-        public static Stream Server(Socket socket, SocketSecurity security, TimeSpan timeout, string name)
+        public static async Task<Stream> ServerAsync(Socket socket, SocketSecurity security, TimeSpan timeout, string name)
         {
             var sniff = new HttpSniffStream(new NetworkStream(socket, ownsSocket: true));
             Stream stream = sniff;
@@ -49,13 +62,18 @@ namespace PsIpc.Transport.Sockets
                     {
                         var ssl = new SslStream(sniff, leaveInnerStreamOpen: false);
                         stream = ssl;
-                        ssl.AuthenticateAsServer(security.Certificate, false, SslProtocols.None, false);
+                        await ssl.AuthenticateAsServerAsync(security.Certificate, false, Protocols, false).ConfigureAwait(false);
                     }
-                    if (security.HasSecret) ServerExchange(stream, security.Secret, name);
+                    if (security.HasSecret) await ServerExchangeAsync(stream, security.Key, name).ConfigureAwait(false);
                     guard.Finish();
                     return stream;
                 }
-                catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException || e is AuthenticationException)
+                catch (IpcException)
+                {
+                    stream.Dispose();
+                    throw;
+                }
+                catch (Exception e)
                 {
                     stream.Dispose();
                     if (guard.TimedOut)
@@ -64,28 +82,25 @@ namespace PsIpc.Transport.Sockets
                             $"A client of '{name}' did not complete the {What(security)} within {timeout.TotalSeconds} s; it was disconnected.", name, e);
                     }
                     if (sniff.SawHttp) throw HttpSniffer.Refusal(name);
-                    if (e is AuthenticationException)
+                    if (e is IOException || e is SocketException || e is ObjectDisposedException)
                     {
-                        throw new IpcException(IpcErrorKind.AuthenticationFailed,
-                            $"The TLS handshake with a client of '{name}' failed ({Innermost(e)}); it was disconnected.", name, e);
+                        throw new IpcException(IpcErrorKind.PeerDisconnected,
+                            $"A client of '{name}' left during the {What(security)} ({Innermost(e)}).", name, e);
                     }
-                    throw new IpcException(IpcErrorKind.PeerDisconnected,
-                        $"A client of '{name}' left during the {What(security)} ({Innermost(e)}).", name, e);
-                }
-                catch (IpcException)
-                {
-                    stream.Dispose();
-                    throw;
+                    // AuthenticationException, or the platform refusing the certificate or the protocol settings.
+                    throw new IpcException(IpcErrorKind.AuthenticationFailed,
+                        $"The TLS handshake with a client of '{name}' failed ({Innermost(e)}); it was disconnected.", name, e);
                 }
             }
         }
 
-        /// <summary>Client side. Returns the stream the connection's framing runs on (TLS or not).</summary>
-        /// <exception cref="IpcException">AuthenticationFailed, AuthenticationRequired, ConnectTimeout, PeerDisconnected.</exception>
+        /// <summary>Client side: waits (the caller has nothing else to do). Returns the stream the connection's framing runs on.</summary>
+        /// <exception cref="IpcException">AuthenticationFailed, AuthenticationRequired, ServerBusy, ConnectTimeout, PeerDisconnected.</exception>
         public static Stream Client(Socket socket, SocketSecurity security, string host, Deadline deadline, CancellationToken cancellationToken, string name)
         {
             Stream stream = new NetworkStream(socket, ownsSocket: true);
             string refusedCertificate = null;
+            bool inTls = false;
             using (var guard = new HandshakeGuard(socket, deadline, cancellationToken))
             {
                 try
@@ -95,22 +110,36 @@ namespace PsIpc.Transport.Sockets
                         string pin = SocketSecurity.NormalizeThumbprint(security.CertificateThumbprint);
                         var ssl = new SslStream(stream, false, (sender, certificate, chain, errors) =>
                         {
-                            if (errors == SslPolicyErrors.None) return true;
                             var presented = certificate == null ? null : new X509Certificate2(certificate);
-                            if (presented != null && pin != null && string.Equals(presented.Thumbprint, pin, StringComparison.OrdinalIgnoreCase)) return true;
-                            refusedCertificate = presented == null
-                                ? $"the server presented no certificate ({errors})"
-                                : $"its certificate '{presented.Subject}' (thumbprint {presented.Thumbprint}) is not trusted: {errors}";
-                            return false;
+                            // A pin trusts that one certificate and no other, whoever signed the others.
+                            bool accepted = pin != null
+                                ? presented != null && string.Equals(presented.Thumbprint, pin, StringComparison.OrdinalIgnoreCase)
+                                : errors == SslPolicyErrors.None;
+                            if (!accepted)
+                            {
+                                refusedCertificate = presented == null
+                                    ? $"the server presented no certificate ({errors})"
+                                    : pin != null
+                                        ? $"its certificate '{presented.Subject}' has thumbprint {presented.Thumbprint}, not the pinned {pin}"
+                                        : $"its certificate '{presented.Subject}' (thumbprint {presented.Thumbprint}) is not trusted: {errors}";
+                            }
+                            return accepted;
                         });
                         stream = ssl;
-                        ssl.AuthenticateAsClient(host, null, SslProtocols.None, false);
+                        inTls = true;
+                        ssl.AuthenticateAsClientAsync(host, null, Protocols, false).GetAwaiter().GetResult();
+                        inTls = false;
                     }
-                    if (security.HasSecret) ClientExchange(stream, security.Secret, name);
+                    if (security.HasSecret) ClientExchangeAsync(stream, security.Key, name).GetAwaiter().GetResult();
                     guard.Finish();
                     return stream;
                 }
-                catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException || e is AuthenticationException)
+                catch (IpcException)
+                {
+                    stream.Dispose();
+                    throw;
+                }
+                catch (Exception e)
                 {
                     stream.Dispose();
                     cancellationToken.ThrowIfCancellationRequested();
@@ -122,14 +151,15 @@ namespace PsIpc.Transport.Sockets
                     if (refusedCertificate != null)
                     {
                         throw new IpcException(IpcErrorKind.AuthenticationFailed,
-                            $"The TLS server at {host} was refused: {refusedCertificate}. If you know this is the right server, trust exactly this certificate with -CertificateThumbprint.", name, e);
+                            $"The TLS server at {host} was refused: {refusedCertificate}. To trust a self-signed certificate, pin its thumbprint with " +
+                            "-CertificateThumbprint, after checking it with the server's owner (on the server: $certificate.Thumbprint).", name, e);
                     }
-                    if (e is AuthenticationException || security.UseTls && e is IOException)
+                    if (inTls)
                     {
                         throw new IpcException(IpcErrorKind.AuthenticationFailed,
                             $"The TLS handshake with {host} failed ({Innermost(e)}); is the server started with -Certificate?", name, e);
                     }
-                    if (!security.UseTls)
+                    if (!security.UseTls && (e is IOException || e is SocketException || e is ObjectDisposedException))
                     {
                         // A TLS server takes the AuthRequest for a broken TLS hello and hangs up.
                         throw new IpcException(IpcErrorKind.AuthenticationFailed,
@@ -138,33 +168,28 @@ namespace PsIpc.Transport.Sockets
                     throw new IpcException(IpcErrorKind.PeerDisconnected,
                         $"The server at {host} closed the connection during the {What(security)} ({Innermost(e)}).", name, e);
                 }
-                catch (IpcException)
-                {
-                    stream.Dispose();
-                    throw;
-                }
             }
         }
 
-        private static void ServerExchange(Stream stream, byte[] secret, string name)
+        private static async Task ServerExchangeAsync(Stream stream, byte[] secret, string name)
         {
-            Frame request = ReadFrame(stream, FrameType.AuthRequest);
+            Frame request = await ReadFrameAsync(stream, FrameType.AuthRequest).ConfigureAwait(false);
             if (request.Type != FrameType.AuthRequest)
             {
                 var required = new IpcException(IpcErrorKind.AuthenticationRequired,
                     $"A client of '{name}' did not present the shared secret (the server was started with -Secret); it was refused.", name);
-                WriteError(stream, IpcErrorKind.AuthenticationRequired,
-                    "This server requires the shared-secret exchange before anything else: connect with -Secret (docs/protocol.md, section 11).");
+                await WriteErrorAsync(stream, IpcErrorKind.AuthenticationRequired,
+                    "This server requires the shared-secret exchange before anything else: connect with -Secret (docs/protocol.md, section 11).").ConfigureAwait(false);
                 throw required;
             }
             if (request.Payload.Length != 1 + NonceSize)
             {
-                WriteError(stream, IpcErrorKind.ProtocolError, "AuthRequest must be 33 bytes: version and a 32-byte nonce.");
+                await WriteErrorAsync(stream, IpcErrorKind.ProtocolError, "AuthRequest must be 33 bytes: version and a 32-byte nonce.").ConfigureAwait(false);
                 throw new IpcException(IpcErrorKind.ProtocolError, $"A client of '{name}' sent a malformed AuthRequest ({request.Payload.Length} bytes).", name);
             }
             if (request.Payload[0] != AuthVersion)
             {
-                WriteError(stream, IpcErrorKind.ProtocolVersionMismatch, $"This server speaks authentication version {AuthVersion}.");
+                await WriteErrorAsync(stream, IpcErrorKind.ProtocolVersionMismatch, $"This server speaks authentication version {AuthVersion}.").ConfigureAwait(false);
                 throw new IpcException(IpcErrorKind.ProtocolVersionMismatch,
                     $"A client of '{name}' asked for authentication version {request.Payload[0]}; this server speaks {AuthVersion}.", name);
             }
@@ -173,9 +198,9 @@ namespace PsIpc.Transport.Sockets
             byte[] challenge = new byte[NonceSize + MacSize];
             Buffer.BlockCopy(serverNonce, 0, challenge, 0, NonceSize);
             Buffer.BlockCopy(Mac(secret, ServerLabel, clientNonce, serverNonce), 0, challenge, NonceSize, MacSize);
-            WriteFrame(stream, FrameType.AuthChallenge, challenge);
+            await WriteFrameAsync(stream, FrameType.AuthChallenge, challenge).ConfigureAwait(false);
 
-            Frame response = ReadFrame(stream);
+            Frame response = await ReadFrameAsync(stream).ConfigureAwait(false);
             if (response.Type == FrameType.Error)
             {
                 IpcException refusal = ErrorFrame.Decode(response.Payload, name);
@@ -184,27 +209,27 @@ namespace PsIpc.Transport.Sockets
             }
             if (response.Type != FrameType.AuthResponse || response.Payload.Length != MacSize)
             {
-                WriteError(stream, IpcErrorKind.ProtocolError, "Expected an AuthResponse of 32 bytes.");
+                await WriteErrorAsync(stream, IpcErrorKind.ProtocolError, "Expected an AuthResponse of 32 bytes.").ConfigureAwait(false);
                 throw new IpcException(IpcErrorKind.ProtocolError, $"A client of '{name}' answered the challenge with something else than an AuthResponse.", name);
             }
             if (!FixedTimeEquals(response.Payload, Mac(secret, ClientLabel, serverNonce, clientNonce)))
             {
-                WriteError(stream, IpcErrorKind.AuthenticationFailed, "The shared secret is wrong.");
+                await WriteErrorAsync(stream, IpcErrorKind.AuthenticationFailed, "The shared secret is wrong.").ConfigureAwait(false);
                 throw new IpcException(IpcErrorKind.AuthenticationFailed,
                     $"A client of '{name}' failed the shared-secret check (wrong secret); it was refused.", name);
             }
-            WriteFrame(stream, FrameType.AuthAccepted, new byte[0]);
+            await WriteFrameAsync(stream, FrameType.AuthAccepted, new byte[0]).ConfigureAwait(false);
         }
 
-        private static void ClientExchange(Stream stream, byte[] secret, string name)
+        private static async Task ClientExchangeAsync(Stream stream, byte[] secret, string name)
         {
             byte[] clientNonce = NewNonce();
             var request = new byte[1 + NonceSize];
             request[0] = AuthVersion;
             Buffer.BlockCopy(clientNonce, 0, request, 1, NonceSize);
-            WriteFrame(stream, FrameType.AuthRequest, request);
+            await WriteFrameAsync(stream, FrameType.AuthRequest, request).ConfigureAwait(false);
 
-            Frame challenge = ReadServerFrame(stream, name);
+            Frame challenge = await ReadServerFrameAsync(stream, name).ConfigureAwait(false);
             if (challenge.Type != FrameType.AuthChallenge || challenge.Payload.Length != NonceSize + MacSize)
             {
                 throw NotAnAuthServer(name, $"it answered with a frame of type 0x{(byte)challenge.Type:X2}");
@@ -212,22 +237,22 @@ namespace PsIpc.Transport.Sockets
             byte[] serverNonce = Slice(challenge.Payload, 0, NonceSize);
             if (!FixedTimeEquals(Slice(challenge.Payload, NonceSize, MacSize), Mac(secret, ServerLabel, clientNonce, serverNonce)))
             {
-                WriteError(stream, IpcErrorKind.AuthenticationFailed, "The server's proof of the shared secret is wrong.");
+                await WriteErrorAsync(stream, IpcErrorKind.AuthenticationFailed, "The server's proof of the shared secret is wrong.").ConfigureAwait(false);
                 throw new IpcException(IpcErrorKind.AuthenticationFailed,
                     $"The shared secret does not match the server's (its proof of the secret is wrong for the -Secret given); nothing was sent to '{name}'.", name);
             }
-            WriteFrame(stream, FrameType.AuthResponse, Mac(secret, ClientLabel, serverNonce, clientNonce));
-            Frame result = ReadServerFrame(stream, name);
+            await WriteFrameAsync(stream, FrameType.AuthResponse, Mac(secret, ClientLabel, serverNonce, clientNonce)).ConfigureAwait(false);
+            Frame result = await ReadServerFrameAsync(stream, name).ConfigureAwait(false);
             if (result.Type != FrameType.AuthAccepted) throw NotAnAuthServer(name, $"it sent a frame of type 0x{(byte)result.Type:X2} instead of AuthAccepted");
         }
 
         // A server frame during the exchange; an Error frame is the server's verdict.
-        private static Frame ReadServerFrame(Stream stream, string name)
+        private static async Task<Frame> ReadServerFrameAsync(Stream stream, string name)
         {
             Frame frame;
             try
             {
-                frame = ReadFrame(stream);
+                frame = await ReadFrameAsync(stream).ConfigureAwait(false);
             }
             catch (IpcException e) when (e.Kind == IpcErrorKind.ProtocolError)
             {
@@ -236,6 +261,7 @@ namespace PsIpc.Transport.Sockets
             if (frame.Type != FrameType.Error) return frame;
             IpcException error = ErrorFrame.Decode(frame.Payload, name);
             if (error.Kind == IpcErrorKind.AuthenticationFailed || error.Kind == IpcErrorKind.AuthenticationRequired) throw error;
+            if (error.Kind == IpcErrorKind.PipeBusy) throw new IpcException(IpcErrorKind.ServerBusy, error.Message, name, error);
             // A PsIpc server without -Secret rejects the AuthRequest as an unknown frame.
             throw new IpcException(IpcErrorKind.AuthenticationFailed,
                 $"The server of '{name}' does not expect a shared secret (was it started without -Secret?). {error.Message}", name, error);
@@ -249,10 +275,10 @@ namespace PsIpc.Transport.Sockets
         /// Reads one whole frame of at most 4 KiB (the exchange's frames are tiny). With <paramref name="only"/>,
         /// a frame of another type is returned with an empty payload, unread: the caller refuses it anyway.
         /// </summary>
-        private static Frame ReadFrame(Stream stream, FrameType? only = null)
+        private static async Task<Frame> ReadFrameAsync(Stream stream, FrameType? only = null)
         {
             var header = new byte[FrameHeader.Size];
-            ReadExactly(stream, header, header.Length);
+            await ReadExactlyAsync(stream, header, header.Length).ConfigureAwait(false);
             if (only.HasValue && header[4] != (byte)only.Value) return new Frame((FrameType)header[4], new byte[0]);
             uint length = FrameHeader.ReadLength(header, 0);
             if (length > MaxAuthFrame)
@@ -260,35 +286,35 @@ namespace PsIpc.Transport.Sockets
                 throw new IpcException(IpcErrorKind.ProtocolError, $"The peer sent a {length}-byte frame during authentication; at most {MaxAuthFrame} are expected.");
             }
             var payload = new byte[length];
-            ReadExactly(stream, payload, payload.Length);
+            await ReadExactlyAsync(stream, payload, payload.Length).ConfigureAwait(false);
             return new Frame((FrameType)header[4], payload);
         }
 
-        private static void ReadExactly(Stream stream, byte[] buffer, int count)
+        private static async Task ReadExactlyAsync(Stream stream, byte[] buffer, int count)
         {
             int filled = 0;
             while (filled < count)
             {
-                int n = stream.Read(buffer, filled, count - filled);
+                int n = await stream.ReadAsync(buffer, filled, count - filled).ConfigureAwait(false);
                 if (n == 0) throw new IOException("the peer closed the connection");
                 filled += n;
             }
         }
 
-        private static void WriteFrame(Stream stream, FrameType type, byte[] payload)
+        private static async Task WriteFrameAsync(Stream stream, FrameType type, byte[] payload)
         {
             var frame = new byte[FrameHeader.Size + payload.Length];
             FrameHeader.Write(frame, 0, payload.Length, type);
             Buffer.BlockCopy(payload, 0, frame, FrameHeader.Size, payload.Length);
-            stream.Write(frame, 0, frame.Length);
-            stream.Flush();
+            await stream.WriteAsync(frame, 0, frame.Length).ConfigureAwait(false);
+            await stream.FlushAsync().ConfigureAwait(false);
         }
 
-        private static void WriteError(Stream stream, IpcErrorKind kind, string message)
+        private static async Task WriteErrorAsync(Stream stream, IpcErrorKind kind, string message)
         {
             try
             {
-                WriteFrame(stream, FrameType.Error, ErrorFrame.Encode(kind, message));
+                await WriteFrameAsync(stream, FrameType.Error, ErrorFrame.Encode(kind, message)).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { } // it left already
         }

@@ -12,11 +12,14 @@ namespace PsIpc.Transport.Sockets
         private readonly ISocketConnection _connection;
         private readonly SocketServerChannel _server;
 
+        private readonly bool _loopback;
+
         internal SocketPeer(SocketServerChannel server, ISocketConnection connection)
             : base($"{server.Name}#{connection.Id}", server.Kind, ChannelRole.Peer, server.Options)
         {
             _server = server;
             _connection = connection;
+            _loopback = SocketNames.IsLoopback(connection.Socket);
         }
 
         /// <summary>The server this client is connected to.</summary>
@@ -29,10 +32,13 @@ namespace PsIpc.Transport.Sockets
         public int PeerProcessId => _connection.PeerProcessId;
 
         /// <summary>
-        /// True when the client is known: it runs as this user (a Unix socket, checked with SO_PEERCRED) or it
-        /// proved it knows the server's shared secret (-Secret). CliXml is decoded only from authenticated peers.
+        /// True when the client is known: it runs as this user (a Unix socket, checked with SO_PEERCRED), or it
+        /// proved the server's shared secret (-Secret) over TLS or from this machine (without TLS, the messages
+        /// after the exchange could come from someone on the network path). CliXml is decoded only from
+        /// authenticated peers.
         /// </summary>
-        public bool IsAuthenticated => _server.Transport == SocketTransport.Unix || _server.RequiresSecret;
+        public bool IsAuthenticated =>
+            _server.Transport == SocketTransport.Unix || _server.RequiresSecret && (_server.UsesTls || _loopback);
 
         /// <summary>True when the connection is encrypted with TLS (the server's -Certificate).</summary>
         public bool IsEncrypted => _server.UsesTls;

@@ -9,13 +9,47 @@ namespace PsIpc.Transport.Sockets
     /// </summary>
     public sealed class SocketSecurity
     {
+        /// <summary>PBKDF2-HMAC-SHA256 of the secret with this salt and count is the HMAC key (docs/protocol.md 11).</summary>
+        public const int KeyIterations = 100000;
+        internal static readonly byte[] KeySalt = System.Text.Encoding.ASCII.GetBytes("PsIpc shared secret v1");
+
         private byte[] _secret;
+        private byte[] _key;
 
         /// <summary>The shared secret's bytes (UTF-8 of the text); null for none. Kept as a private copy.</summary>
         public byte[] Secret
         {
             get => _secret;
-            set => _secret = value == null ? null : (byte[])value.Clone();
+            set
+            {
+                _secret = value == null ? null : (byte[])value.Clone();
+                _key = null;
+            }
+        }
+
+        /// <summary>
+        /// The key the exchange's HMACs use: the secret stretched by PBKDF2, so that each guess of a weak secret
+        /// from a recorded exchange costs 100,000 HMACs. Computed once per instance (about 0.1 s).
+        /// </summary>
+        internal byte[] Key => _key ?? (_key = DeriveKey(_secret));
+
+        /// <summary>PBKDF2-HMAC-SHA256 (RFC 8018), one 32-byte block: netstandard2.0's Rfc2898DeriveBytes has SHA-1 only.</summary>
+        internal static byte[] DeriveKey(byte[] secret)
+        {
+            using (var hmac = new System.Security.Cryptography.HMACSHA256(secret))
+            {
+                var first = new byte[KeySalt.Length + 4];
+                Buffer.BlockCopy(KeySalt, 0, first, 0, KeySalt.Length);
+                first[first.Length - 1] = 1; // block index 1, big-endian
+                byte[] u = hmac.ComputeHash(first);
+                var result = (byte[])u.Clone();
+                for (int i = 1; i < KeyIterations; i++)
+                {
+                    u = hmac.ComputeHash(u);
+                    for (int j = 0; j < result.Length; j++) result[j] ^= u[j];
+                }
+                return result;
+            }
         }
 
         /// <summary>Server: the certificate (with its private key) that turns TLS on.</summary>

@@ -44,6 +44,7 @@ namespace PsIpc.Transport.Sockets
             _listener = listener;
             _path = path;
             _security = security != null && security.ServerNeedsHandshake ? security : null;
+            if (_security?.HasSecret == true) _ = _security.Key; // derived once now, not while the first client waits
             if (Options.ReceiveBudget == null) Options.ReceiveBudget = new ReceiveBudget(ReceiveBudget.DefaultFor(Options.MaxMessageSize));
             Transport = transport;
             Framing = framing;
@@ -358,6 +359,14 @@ namespace PsIpc.Transport.Sockets
                 {
                     client.Dispose(); // the client left before we looked at it
                 }
+                catch (Exception e)
+                {
+                    // Whatever else (out of memory or threads): this client is dropped, the server goes on. An
+                    // exception escaping a thread would end the whole process.
+                    lock (_gate) _securing.Remove(client);
+                    client.Dispose();
+                    ReportFault(new IpcException(IpcErrorKind.ConnectFailed, $"Taking a client on '{Name}' failed: {e.Message}", Name, e), this);
+                }
             }
         }
 
@@ -390,40 +399,49 @@ namespace PsIpc.Transport.Sockets
                 if (IsClosed || RefuseWhenFull(client)) return;
                 _securing.Add(client);
             }
-            // TLS and the shared secret take round trips: each on its own thread, bounded by the handshake
-            // timeout, so a slow or silent client never holds up the accept loop or other clients.
-            // The default stack size: the TLS handshake runs native crypto code on this thread.
-            new Thread(() => Secure(client)) { IsBackground = true, Name = $"PsIpc handshake {Name}" }.Start();
+            // TLS and the shared secret take round trips: asynchronous, bounded by the handshake timeout, so a
+            // slow or silent client holds no thread and never holds up the accept loop or other clients.
+            _ = SecureAsync(client);
         }
 
-        private void Secure(Socket client)
+        // Never throws (it runs on the thread pool, where an escaping exception would end the process).
+        private async System.Threading.Tasks.Task SecureAsync(Socket client)
         {
             System.IO.Stream secured = null;
             IpcException failure = null;
             try
             {
-                secured = SocketHandshake.Server(client, _security, Options.HandshakeTimeout, Name);
+                secured = await SocketHandshake.ServerAsync(client, _security, Options.HandshakeTimeout, Name).ConfigureAwait(false);
             }
             catch (IpcException e)
             {
                 failure = e;
             }
-            lock (_gate) _securing.Remove(client);
-            if (failure != null)
+            catch (Exception e)
             {
-                client.Dispose();
-                if (IsClosed) return;
-                if (failure.Kind == IpcErrorKind.AuthenticationFailed || failure.Kind == IpcErrorKind.AuthenticationRequired) Interlocked.Increment(ref _refused);
-                ReportFault(failure, this);
-                return;
+                failure = new IpcException(IpcErrorKind.ConnectFailed, $"The handshake with a client of '{Name}' failed: {e.Message}", Name, e);
             }
             try
             {
+                lock (_gate) _securing.Remove(client);
+                if (failure != null)
+                {
+                    client.Dispose();
+                    if (IsClosed) return;
+                    if (failure.Kind == IpcErrorKind.AuthenticationFailed || failure.Kind == IpcErrorKind.AuthenticationRequired) Interlocked.Increment(ref _refused);
+                    ReportFault(failure, this);
+                    return;
+                }
                 StartConnection(client, secured);
             }
-            catch (Exception e) when (e is SocketException || e is ObjectDisposedException || e is System.IO.IOException)
+            catch (Exception e)
             {
-                secured.Dispose();
+                secured?.Dispose();
+                client.Dispose();
+                if (!(e is SocketException || e is ObjectDisposedException || e is System.IO.IOException) && !IsClosed)
+                {
+                    ReportFault(new IpcException(IpcErrorKind.ConnectFailed, $"Starting a connection on '{Name}' failed: {e.Message}", Name, e), this);
+                }
             }
         }
 
@@ -435,8 +453,28 @@ namespace PsIpc.Transport.Sockets
             bool full = plain ? _live.Count >= MaxConnections : _live.Count + _pending.Count + _securing.Count >= 2 * MaxConnections;
             if (!full) return false;
             Interlocked.Increment(ref _refused);
+            if (!plain && _security?.ServerUsesTls != true) TellBusy(client);
             client.Dispose();
             return true;
+        }
+
+        // A PsIpc client (Hello or AuthRequest first) reads an Error frame before anything else: say why it is
+        // turned away (code 1, ServerBusy), if the socket takes it at once. Nothing for TLS or Line/Raw clients.
+        private void TellBusy(Socket client)
+        {
+            try
+            {
+                if (!client.Poll(0, SelectMode.SelectWrite)) return;
+                byte[] payload = ErrorFrame.Encode(IpcErrorKind.ServerBusy,
+                    $"The server '{Name}' has as many clients and handshakes in progress as it takes (-MaxConnections {MaxConnections}); try again later.");
+                var frame = new byte[PsIpc.Transport.Framing.FrameHeader.Size + payload.Length];
+                PsIpc.Transport.Framing.FrameHeader.Write(frame, 0, payload.Length, PsIpc.Transport.Framing.FrameType.Error);
+                Buffer.BlockCopy(payload, 0, frame, PsIpc.Transport.Framing.FrameHeader.Size, payload.Length);
+                client.Blocking = false;
+                client.Send(frame);
+            }
+            catch (SocketException) { }
+            catch (ObjectDisposedException) { }
         }
 
         private void StartConnection(Socket client, System.IO.Stream secured)
@@ -482,6 +520,19 @@ namespace PsIpc.Transport.Sockets
         }
 
         private void CloseIdleConnections()
+        {
+            try
+            {
+                CloseIdleConnectionsNow();
+            }
+            catch (Exception e)
+            {
+                // A timer callback must not throw: that would end the process. Report it and sweep again later.
+                if (!IsClosed) ReportFault(new IpcException(IpcErrorKind.ConnectFailed, $"Closing idle connections of '{Name}' failed: {e.Message}", Name, e), this);
+            }
+        }
+
+        private void CloseIdleConnectionsNow()
         {
             if (IsClosed) return;
             long limit = (long)(Options.IdleTimeout.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);

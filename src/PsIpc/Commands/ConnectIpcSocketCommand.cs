@@ -57,7 +57,7 @@ namespace PsIpc.Commands
 
         /// <summary>Trust exactly the server certificate with this SHA-1 thumbprint (a self-signed one); implies -UseTls.</summary>
         [Parameter(ParameterSetName = TcpSet)]
-        [ValidatePattern("^[0-9A-Fa-f: ]{40,59}$")]
+        [ValidatePattern("^(?:[0-9A-Fa-f]{2}[: ]?){19}[0-9A-Fa-f]{2}$")]
         public string CertificateThumbprint { get; set; }
 
         /// <summary>Talk UDP: each message one datagram to the server, each datagram from it one message.</summary>
