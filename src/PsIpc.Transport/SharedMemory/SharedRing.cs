@@ -44,6 +44,41 @@ namespace PsIpc.Transport.SharedMemory
         public int* SpaceSignal => (int*)(_header + SegmentHeader.SpaceSignalOffset);
         public int* ConsumersWaiting => (int*)(_header + SegmentHeader.ConsumersWaitingOffset);
         public int* ProducersWaiting => (int*)(_header + SegmentHeader.ProducersWaitingOffset);
+        private int* DataSleep => (int*)(_header + SegmentHeader.DataSleepOffset);
+        private int* SpaceSleep => (int*)(_header + SegmentHeader.SpaceSleepOffset);
+
+        /// <summary>True when a record may be queued; a hint read without the lock (the lock holder decides).</summary>
+        public bool MayHaveData => Volatile.Read(ref Tail) != Volatile.Read(ref Head);
+
+        /// <summary>
+        /// Registers a consumer that found the ring empty and is about to sleep (under the lock); returns the data
+        /// signal to sleep on. The caller decrements <see cref="ConsumersWaiting"/> when it is awake again.
+        /// </summary>
+        public int RegisterConsumerSleep() => RegisterSleep(ConsumersWaiting, DataSignal, DataSleep);
+
+        /// <summary>As <see cref="RegisterConsumerSleep"/>, for a producer that found no room.</summary>
+        public int RegisterProducerSleep() => RegisterSleep(ProducersWaiting, SpaceSignal, SpaceSleep);
+
+        private static int RegisterSleep(int* waiting, int* signal, int* sleep)
+        {
+            Interlocked.Increment(ref *waiting);
+            int value = Volatile.Read(ref *signal);
+            Volatile.Write(ref *sleep, value);
+            return value;
+        }
+
+        /// <summary>
+        /// Bumps a signal (under the lock) and tells whether the caller must wake its sleepers after releasing the
+        /// lock: only when someone sleeps on the value it had. A sleeper registered at value v is woken by the first
+        /// bump from v (FUTEX_WAKE wakes every sleeper on the word); later bumps until someone registers again find
+        /// nobody asleep on their value and skip the system call.
+        /// </summary>
+        private static bool Bump(int* signal, int* waiting, int* sleep)
+        {
+            int value = *signal;
+            Volatile.Write(ref *signal, value + 1); // under the lock, whose release is a full fence
+            return Volatile.Read(ref *waiting) > 0 && Volatile.Read(ref *sleep) == value;
+        }
 
         public long UsedBytes => Volatile.Read(ref Tail) - Volatile.Read(ref Head);
 
@@ -61,20 +96,68 @@ namespace PsIpc.Transport.SharedMemory
             return null;
         }
 
-        /// <summary>Appends one record; false when the ring has no room for it now.</summary>
-        public bool TryWrite(MessageFormat format, byte[] payload)
+        /// <summary>
+        /// Appends as many of <paramref name="count"/> records from <paramref name="payloads"/>[<paramref name="start"/>]
+        /// on as fit now, in order, and publishes them together (one tail update, one signal). Returns how many.
+        /// </summary>
+        public int WriteMany(MessageFormat format, IList<byte[]> payloads, int start, int count, out bool wakeConsumers)
         {
+            wakeConsumers = false;
             long head = Volatile.Read(ref Head), tail = Tail;
             ThrowIfInconsistent(head, tail);
-            long need = RecordSize(payload.Length);
-            if (tail - head + need > _capacity) return false;
-            long at = tail % _capacity;
+            long end = tail;
+            int n = 0;
+            while (n < count)
+            {
+                byte[] payload = payloads[start + n];
+                long need = RecordSize(payload.Length);
+                if (end - head + need > _capacity) break;
+                WriteRecord(end, format, payload);
+                end += need;
+                n++;
+            }
+            if (n > 0) wakeConsumers = Publish(end, n);
+            return n;
+        }
+
+        private void WriteRecord(long position, MessageFormat format, byte[] payload)
+        {
+            long at = position % _capacity;
             *(uint*)(_data + at) = (uint)payload.Length;
             *(uint*)(_data + at + 4) = (byte)format;
-            CopyIn(payload, (at + RecordHeaderSize) % _capacity);
-            Volatile.Write(ref Tail, tail + need); // publish: the record is complete
-            *(long*)(_header + SegmentHeader.EnqueuedOffset) += 1;
-            Interlocked.Increment(ref *DataSignal);
+            CopyIn(payload, PayloadPosition(at));
+        }
+
+        private bool Publish(long tail, int records)
+        {
+            Volatile.Write(ref Tail, tail); // publish: the records are complete
+            *(long*)(_header + SegmentHeader.EnqueuedOffset) += records;
+            return Bump(DataSignal, ConsumersWaiting, DataSleep);
+        }
+
+        /// <summary>
+        /// Puts records taken by <see cref="Read"/> back in front of the head, in order, so that the next reader of
+        /// any process takes them first. False (nothing changed) when the ring has no room for them any more.
+        /// The space before the head is free; the records are written there and become visible only when the head
+        /// moves back over them, so a process killed in between leaves the ring as it was.
+        /// </summary>
+        public bool TryUnread(IList<IpcMessage> messages, int start, out bool wakeConsumers)
+        {
+            wakeConsumers = false;
+            long head = Head, tail = Volatile.Read(ref Tail);
+            ThrowIfInconsistent(head, tail);
+            long need = 0;
+            for (int i = start; i < messages.Count; i++) need += RecordSize(messages[i].Payload.Length);
+            if (tail - head + need > _capacity || need > head) return false;
+            long at = head - need;
+            for (int i = start; i < messages.Count; i++)
+            {
+                WriteRecord(at, messages[i].Format, messages[i].Payload);
+                at += RecordSize(messages[i].Payload.Length);
+            }
+            Volatile.Write(ref Head, head - need);
+            *(long*)(_header + SegmentHeader.DequeuedOffset) -= messages.Count - start;
+            wakeConsumers = Bump(DataSignal, ConsumersWaiting, DataSleep);
             return true;
         }
 
@@ -82,12 +165,14 @@ namespace PsIpc.Transport.SharedMemory
         /// Takes up to <paramref name="max"/> records (and about <paramref name="maxBytes"/>; always at least one
         /// when there is one) into <paramref name="into"/>. Returns how many.
         /// </summary>
-        public int Read(List<IpcMessage> into, int max, long maxBytes, IpcChannel sender, out long bytes)
+        public int Read(List<IpcMessage> into, int max, long maxBytes, IpcChannel sender, out long bytes, out bool wakeProducers)
         {
             bytes = 0;
+            wakeProducers = false;
             long head = Head, tail = Volatile.Read(ref Tail);
             ThrowIfInconsistent(head, tail);
             int n = 0;
+            DateTime receivedAt = head != tail ? DateTime.Now : default(DateTime);
             while (n < max && head != tail && (n == 0 || bytes < maxBytes))
             {
                 long at = head % _capacity;
@@ -99,8 +184,8 @@ namespace PsIpc.Transport.SharedMemory
                     throw Corrupt($"the record at {head} says {length} bytes of format {format} but {tail - head} bytes are queued");
                 }
                 var payload = new byte[length];
-                CopyOut(payload, (at + RecordHeaderSize) % _capacity);
-                into.Add(new IpcMessage((MessageFormat)format, payload, sender));
+                CopyOut(payload, PayloadPosition(at));
+                into.Add(new IpcMessage((MessageFormat)format, payload, sender, receivedAt));
                 head += size;
                 bytes += length;
                 n++;
@@ -109,9 +194,16 @@ namespace PsIpc.Transport.SharedMemory
             {
                 Volatile.Write(ref Head, head); // release the space only after the records were copied out
                 *(long*)(_header + SegmentHeader.DequeuedOffset) += n;
-                Interlocked.Increment(ref *SpaceSignal);
+                wakeProducers = Bump(SpaceSignal, ProducersWaiting, SpaceSleep);
             }
             return n;
+        }
+
+        /// <summary>Where the payload of the record at <paramref name="at"/> starts (at + 8, or 0 at the end of the ring).</summary>
+        private long PayloadPosition(long at)
+        {
+            long p = at + RecordHeaderSize;
+            return p == _capacity ? 0 : p;
         }
 
         private void CopyIn(byte[] source, long at)
