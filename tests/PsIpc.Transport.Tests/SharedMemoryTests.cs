@@ -154,7 +154,7 @@ namespace PsIpc.Transport.Tests
         {
             var b = new byte[128 + capacity];
             BitConverter.GetBytes(0x4D48534350495350UL).CopyTo(b, 0);
-            BitConverter.GetBytes(1).CopyTo(b, 8);
+            BitConverter.GetBytes(2).CopyTo(b, 8);
             BitConverter.GetBytes(128).CopyTo(b, 12);
             BitConverter.GetBytes(kind).CopyTo(b, 16);
             BitConverter.GetBytes(capacity).CopyTo(b, 24);
@@ -176,8 +176,8 @@ namespace PsIpc.Transport.Tests
             yield return new object[] { "short", new byte[100], "less than the 128-byte header" };
             byte[] foreign = Enumerable.Range(0, 4096).Select(i => (byte)i).ToArray();
             yield return new object[] { "foreign", foreign, "magic" };
-            byte[] version = ValidHeader(256); BitConverter.GetBytes(2).CopyTo(version, 8);
-            yield return new object[] { "version", version, "version is 2" };
+            byte[] version = ValidHeader(256); BitConverter.GetBytes(3).CopyTo(version, 8);
+            yield return new object[] { "version", version, "version is 3" };
             byte[] kind = ValidHeader(256); BitConverter.GetBytes(9).CopyTo(kind, 16);
             yield return new object[] { "kind", kind, "kind 9" };
             byte[] huge = ValidHeader(256); BitConverter.GetBytes(1L << 50).CopyTo(huge, 24);

@@ -18,7 +18,7 @@ namespace PsIpc.Transport.SharedMemory
     {
         public const int Size = 128;
         public const ulong Magic = 0x4D48534350495350UL; // "PSIPCSHM" read as a little-endian u64
-        public const int CurrentVersion = 1;
+        public const int CurrentVersion = 2; // 2: the sleep words of a queue (112, 116)
 
         // Common part.
         public const int MagicOffset = 0;          // u64 "PSIPCSHM"
