@@ -136,6 +136,32 @@ Describe 'A queue shared by 3 producers and 2 consumers' {
     }
 }
 
+Describe 'A receiver stopped mid-batch' {
+    AfterEach {
+        Clear-TestState
+        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+    }
+
+    It 'leaves what it took but did not deliver in the queue, for another process' {
+        $name = New-TestShmName
+        $queue = New-SharedMemory -Name $name -Size 64KB -Queue
+        1..10 | Send-IpcMessage $queue
+        # Receive-IpcMessage takes all 10 under one lock; Select-Object stops it after 3.
+        $first = Receive-IpcMessage $queue | Select-Object -First 3
+        $first | Should -Be 1, 2, 3
+        $queue.Count | Should -Be 7
+        Close-IpcChannel $queue
+
+        $r = Invoke-PwshChild {
+            param($Name)
+            $q = New-SharedMemory -Name $Name -Open
+            (Receive-IpcMessage $q -Count 7 -TimeoutSeconds 10) -join ','
+        } -ArgumentList $name
+        $r.ExitCode | Should -Be 0 -Because $r.Error
+        $r.Output | Should -Be '4,5,6,7,8,9,10'
+    }
+}
+
 Describe 'kill -9 of a process that holds the lock' {
     AfterEach {
         Clear-TestState
