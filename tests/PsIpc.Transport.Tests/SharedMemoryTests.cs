@@ -379,6 +379,25 @@ namespace PsIpc.Transport.Tests
         }
 
         [Fact]
+        public void BatchesLargerThanOneCopyAreTakenRecordByRecordAcrossTheEnd()
+        {
+            // 200 KB messages in a 1 MB ring: a batch of two or more is over the 256 KiB one-copy limit, and
+            // positions move so that payloads straddle the end of the ring.
+            string name = NewName();
+            var producer = (SharedMemoryQueue)Track(SharedMemoryChannel.Create(name, 1000 * 1000, true));
+            var consumer = Track(SharedMemoryChannel.Open(name));
+            for (int round = 0; round < 6; round++)
+            {
+                var batch = Enumerable.Range(0, 4).Select(i => Bytes(200 * 1000 + i, round * 4 + i)).ToList();
+                producer.SendMany(MessageFormat.Bytes, batch, Deadline.After(Wire.Patience), CancellationToken.None);
+                var got = new List<IpcMessage>();
+                while (got.Count < 4) consumer.Receive(got, 10, Deadline.After(Wire.Patience), CancellationToken.None);
+                Assert.Equal(batch, got.Select(m => m.Payload));
+            }
+            Assert.Equal(0, producer.Count);
+        }
+
+        [Fact]
         public void SendManyRefusesATooLargeMessageBeforeSendingAny()
         {
             var q = (SharedMemoryQueue)Track(SharedMemoryChannel.Create(NewName(), 128, true));

@@ -167,6 +167,12 @@ namespace PsIpc.Transport.Channels
             Interlocked.Add(ref _bytesSent, bytes);
         }
 
+        internal void CountSent(int messages, long bytes)
+        {
+            Interlocked.Add(ref _messagesSent, messages);
+            Interlocked.Add(ref _bytesSent, bytes);
+        }
+
         internal void CountReceived(int messages, long bytes)
         {
             Interlocked.Add(ref _messagesReceived, messages);

@@ -100,7 +100,9 @@ namespace PsIpc.Transport.SharedMemory
                     {
                         // A futex wake is a system call: only when a consumer went to sleep on the signal's old value.
                         if (wakeConsumers) SharedWait.WakeAll(_ring.DataSignal);
-                        for (int i = sent; i < sent + written; i++) CountSent(payloads[i].Length);
+                        long bytes = 0;
+                        for (int i = sent; i < sent + written; i++) bytes += payloads[i].Length;
+                        CountSent(written, bytes);
                         sent += written;
                         continue;
                     }
@@ -156,10 +158,11 @@ namespace PsIpc.Transport.SharedMemory
                     int taken;
                     long bytes;
                     bool wakeProducers;
+                    SharedRing.Taken copied;
                     int signal = 0;
                     try
                     {
-                        taken = _ring.Read(into, max, ReceiveBatchBytes, this, out bytes, out wakeProducers);
+                        taken = _ring.Read(into, max, ReceiveBatchBytes, this, out bytes, out wakeProducers, out copied);
                         if (taken == 0)
                         {
                             // Before the first sleep, a short spin: a producer that is writing right now would
@@ -176,6 +179,7 @@ namespace PsIpc.Transport.SharedMemory
                     if (taken > 0)
                     {
                         if (wakeProducers) SharedWait.WakeAll(_ring.SpaceSignal);
+                        if (copied.Count > 0) _ring.Unpack(copied, into, this);
                         CountReceived(taken, bytes);
                         return taken;
                     }
