@@ -5,7 +5,10 @@
 //       itself as the single producer and takes <count> 16-byte messages as the single consumer, with
 //       Receive(into, 4096, ...). "ring": the producer calls Send once per message; "ring-batch": it calls
 //       SendMany with 256 messages at a time. Timed by the consumer from the first message taken to the last.
-//   ShmAnchor producer <ring|ring-batch> <queueName> <count>
+//   ShmAnchor handoff <count>
+//       The same two processes with 1 MiB messages through a queue of 4 MiB (4 records), Send per message:
+//       the 1 MiB handoff of the C# core without PowerShell.
+//   ShmAnchor producer <ring|ring-batch|handoff> <queueName> <count>
 //       The other process.
 //   ShmAnchor <memcpy|memcpy-alloc> <count>
 //       The ceiling of a 1 MiB handoff: in one process, <count> times, copies a 1 MiB payload into one of
@@ -50,7 +53,7 @@ internal static unsafe class Program
                 int count = int.Parse(args[1], CultureInfo.InvariantCulture);
                 Measurement m = args[0] switch
                 {
-                    "ring" or "ring-batch" => Consume(args[0], count),
+                    "ring" or "ring-batch" or "handoff" => Consume(args[0], count),
                     "memcpy" => Copy(count, allocate: false),
                     "memcpy-alloc" => Copy(count, allocate: true),
                     _ => throw new ArgumentException($"unknown mode '{args[0]}'"),
@@ -59,7 +62,7 @@ internal static unsafe class Program
                     $"{{\"mode\":\"{args[0]}\",\"messages\":{m.Messages},\"seconds\":{m.Seconds:R},\"bytes\":{m.Bytes}}}"));
                 return 0;
             }
-            Console.Error.WriteLine("usage: ShmAnchor <ring|ring-batch|memcpy|memcpy-alloc> <count> | ShmAnchor producer <mode> <queueName> <count>");
+            Console.Error.WriteLine("usage: ShmAnchor <ring|ring-batch|handoff|memcpy|memcpy-alloc> <count> | ShmAnchor producer <mode> <queueName> <count>");
             return 2;
         }
         catch (Exception e)
@@ -74,7 +77,8 @@ internal static unsafe class Program
     private static Measurement Consume(string mode, int count)
     {
         string name = $"shmanchor-{Environment.ProcessId}";
-        using var queue = SharedMemoryChannel.Create(name, RingCapacity, queue: true);
+        bool big = mode == "handoff";
+        using var queue = SharedMemoryChannel.Create(name, big ? Slots * (PayloadSize + 8L) : RingCapacity, queue: true);
         try
         {
             using Process producer = StartProducer(mode, name, count);
@@ -100,7 +104,8 @@ internal static unsafe class Program
             stopwatch.Stop();
             producer.WaitForExit();
             if (producer.ExitCode != 0) throw new InvalidOperationException($"the producer exited with code {producer.ExitCode}");
-            if (bytes != (long)SmallMessageSize * (count - 1)) throw new InvalidOperationException($"took {bytes} bytes, expected {SmallMessageSize * (count - 1L)}");
+            long expected = (long)(big ? PayloadSize : SmallMessageSize) * (count - 1);
+            if (bytes != expected) throw new InvalidOperationException($"took {bytes} bytes, expected {expected}");
             return new Measurement(count - 1, stopwatch.Elapsed.TotalSeconds, bytes);
         }
         finally
@@ -122,10 +127,10 @@ internal static unsafe class Program
     private static void Produce(string mode, string name, int count)
     {
         using var queue = (SharedMemoryQueue)SharedMemoryChannel.Open(name);
-        var payload = new byte[SmallMessageSize];
+        var payload = new byte[mode == "handoff" ? PayloadSize : SmallMessageSize];
         "msg-000000000000"u8.CopyTo(payload);
         Deadline deadline = Deadline.After(Patience);
-        if (mode == "ring")
+        if (mode == "ring" || mode == "handoff")
         {
             for (int i = 0; i < count; i++) queue.Send(MessageFormat.Bytes, payload, deadline, CancellationToken.None);
             return;

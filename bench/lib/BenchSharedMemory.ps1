@@ -81,7 +81,7 @@ function Invoke-PythonShmAnchor {
 }
 
 function Invoke-ShmAnchor {
-    param([ValidateSet('ring', 'ring-batch', 'memcpy', 'memcpy-alloc')] [string] $Mode, [int] $Count)
+    param([ValidateSet('ring', 'ring-batch', 'handoff', 'memcpy', 'memcpy-alloc')] [string] $Mode, [int] $Count)
     if ($script:ShmAnchorBuildError) {
         throw $script:ShmAnchorBuildError
     }
@@ -110,6 +110,8 @@ function Measure-ShmHandoff {
     $null = New-Measurement -Row $row -Implementation 'PsIpc queue, from PowerShell' -Unit 'GB/s' -Runs $runs -Count $counts.HandoffPsIpc
     $runs = Measure-Repeated 'multiprocessing.shared_memory handoff' { Invoke-PythonShmAnchor mp_shared_memory.py $counts.HandoffPython }
     $null = New-Measurement -Row $row -Implementation 'multiprocessing.shared_memory + 2 Semaphores' -Unit 'GB/s' -Runs $runs -Count $counts.HandoffPython
+    $runs = Measure-Repeated 'PsIpc queue 1 MiB, C# core (no pwsh)' { Invoke-ShmAnchor handoff $counts.HandoffPython }
+    $null = New-Measurement -Row $row -Implementation 'PsIpc queue, C# core without PowerShell' -Unit 'GB/s' -Runs $runs -Count $counts.HandoffPython
     $runs = Measure-Repeated 'C# memcpy in and out, reused array' { Invoke-ShmAnchor memcpy $counts.HandoffMemcpy }
     $null = New-Measurement -Row $row -Implementation 'C# memcpy in + out (one process)' -Unit 'GB/s' -Runs $runs -Count $counts.HandoffMemcpy
     $runs = Measure-Repeated 'C# memcpy in and out, new byte[] each' { Invoke-ShmAnchor memcpy-alloc $counts.HandoffMemcpy }
@@ -173,7 +175,9 @@ from the first message taken to the last.
   "new data" signal): the scheme of row 10 with `-Kind Bytes`, a queue of -Size <<HandoffQueueSize>> (room for
   <<Slots>> records of 1 MiB, so a writer that is <<Slots>> messages ahead waits), the sender piping
   <<HandoffPsIpc>> references to one 1 MiB byte[] into `Send-IpcMessage $q` (each copied into the ring), the
-  receiver's `Receive-IpcMessage` copying each one out into a new byte[]. Anchor: bench/anchors/mp_shared_memory.py:
+  receiver's `Receive-IpcMessage` copying each one out into a new byte[]. A second line measures the same
+  handoff in C# without PowerShell (bench/ShmAnchor `handoff`: `Send` of 1 MiB per message, `Receive` into new
+  byte[]s, two processes, a queue of <<Slots>> records, <<HandoffPython>> messages). Anchor: bench/anchors/mp_shared_memory.py:
   a `SharedMemory` block of <<Slots>> slots of 1 MiB and two `multiprocessing.Semaphore`s (free, filled); the child
   writes `shm.buf[slot] = payload`, the parent copies out `bytes(shm.buf[slot])`; <<HandoffPython>> messages.
   Ceiling: bench/ShmAnchor `memcpy` (net10.0, Release), one process, no synchronization: <<HandoffMemcpy>> times
