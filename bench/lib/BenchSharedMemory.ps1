@@ -64,8 +64,9 @@ function Invoke-PsIpcShmOneWay {
     }
     finally {
         # The receiver removes its queue; this is for a receiver that failed or was killed.
-        $store = Join-Path '/dev/shm' "psipc-$(& id -u)"
-        if (-not $IsWindows -and (Test-Path $store)) { Remove-Item -LiteralPath (Join-Path $store $name) -ErrorAction Ignore }
+        if ($IsLinux) {
+            Remove-Item -LiteralPath (Join-Path '/dev/shm' "psipc-$(& id -u)/$name") -ErrorAction Ignore
+        }
     }
     $received | Add-Member -NotePropertyName senderSeconds -NotePropertyValue $sent.seconds -PassThru
 }
