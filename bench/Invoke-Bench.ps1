@@ -40,6 +40,7 @@ $script:RepoRoot = [IO.Path]::GetFullPath((Join-Path $PSScriptRoot '..'))
 $script:WorkerRoot = Join-Path $PSScriptRoot 'workers'
 . (Join-Path $PSScriptRoot 'lib/BenchProcess.ps1')
 . (Join-Path $PSScriptRoot 'lib/BenchReport.ps1')
+. (Join-Path $PSScriptRoot 'lib/BenchSharedMemory.ps1')   # rows 10-12
 
 # Messages per run. Anchors that are much faster or slower than PsIpc get counts that keep each run
 # between about half a second and five seconds; rates are per message, so counts need not match.
@@ -692,7 +693,7 @@ function Export-MarkdownReport {
     $lines.AddRange([string[]](ConvertTo-MarkdownTable @($Facts.GetEnumerator() | ForEach-Object {
                     [pscustomobject]@{ Fact = $_.Key; Value = $_.Value } })))
     $lines.Add('')
-    $lines.Add('## Targets (issue 3, item 7; sockets: issue 4, item 8)')
+    $lines.Add('## Targets (issue 3, item 7; sockets: issue 4, item 8; shared memory: issue 5, item 7)')
     $lines.Add('')
     $lines.AddRange([string[]](ConvertTo-MarkdownTable @($Targets | Select-Object Name, Requirement, Measured, Result)))
     $lines.Add('')
@@ -703,6 +704,8 @@ function Export-MarkdownReport {
     $lines.Add('## How each row is measured')
     $lines.Add('')
     $lines.AddRange([string[]]((Get-MethodNotes) -split '\r?\n'))
+    $lines.Add('')
+    $lines.AddRange([string[]]((Get-SharedMemoryMethodNotes) -split '\r?\n'))
     $lines.Add('')
     $lines.Add('## Caveats')
     $lines.Add('')
@@ -726,6 +729,7 @@ $totalClock = [System.Diagnostics.Stopwatch]::StartNew()
 Write-Host "PsIpc bench ($(if ($Quick) { 'quick' } else { 'full' })), module: $(if ($script:ModuleManifest) { $script:ModuleManifest } else { "MISSING at $ModulePath" })" -ForegroundColor Cyan
 Write-Host 'Building the raw C# anchor' -ForegroundColor Cyan
 $script:RawPipeBuildError = Build-RawPipeAnchor
+$script:ShmAnchorBuildError = Build-ShmAnchor
 
 Measure-SmallStrings
 Measure-Objects
@@ -736,9 +740,12 @@ Measure-SocketRoundTrip
 Measure-SocketClients
 Measure-SocketStrings
 Measure-SocketLoad
+Measure-ShmQueueStrings
+Measure-ShmHandoff
+Measure-ShmRing
 
 $facts = Get-MachineFacts
-$targets = @(Get-Targets) + @(Get-ContextRatios)
+$targets = @(Get-Targets) + @(Get-SharedMemoryTargets) + @(Get-ContextRatios)
 Write-ConsoleReport -Facts $facts -Targets $targets
 Export-MarkdownReport -Facts $facts -Targets $targets -Path $OutputPath
 Write-Host ("Wrote {0} ({1:N0} s in all)" -f [IO.Path]::GetFullPath($OutputPath), $totalClock.Elapsed.TotalSeconds)

@@ -11,11 +11,17 @@ namespace PsIpc.Transport
         private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, false);
 
         internal IpcMessage(MessageFormat format, byte[] payload, IpcChannel sender)
+            : this(format, payload, sender, DateTime.Now)
+        {
+        }
+
+        /// <summary>For a batch taken at once: DateTime.Now costs more than the rest of a small message.</summary>
+        internal IpcMessage(MessageFormat format, byte[] payload, IpcChannel sender, DateTime receivedAt)
         {
             Format = format;
             Payload = payload;
             Sender = sender;
-            ReceivedAt = DateTime.Now;
+            ReceivedAt = receivedAt;
         }
 
         private IpcMessage(IpcException fault, IpcChannel sender)

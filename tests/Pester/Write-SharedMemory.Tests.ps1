@@ -10,6 +10,49 @@ BeforeAll {
     function New-TestShmName { 'shmt-{0}' -f [guid]::NewGuid().ToString('N').Substring(0, 12) }
 }
 
+Describe 'Write-SharedMemory -Depth' {
+    AfterEach {
+        Clear-TestState
+        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+    }
+
+    BeforeEach {
+        $shm = New-SharedMemory -Name (New-TestShmName) -Size 1MB
+        $dir = Get-Item -LiteralPath $TestDrive
+    }
+
+    It 'warns when the depth cuts the value, naming the property that is read back as text' {
+        Write-SharedMemory $shm -InputObject ([pscustomobject]@{ Id = 1; Dir = $dir }) -Depth 1 -WarningVariable warnings -WarningAction SilentlyContinue
+
+        $warnings.Count | Should -Be 1
+        $warnings[0].Message | Should -Match "cut at -Depth 1: 'Dir\.[\w.]+'"
+        $cutPath = ([regex]::Match($warnings[0].Message, "'(Dir\.[\w.]+)'")).Groups[1].Value
+        $value = Read-SharedMemory $shm
+        foreach ($step in $cutPath.Split('.')) { $value = $value.$step }
+        $value | Should -BeOfType [string] -Because "the warning announced that $cutPath is published as text"
+    }
+
+    It 'warns for pipeline items published together as one array' {
+        1..3 | ForEach-Object { [pscustomobject]@{ Id = $_; Dir = $dir } } |
+            Write-SharedMemory $shm -Depth 1 -WarningVariable warnings -WarningAction SilentlyContinue
+
+        $warnings.Count | Should -Be 1
+        $warnings[0].Message | Should -Match "'\[0\]\.Dir\.[\w.]+'"
+        (Read-SharedMemory $shm).Count | Should -Be 3
+    }
+
+    It 'says nothing when everything fits' {
+        $value = [pscustomobject]@{ Id = 1; Inner = [pscustomobject]@{ Leaf = [pscustomobject]@{ X = 1 } }; Map = @{ k = @{ k2 = 2 } } }
+        # Records nest without limit: PSSerializer spends depth only on .NET objects' properties.
+        Write-SharedMemory $shm -InputObject $value -Depth 1 -WarningVariable warnings -WarningAction SilentlyContinue
+
+        $warnings.Count | Should -Be 0
+        $read = Read-SharedMemory $shm
+        $read.Inner.Leaf.X | Should -Be 1
+        $read.Map.k.k2 | Should -Be 2
+    }
+}
+
 Describe 'Write-SharedMemory and Read-SharedMemory' {
     AfterEach {
         Clear-TestState

@@ -154,7 +154,7 @@ namespace PsIpc.Transport.Tests
         {
             var b = new byte[128 + capacity];
             BitConverter.GetBytes(0x4D48534350495350UL).CopyTo(b, 0);
-            BitConverter.GetBytes(1).CopyTo(b, 8);
+            BitConverter.GetBytes(2).CopyTo(b, 8);
             BitConverter.GetBytes(128).CopyTo(b, 12);
             BitConverter.GetBytes(kind).CopyTo(b, 16);
             BitConverter.GetBytes(capacity).CopyTo(b, 24);
@@ -176,8 +176,8 @@ namespace PsIpc.Transport.Tests
             yield return new object[] { "short", new byte[100], "less than the 128-byte header" };
             byte[] foreign = Enumerable.Range(0, 4096).Select(i => (byte)i).ToArray();
             yield return new object[] { "foreign", foreign, "magic" };
-            byte[] version = ValidHeader(256); BitConverter.GetBytes(2).CopyTo(version, 8);
-            yield return new object[] { "version", version, "version is 2" };
+            byte[] version = ValidHeader(256); BitConverter.GetBytes(3).CopyTo(version, 8);
+            yield return new object[] { "version", version, "version is 3" };
             byte[] kind = ValidHeader(256); BitConverter.GetBytes(9).CopyTo(kind, 16);
             yield return new object[] { "kind", kind, "kind 9" };
             byte[] huge = ValidHeader(256); BitConverter.GetBytes(1L << 50).CopyTo(huge, 24);
@@ -336,8 +336,7 @@ namespace PsIpc.Transport.Tests
         private static void Send(IpcChannel q, string text, Deadline? deadline = null) =>
             q.Send(MessageFormat.Text, Wire.Text(text), deadline ?? Deadline.After(Wire.Patience), CancellationToken.None);
 
-        // Takes what is there, up to max: a queue hands out one message per Receive (so that a batch
-        // never strands messages in one consumer), so this calls Receive until it gets nothing more.
+        // Takes what is there, up to max, calling Receive until it gets nothing more.
         private static List<string> Take(IpcChannel q, int max, Deadline? deadline = null)
         {
             var into = new List<IpcMessage>();
@@ -351,13 +350,59 @@ namespace PsIpc.Transport.Tests
         }
 
         [Fact]
-        public void AQueueHandsOutOneMessagePerReceive()
+        public void AReceiveTakesAtMostMaxAndLeavesTheRestInTheRing()
         {
             var q = Track(SharedMemoryChannel.Create(NewName(), 4096, true));
-            foreach (string s in new[] { "a", "b" }) Send(q, s);
+            foreach (string s in new[] { "a", "b", "c" }) Send(q, s);
             var into = new List<IpcMessage>();
-            Assert.Equal(1, q.Receive(into, 10, Deadline.Infinite, CancellationToken.None));
+            Assert.Equal(2, q.Receive(into, 2, Deadline.Infinite, CancellationToken.None));
+            Assert.Equal(new[] { "a", "b" }, into.Select(m => m.GetText()));
             Assert.Equal(1, ((SharedMemoryQueue)q).Count); // the other stays in the ring for any consumer
+        }
+
+        [Fact]
+        public async Task SendManyWritesABatchInOrderAcrossTheEndOfTheRingAndWaitsForRoom()
+        {
+            string name = NewName();
+            var producer = (SharedMemoryQueue)Track(SharedMemoryChannel.Create(name, 256, true));
+            var consumer = Track(SharedMemoryChannel.Open(name));
+            // 48-byte records in a 256-byte ring: a batch of 12 needs three rounds of room, and records straddle the end.
+            var batch = Enumerable.Range(0, 12).Select(i => Bytes(37 + i % 3, i)).ToList();
+            Task sending = Background.Run(() => producer.SendMany(MessageFormat.Bytes, batch, Deadline.After(Wire.Patience), CancellationToken.None));
+            var got = new List<IpcMessage>();
+            while (got.Count < 12) consumer.Receive(got, 3, Deadline.After(Wire.Patience), CancellationToken.None);
+            await sending.WaitAsync(Wire.Patience);
+            Assert.Equal(batch, got.Select(m => m.Payload));
+            Assert.All(got, m => Assert.Equal(MessageFormat.Bytes, m.Format));
+            Assert.Equal(12, producer.MessagesSent);
+            Assert.Equal(0, producer.Count);
+        }
+
+        [Fact]
+        public void BatchesLargerThanOneCopyAreTakenRecordByRecordAcrossTheEnd()
+        {
+            // 200 KB messages in a 1 MB ring: a batch of two or more is over the 256 KiB one-copy limit, and
+            // positions move so that payloads straddle the end of the ring.
+            string name = NewName();
+            var producer = (SharedMemoryQueue)Track(SharedMemoryChannel.Create(name, 1000 * 1000, true));
+            var consumer = Track(SharedMemoryChannel.Open(name));
+            for (int round = 0; round < 6; round++)
+            {
+                var batch = Enumerable.Range(0, 4).Select(i => Bytes(200 * 1000 + i, round * 4 + i)).ToList();
+                producer.SendMany(MessageFormat.Bytes, batch, Deadline.After(Wire.Patience), CancellationToken.None);
+                var got = new List<IpcMessage>();
+                while (got.Count < 4) consumer.Receive(got, 10, Deadline.After(Wire.Patience), CancellationToken.None);
+                Assert.Equal(batch, got.Select(m => m.Payload));
+            }
+            Assert.Equal(0, producer.Count);
+        }
+
+        [Fact]
+        public void SendManyRefusesATooLargeMessageBeforeSendingAny()
+        {
+            var q = (SharedMemoryQueue)Track(SharedMemoryChannel.Create(NewName(), 128, true));
+            Throws(IpcErrorKind.MessageTooLarge, () => q.SendMany(MessageFormat.Bytes, new[] { new byte[1], new byte[121] }, Deadline.Infinite, CancellationToken.None));
+            Assert.Equal(0, q.Count);
         }
 
         [Fact]
@@ -371,7 +416,7 @@ namespace PsIpc.Transport.Tests
             {
                 for (int i = 0; i < 3; i++) producer.Send(MessageFormat.Bytes, Bytes(37 + i, round * 3 + i), Deadline.Infinite, CancellationToken.None);
                 var into = new List<IpcMessage>();
-                for (int k = 0; k < 3; k++) Assert.Equal(1, consumer.Receive(into, 10, Deadline.Infinite, CancellationToken.None));
+                Assert.Equal(3, consumer.Receive(into, 10, Deadline.Infinite, CancellationToken.None));
                 for (int i = 0; i < 3; i++)
                 {
                     Assert.Equal(MessageFormat.Bytes, into[i].Format);
@@ -450,15 +495,34 @@ namespace PsIpc.Transport.Tests
         }
 
         [Fact]
-        public void ReturnedMessagesComeFirst()
+        public void ReturnedMessagesGoBackToTheHeadOfTheRingForEveryConsumer()
         {
-            var q = Track(SharedMemoryChannel.Create(NewName(), 4096, true));
+            string name = NewName();
+            var q = Track(SharedMemoryChannel.Create(name, 4096, true));
+            var other = Track(SharedMemoryChannel.Open(name));
             foreach (string s in new[] { "a", "b", "c" }) Send(q, s);
             var batch = new List<IpcMessage>();
-            for (int k = 0; k < 3; k++) Assert.Equal(1, q.Receive(batch, 10, Deadline.Infinite, CancellationToken.None));
-            q.ReturnUnreceived(batch, 1);
+            Assert.Equal(3, q.Receive(batch, 10, Deadline.Infinite, CancellationToken.None));
             Send(q, "d");
-            Assert.Equal(new[] { "b", "c", "d" }, Take(q, 10)); // the returned two first, then the ring
+            q.ReturnUnreceived(batch, 1);
+            Assert.Equal(3, ((SharedMemoryQueue)q).Count);
+            q.Close(Deadline.After(Wire.Patience)); // nothing of the batch stays behind in the closed channel
+            Assert.Equal(new[] { "b", "c", "d" }, Take(other, 10)); // the returned two first, then the rest of the ring
+        }
+
+        [Fact]
+        public void ReturnedMessagesThatNoLongerFitStayWithTheChannel()
+        {
+            var q = Track(SharedMemoryChannel.Create(NewName(), 64, true));
+            Send(q, "0123456789abcdef"); // 24-byte records: two fill the 64-byte ring
+            Send(q, "0123456789abcdef");
+            var batch = new List<IpcMessage>();
+            Assert.Equal(2, q.Receive(batch, 10, Deadline.Infinite, CancellationToken.None));
+            Send(q, "third-0123456789");
+            Send(q, "forth-0123456789");
+            q.ReturnUnreceived(batch, 0); // 48 bytes do not fit in front of the head any more
+            Assert.Equal(2, ((SharedMemoryQueue)q).Count);
+            Assert.Equal(new[] { "0123456789abcdef", "0123456789abcdef", "third-0123456789", "forth-0123456789" }, Take(q, 10));
         }
 
         [Fact]

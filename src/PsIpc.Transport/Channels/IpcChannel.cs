@@ -104,7 +104,7 @@ namespace PsIpc.Transport.Channels
         /// downstream, e.g. by Select-Object -First) back at the head of the channel, in order, so the next
         /// Receive gets them: nothing taken is lost.
         /// </summary>
-        public void ReturnUnreceived(IList<IpcMessage> messages, int start)
+        public virtual void ReturnUnreceived(IList<IpcMessage> messages, int start)
         {
             if (start >= messages.Count || IsClosed) return;
             lock (_returnedGate)
@@ -164,6 +164,12 @@ namespace PsIpc.Transport.Channels
         internal void CountSent(long bytes)
         {
             Interlocked.Increment(ref _messagesSent);
+            Interlocked.Add(ref _bytesSent, bytes);
+        }
+
+        internal void CountSent(int messages, long bytes)
+        {
+            Interlocked.Add(ref _messagesSent, messages);
             Interlocked.Add(ref _bytesSent, bytes);
         }
 

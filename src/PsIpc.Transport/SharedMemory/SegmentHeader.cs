@@ -18,7 +18,7 @@ namespace PsIpc.Transport.SharedMemory
     {
         public const int Size = 128;
         public const ulong Magic = 0x4D48534350495350UL; // "PSIPCSHM" read as a little-endian u64
-        public const int CurrentVersion = 1;
+        public const int CurrentVersion = 2; // 2: the sleep words of a queue (112, 116)
 
         // Common part.
         public const int MagicOffset = 0;          // u64 "PSIPCSHM"
@@ -49,6 +49,8 @@ namespace PsIpc.Transport.SharedMemory
         public const int ProducersWaitingOffset = 92; // i32
         public const int EnqueuedOffset = 96;      // u64, messages ever written
         public const int DequeuedOffset = 104;     // u64, messages ever read
+        public const int DataSleepOffset = 112;    // i32, the data signal the latest consumer went to sleep on
+        public const int SpaceSleepOffset = 116;   // i32, the space signal the latest producer went to sleep on
 
         public const uint FlagDamaged = 1;
 

@@ -31,6 +31,9 @@ namespace PsIpc.Transport.SharedMemory
 
         public int Recoveries => Volatile.Read(ref *_recoveries);
 
+        /// <summary>Takes the lock if it is free right now: one compare-and-swap, no wait, no allocation.</summary>
+        public bool TryEnterNow() => Interlocked.CompareExchange(ref *_word, _pid, 0) == 0;
+
         /// <summary>
         /// Takes the lock. False when the deadline passed first; throws OperationCanceledException when cancelled.
         /// <paramref name="recovered"/> is true when the lock was taken over from a holder that no longer exists.

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Threading;
 using PsIpc.Transport.Channels;
 using PsIpc.Transport.Framing;
@@ -18,8 +19,10 @@ namespace PsIpc.Transport.SharedMemory
     {
         public const int SafetySliceMilliseconds = 1000;
         private const long ReceiveBatchBytes = 4 * 1024 * 1024;
+        private const long SpinMicroseconds = 50;
 
         private readonly SharedRing _ring;
+        [ThreadStatic] private static byte[][] t_one; // SendCore's one-message batch, per thread: no allocation per message
 
         internal SharedMemoryQueue(string name, bool created, SharedMapping mapping, long capacity, ChannelOptions options)
             : base(name, "Queue", created, mapping, capacity, options)
@@ -40,39 +43,68 @@ namespace PsIpc.Transport.SharedMemory
 
         internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
         {
-            byte[] payload = frame.Payload;
-            if (payload.Length > MaxMessageSize)
+            byte[][] one = t_one ?? (t_one = new byte[1][]);
+            one[0] = frame.Payload;
+            try
             {
-                throw new IpcException(IpcErrorKind.MessageTooLarge,
-                    $"The message is {payload.Length} bytes; the queue '{Name}' takes at most {MaxMessageSize}.", Name);
+                SendMany((MessageFormat)frame.Type, one, deadline, cancellationToken);
             }
+            finally
+            {
+                one[0] = null;
+            }
+        }
+
+        /// <summary>
+        /// Sends <paramref name="payloads"/> in order, each one message: as many as fit are written under one
+        /// acquisition of the lock and published together, so a batch costs one lock and at most one wake-up
+        /// instead of one per message. A full ring blocks until a receiver makes room or the deadline passes; a
+        /// timeout leaves the messages sent so far in the queue (<see cref="IpcChannel.MessagesSent"/> counts them).
+        /// </summary>
+        /// <exception cref="IpcException">MessageTooLarge (before anything is sent), SendTimeout, ChannelClosed.</exception>
+        public void SendMany(MessageFormat format, IList<byte[]> payloads, Deadline deadline, CancellationToken cancellationToken)
+        {
+            if (payloads == null) throw new ArgumentNullException(nameof(payloads));
+            if (!FrameTypes.IsData((FrameType)format)) throw new ArgumentOutOfRangeException(nameof(format), format, "Not a message format.");
+            long maxSize = MaxMessageSize;
+            for (int i = 0; i < payloads.Count; i++)
+            {
+                if (payloads[i] == null) throw new ArgumentNullException(nameof(payloads), $"Message {i} is null.");
+                if (payloads[i].Length > maxSize)
+                {
+                    throw new IpcException(IpcErrorKind.MessageTooLarge,
+                        $"The message is {payloads[i].Length} bytes; the queue '{Name}' takes at most {maxSize}.", Name);
+                }
+            }
+            ThrowIfClosed();
             BeginUse();
             try
             {
-                while (true)
+                int sent = 0;
+                while (sent < payloads.Count)
                 {
                     EnterLock(deadline, cancellationToken, IpcErrorKind.SendTimeout);
-                    bool written, wakeConsumers = false;
+                    int written;
+                    bool wakeConsumers;
                     int signal = 0;
                     try
                     {
-                        written = _ring.TryWrite((MessageFormat)frame.Type, payload);
-                        if (written) wakeConsumers = Volatile.Read(ref *_ring.ConsumersWaiting) > 0;
-                        else
-                        {
-                            Interlocked.Increment(ref *_ring.ProducersWaiting);
-                            signal = Volatile.Read(ref *_ring.SpaceSignal);
-                        }
+                        written = _ring.WriteMany(format, payloads, sent, payloads.Count - sent, out wakeConsumers);
+                        if (written == 0) signal = _ring.RegisterProducerSleep();
                     }
                     finally
                     {
                         ExitLock();
                     }
-                    if (written)
+                    if (written > 0)
                     {
+                        // A futex wake is a system call: only when a consumer went to sleep on the signal's old value.
                         if (wakeConsumers) SharedWait.WakeAll(_ring.DataSignal);
-                        CountSent(payload.Length);
-                        return;
+                        long bytes = 0;
+                        for (int i = sent; i < sent + written; i++) bytes += payloads[i].Length;
+                        CountSent(written, bytes);
+                        sent += written;
+                        continue;
                     }
                     try
                     {
@@ -101,15 +133,20 @@ namespace PsIpc.Transport.SharedMemory
             ThrowIfClosed();
             int returned = TakeReturned(into, max);
             if (returned > 0) return returned;
-            // One message per call: a batch taken from the shared ring but not delivered (Select-Object -First,
-            // Ctrl+C) could only go back to this process's list, out of reach of the other consumers, and
-            // a big batch would also starve them. The ring read is per message anyway.
-            max = Math.Min(max, 1);
+            // Up to max messages (and about ReceiveBatchBytes) under one acquisition of the lock. A batch that the
+            // caller cannot deliver (Select-Object -First, Ctrl+C) goes back into the ring (ReturnUnreceived), in
+            // reach of every consumer.
             BeginUse();
             try
             {
+                bool spun = false, spinNext = false;
                 while (true)
                 {
+                    if (spinNext)
+                    {
+                        spinNext = false;
+                        SpinUntilData();
+                    }
                     try
                     {
                         EnterLock(deadline, cancellationToken, IpcErrorKind.ReceiveTimeout);
@@ -120,25 +157,29 @@ namespace PsIpc.Transport.SharedMemory
                     }
                     int taken;
                     long bytes;
-                    bool wakeProducers = false;
+                    bool wakeProducers;
+                    SharedRing.Taken copied;
                     int signal = 0;
                     try
                     {
-                        taken = _ring.Read(into, max, ReceiveBatchBytes, this, out bytes);
-                        if (taken > 0) wakeProducers = Volatile.Read(ref *_ring.ProducersWaiting) > 0;
-                        else
+                        taken = _ring.Read(into, max, ReceiveBatchBytes, this, out bytes, out wakeProducers, out copied);
+                        if (taken == 0)
                         {
-                            Interlocked.Increment(ref *_ring.ConsumersWaiting);
-                            signal = Volatile.Read(ref *_ring.DataSignal);
+                            // Before the first sleep, a short spin: a producer that is writing right now would
+                            // otherwise pay a wake-up (a system call, and a context switch here) every message or two.
+                            if (!spun && !deadline.HasExpired) spun = spinNext = true;
+                            else signal = _ring.RegisterConsumerSleep();
                         }
                     }
                     finally
                     {
                         ExitLock();
                     }
+                    if (spinNext) continue;
                     if (taken > 0)
                     {
                         if (wakeProducers) SharedWait.WakeAll(_ring.SpaceSignal);
+                        if (copied.Count > 0) _ring.Unpack(copied, into, this);
                         CountReceived(taken, bytes);
                         return taken;
                     }
@@ -157,6 +198,64 @@ namespace PsIpc.Transport.SharedMemory
             finally
             {
                 EndUse();
+            }
+        }
+
+        /// <summary>
+        /// Puts messages that Receive handed out but the caller could not deliver back at the head of the shared
+        /// ring, where the next receiver of any process takes them first. Only when the ring has filled up since
+        /// (no room in front of the head) do they stay in this channel for its next Receive, as for a pipe.
+        /// </summary>
+        public override void ReturnUnreceived(IList<IpcMessage> messages, int start)
+        {
+            if (messages == null || start >= messages.Count) return;
+            bool unread = false;
+            try
+            {
+                BeginUse();
+            }
+            catch (IpcException)
+            {
+                return; // closed: as for every channel, nothing to return to
+            }
+            try
+            {
+                EnterLock(Deadline.After(TimeSpan.FromSeconds(5)), CancellationToken.None, IpcErrorKind.ReceiveTimeout);
+                bool wake;
+                try
+                {
+                    unread = _ring.TryUnread(messages, start, out wake);
+                }
+                finally
+                {
+                    ExitLock();
+                }
+                if (wake) SharedWait.WakeAll(_ring.DataSignal);
+            }
+            catch (IpcException)
+            {
+                // No lock within 5 s or a damaged ring: keep them here rather than lose them.
+            }
+            finally
+            {
+                EndUse();
+            }
+            if (!unread) base.ReturnUnreceived(messages, start);
+        }
+
+        /// <summary>
+        /// Watches the ring (without the lock) for at most <see cref="SpinMicroseconds"/>; true as soon as it may
+        /// have a record. Bounded and done only before a receiver's first sleep: an idle receiver sleeps.
+        /// </summary>
+        private bool SpinUntilData()
+        {
+            long end = Stopwatch.GetTimestamp() + Stopwatch.Frequency * SpinMicroseconds / 1000000;
+            for (int i = 0; ; i++)
+            {
+                if (_ring.MayHaveData) return true;
+                if (IsClosed || Stopwatch.GetTimestamp() > end) return false;
+                if ((i & 7) == 7) Thread.Yield(); // two cores: let the producer run if it shares ours
+                else Thread.SpinWait(30);
             }
         }
 

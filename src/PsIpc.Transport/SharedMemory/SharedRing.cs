@@ -44,6 +44,41 @@ namespace PsIpc.Transport.SharedMemory
         public int* SpaceSignal => (int*)(_header + SegmentHeader.SpaceSignalOffset);
         public int* ConsumersWaiting => (int*)(_header + SegmentHeader.ConsumersWaitingOffset);
         public int* ProducersWaiting => (int*)(_header + SegmentHeader.ProducersWaitingOffset);
+        private int* DataSleep => (int*)(_header + SegmentHeader.DataSleepOffset);
+        private int* SpaceSleep => (int*)(_header + SegmentHeader.SpaceSleepOffset);
+
+        /// <summary>True when a record may be queued; a hint read without the lock (the lock holder decides).</summary>
+        public bool MayHaveData => Volatile.Read(ref Tail) != Volatile.Read(ref Head);
+
+        /// <summary>
+        /// Registers a consumer that found the ring empty and is about to sleep (under the lock); returns the data
+        /// signal to sleep on. The caller decrements <see cref="ConsumersWaiting"/> when it is awake again.
+        /// </summary>
+        public int RegisterConsumerSleep() => RegisterSleep(ConsumersWaiting, DataSignal, DataSleep);
+
+        /// <summary>As <see cref="RegisterConsumerSleep"/>, for a producer that found no room.</summary>
+        public int RegisterProducerSleep() => RegisterSleep(ProducersWaiting, SpaceSignal, SpaceSleep);
+
+        private static int RegisterSleep(int* waiting, int* signal, int* sleep)
+        {
+            Interlocked.Increment(ref *waiting);
+            int value = Volatile.Read(ref *signal);
+            Volatile.Write(ref *sleep, value);
+            return value;
+        }
+
+        /// <summary>
+        /// Bumps a signal (under the lock) and tells whether the caller must wake its sleepers after releasing the
+        /// lock: only when someone sleeps on the value it had. A sleeper registered at value v is woken by the first
+        /// bump from v (FUTEX_WAKE wakes every sleeper on the word); later bumps until someone registers again find
+        /// nobody asleep on their value and skip the system call.
+        /// </summary>
+        private static bool Bump(int* signal, int* waiting, int* sleep)
+        {
+            int value = *signal;
+            Volatile.Write(ref *signal, value + 1); // under the lock, whose release is a full fence
+            return Volatile.Read(ref *waiting) > 0 && Volatile.Read(ref *sleep) == value;
+        }
 
         public long UsedBytes => Volatile.Read(ref Tail) - Volatile.Read(ref Head);
 
@@ -61,57 +96,176 @@ namespace PsIpc.Transport.SharedMemory
             return null;
         }
 
-        /// <summary>Appends one record; false when the ring has no room for it now.</summary>
-        public bool TryWrite(MessageFormat format, byte[] payload)
+        /// <summary>
+        /// Appends as many of <paramref name="count"/> records from <paramref name="payloads"/>[<paramref name="start"/>]
+        /// on as fit now, in order, and publishes them together (one tail update, one signal). Returns how many.
+        /// </summary>
+        public int WriteMany(MessageFormat format, IList<byte[]> payloads, int start, int count, out bool wakeConsumers)
         {
+            wakeConsumers = false;
             long head = Volatile.Read(ref Head), tail = Tail;
             ThrowIfInconsistent(head, tail);
-            long need = RecordSize(payload.Length);
-            if (tail - head + need > _capacity) return false;
-            long at = tail % _capacity;
+            long end = tail;
+            int n = 0;
+            while (n < count)
+            {
+                byte[] payload = payloads[start + n];
+                long need = RecordSize(payload.Length);
+                if (end - head + need > _capacity) break;
+                WriteRecord(end, format, payload);
+                end += need;
+                n++;
+            }
+            if (n > 0) wakeConsumers = Publish(end, n);
+            return n;
+        }
+
+        private void WriteRecord(long position, MessageFormat format, byte[] payload)
+        {
+            long at = position % _capacity;
             *(uint*)(_data + at) = (uint)payload.Length;
             *(uint*)(_data + at + 4) = (byte)format;
-            CopyIn(payload, (at + RecordHeaderSize) % _capacity);
-            Volatile.Write(ref Tail, tail + need); // publish: the record is complete
-            *(long*)(_header + SegmentHeader.EnqueuedOffset) += 1;
-            Interlocked.Increment(ref *DataSignal);
+            CopyIn(payload, PayloadPosition(at));
+        }
+
+        private bool Publish(long tail, int records)
+        {
+            Volatile.Write(ref Tail, tail); // publish: the records are complete
+            *(long*)(_header + SegmentHeader.EnqueuedOffset) += records;
+            return Bump(DataSignal, ConsumersWaiting, DataSleep);
+        }
+
+        /// <summary>
+        /// Puts records taken by <see cref="Read"/> back in front of the head, in order, so that the next reader of
+        /// any process takes them first. False (nothing changed) when the ring has no room for them any more.
+        /// The space before the head is free; the records are written there and become visible only when the head
+        /// moves back over them, so a process killed in between leaves the ring as it was.
+        /// </summary>
+        public bool TryUnread(IList<IpcMessage> messages, int start, out bool wakeConsumers)
+        {
+            wakeConsumers = false;
+            long head = Head, tail = Volatile.Read(ref Tail);
+            ThrowIfInconsistent(head, tail);
+            long need = 0;
+            for (int i = start; i < messages.Count; i++) need += RecordSize(messages[i].Payload.Length);
+            if (tail - head + need > _capacity || need > head) return false;
+            long at = head - need;
+            for (int i = start; i < messages.Count; i++)
+            {
+                WriteRecord(at, messages[i].Format, messages[i].Payload);
+                at += RecordSize(messages[i].Payload.Length);
+            }
+            Volatile.Write(ref Head, head - need);
+            *(long*)(_header + SegmentHeader.DequeuedOffset) -= messages.Count - start;
+            wakeConsumers = Bump(DataSignal, ConsumersWaiting, DataSleep);
             return true;
         }
 
         /// <summary>
-        /// Takes up to <paramref name="max"/> records (and about <paramref name="maxBytes"/>; always at least one
-        /// when there is one) into <paramref name="into"/>. Returns how many.
+        /// Records a small batch copied out of the ring as they lie there (headers, payloads and padding), to be
+        /// unpacked into messages after the lock is released: the lock is then held for one copy, not for an
+        /// allocation per message. Private to the thread that took it.
         /// </summary>
-        public int Read(List<IpcMessage> into, int max, long maxBytes, IpcChannel sender, out long bytes)
+        public struct Taken
+        {
+            public byte[] Buffer;
+            public int Length;
+            public int Count;
+        }
+
+        /// <summary>Batches up to this many ring bytes are taken as one copy (<see cref="Taken"/>); larger ones record by record.</summary>
+        public const int CopyBatchLimit = 256 * 1024;
+
+        [ThreadStatic] private static byte[] t_scratch;
+
+        /// <summary>
+        /// Takes up to <paramref name="max"/> records (and about <paramref name="maxBytes"/> of payload; always at least
+        /// one when there is one). A batch of at most <see cref="CopyBatchLimit"/> ring bytes comes back in
+        /// <paramref name="taken"/> for <see cref="Unpack"/> after the lock is released; a larger one is copied into
+        /// messages in <paramref name="into"/> right here. Returns how many records were taken.
+        /// </summary>
+        public int Read(List<IpcMessage> into, int max, long maxBytes, IpcChannel sender, out long bytes, out bool wakeProducers, out Taken taken)
         {
             bytes = 0;
+            wakeProducers = false;
+            taken = default(Taken);
             long head = Head, tail = Volatile.Read(ref Tail);
             ThrowIfInconsistent(head, tail);
+            // First the batch: every record header is checked before anything is used as a size.
+            long end = head;
             int n = 0;
-            while (n < max && head != tail && (n == 0 || bytes < maxBytes))
+            while (n < max && end != tail && (n == 0 || bytes < maxBytes))
             {
-                long at = head % _capacity;
+                long at = end % _capacity;
                 long length = *(uint*)(_data + at);
                 uint format = *(uint*)(_data + at + 4);
                 long size = RecordSize(length);
-                if (size > tail - head || !FrameTypes.IsData((FrameType)format) || (format & 0xFFFFFF00) != 0)
+                if (size > tail - end || !FrameTypes.IsData((FrameType)format) || (format & 0xFFFFFF00) != 0)
                 {
-                    throw Corrupt($"the record at {head} says {length} bytes of format {format} but {tail - head} bytes are queued");
+                    throw Corrupt($"the record at {end} says {length} bytes of format {format} but {tail - end} bytes are queued");
                 }
-                var payload = new byte[length];
-                CopyOut(payload, (at + RecordHeaderSize) % _capacity);
-                into.Add(new IpcMessage((MessageFormat)format, payload, sender));
-                head += size;
+                end += size;
                 bytes += length;
                 n++;
             }
-            if (n > 0)
+            if (n == 0) return 0;
+            long span = end - head;
+            if (span <= CopyBatchLimit)
             {
-                Volatile.Write(ref Head, head); // release the space only after the records were copied out
-                *(long*)(_header + SegmentHeader.DequeuedOffset) += n;
-                Interlocked.Increment(ref *SpaceSignal);
+                byte[] scratch = t_scratch;
+                if (scratch == null || scratch.Length < span) t_scratch = scratch = new byte[Math.Max(span, 4096)];
+                CopyOut(scratch, (int)span, head % _capacity);
+                taken = new Taken { Buffer = scratch, Length = (int)span, Count = n };
             }
+            else
+            {
+                DateTime receivedAt = DateTime.Now;
+                for (long position = head; position != end;)
+                {
+                    long at = position % _capacity;
+                    var payload = new byte[*(uint*)(_data + at)];
+                    CopyOut(payload, payload.Length, PayloadPosition(at));
+                    into.Add(new IpcMessage((MessageFormat)(*(uint*)(_data + at + 4)), payload, sender, receivedAt));
+                    position += RecordSize(payload.Length);
+                }
+            }
+            Volatile.Write(ref Head, end); // release the space only after the records were copied out
+            *(long*)(_header + SegmentHeader.DequeuedOffset) += n;
+            wakeProducers = Bump(SpaceSignal, ProducersWaiting, SpaceSleep);
             return n;
+        }
+
+        /// <summary>
+        /// Turns records that <see cref="Read"/> copied out into messages (no lock needed). The copy is checked again
+        /// as it is read: a process that scribbled on the ring between the check and the copy gives an error, never
+        /// a read outside the buffer.
+        /// </summary>
+        public void Unpack(Taken taken, List<IpcMessage> into, IpcChannel sender)
+        {
+            byte[] b = taken.Buffer;
+            DateTime receivedAt = DateTime.Now;
+            int offset = 0;
+            for (int i = 0; i < taken.Count; i++)
+            {
+                long length = taken.Length - offset >= RecordHeaderSize ? BitConverter.ToUInt32(b, offset) : -1;
+                byte format = length >= 0 ? b[offset + 4] : (byte)0;
+                if (length < 0 || RecordSize(length) > taken.Length - offset || !FrameTypes.IsData((FrameType)format))
+                {
+                    throw new IpcException(IpcErrorKind.SharedMemoryCorrupt,
+                        $"The queue '{_name}' is corrupt: a record changed while it was taken. Remove it and create it again.", _name);
+                }
+                var payload = new byte[length];
+                System.Buffer.BlockCopy(b, offset + RecordHeaderSize, payload, 0, (int)length);
+                into.Add(new IpcMessage((MessageFormat)format, payload, sender, receivedAt));
+                offset += (int)RecordSize(length);
+            }
+        }
+
+        /// <summary>Where the payload of the record at <paramref name="at"/> starts (at + 8, or 0 at the end of the ring).</summary>
+        private long PayloadPosition(long at)
+        {
+            long p = at + RecordHeaderSize;
+            return p == _capacity ? 0 : p;
         }
 
         private void CopyIn(byte[] source, long at)
@@ -124,13 +278,14 @@ namespace PsIpc.Transport.SharedMemory
             }
         }
 
-        private void CopyOut(byte[] target, long at)
+        /// <summary>Copies <paramref name="count"/> bytes starting at ring offset <paramref name="at"/> (wrapping at the end) into <paramref name="target"/>.</summary>
+        private void CopyOut(byte[] target, int count, long at)
         {
-            long first = Math.Min(target.Length, _capacity - at);
+            long first = Math.Min(count, _capacity - at);
             fixed (byte* t = target)
             {
                 Buffer.MemoryCopy(_data + at, t, first, first);
-                if (first < target.Length) Buffer.MemoryCopy(_data, t + first, target.Length - first, target.Length - first);
+                if (first < count) Buffer.MemoryCopy(_data, t + first, count - first, count - first);
             }
         }
 

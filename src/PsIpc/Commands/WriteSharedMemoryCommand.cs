@@ -19,6 +19,7 @@ namespace PsIpc.Commands
         private const string BytesSet = "Bytes";
         private readonly List<object> _items = new List<object>();
         private PayloadCodec _codec;
+        private readonly DepthProbe _depthProbe = new DepthProbe();
 
         [Parameter(Mandatory = true, Position = 0)]
         [SharedMemoryTransformation]
@@ -88,6 +89,7 @@ namespace PsIpc.Commands
             try
             {
                 payload = _codec.Encode(value, Format, Depth, out wireFormat);
+                if (wireFormat == MessageFormat.CliXml && value != null) WarnIfCut(value);
             }
             catch (Exception e) when (e is PSInvalidCastException || e is FormatException || e is InvalidCastException)
             {
@@ -95,6 +97,16 @@ namespace PsIpc.Commands
                 return;
             }
             Run(segment => segment.WriteValue(wireFormat, payload, DeadlineFrom(TimeoutSeconds), CancelToken));
+        }
+
+        private void WarnIfCut(object value)
+        {
+            // The probe looks at PowerShell objects; a value given as itself (-InputObject @{...}) or the array
+            // of several pipeline items is wrapped so that it is checked as the serializer will see it.
+            string cut = _depthProbe.FindCut(value is PSObject ? value : PSObject.AsPSObject(value), Depth);
+            if (cut == null) return;
+            string type = value is PSObject pso && pso.TypeNames.Count > 0 ? pso.TypeNames[0] : value?.GetType().FullName;
+            WriteWarning($"Objects of type {type} are cut at -Depth {Depth}: '{cut}' is published without its properties, as its ToString() text. Use a larger -Depth to keep it.");
         }
 
         private void Run(Action<SharedMemorySegment> write)
