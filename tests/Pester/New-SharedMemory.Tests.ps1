@@ -8,7 +8,6 @@ BeforeAll {
     . $PSScriptRoot/common.ps1
     . $PSScriptRoot/TestHelpers.ps1
 
-    function New-TestShmName { 'shmt-{0}' -f [guid]::NewGuid().ToString('N').Substring(0, 12) }
 
     $script:ShmDirectory = if (Test-Path /dev/shm) { "/dev/shm/psipc-$(id -u)" } else { Join-Path ([IO.Path]::GetTempPath()) "psipc-$(id -u)" }
 }
@@ -16,7 +15,7 @@ BeforeAll {
 Describe 'New-SharedMemory' {
     AfterEach {
         Clear-TestState
-        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+        Get-SharedMemory -Name "$TestShmPrefix*" | Remove-SharedMemory -ErrorAction SilentlyContinue
     }
 
     It 'creates a 0600 file of the size plus the 128-byte header, and a channel that Get-IpcChannel lists' {
@@ -104,7 +103,7 @@ Describe 'New-SharedMemory' {
 Describe 'Get-SharedMemory' {
     AfterEach {
         Clear-TestState
-        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+        Get-SharedMemory -Name "$TestShmPrefix*" | Remove-SharedMemory -ErrorAction SilentlyContinue
     }
 
     It 'lists segments of every process of the user, with their kind and fill' {
@@ -124,7 +123,7 @@ Describe 'Get-SharedMemory' {
         $queue = Get-SharedMemory -Name $q
         $queue.Kind | Should -Be 'Queue'
         $queue.Messages | Should -Be 2
-        (Get-SharedMemory -Name 'shmt-*').Name | Should -Contain $q
+        (Get-SharedMemory -Name "$TestShmPrefix*").Name | Should -Contain $q
     }
 
     It 'writes SharedMemoryNotFound for a missing name without wildcards' {
@@ -138,7 +137,7 @@ Describe 'Get-SharedMemory' {
 Describe 'Remove-SharedMemory' {
     AfterEach {
         Clear-TestState
-        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+        Get-SharedMemory -Name "$TestShmPrefix*" | Remove-SharedMemory -ErrorAction SilentlyContinue
     }
 
     It 'deletes the name; a process that has the segment open keeps using it' {

@@ -8,13 +8,12 @@ BeforeAll {
     . $PSScriptRoot/common.ps1
     . $PSScriptRoot/TestHelpers.ps1
 
-    function New-TestShmName { 'shmt-{0}' -f [guid]::NewGuid().ToString('N').Substring(0, 12) }
 }
 
 Describe 'Two processes share a segment' {
     AfterEach {
         Clear-TestState
-        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+        Get-SharedMemory -Name "$TestShmPrefix*" | Remove-SharedMemory -ErrorAction SilentlyContinue
     }
 
     It 'reads in one process what the other wrote, both ways, and outlives its creator' {
@@ -74,7 +73,7 @@ Describe 'Two processes share a segment' {
 Describe 'A queue shared by 3 producers and 2 consumers' {
     AfterEach {
         Clear-TestState
-        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+        Get-SharedMemory -Name "$TestShmPrefix*" | Remove-SharedMemory -ErrorAction SilentlyContinue
     }
 
     It 'moves 300000 messages with none lost or duplicated, each producer''s in order' {
@@ -139,7 +138,7 @@ Describe 'A queue shared by 3 producers and 2 consumers' {
 Describe 'A receiver stopped mid-batch' {
     AfterEach {
         Clear-TestState
-        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+        Get-SharedMemory -Name "$TestShmPrefix*" | Remove-SharedMemory -ErrorAction SilentlyContinue
     }
 
     It 'leaves what it took but did not deliver in the queue, for another process' {
@@ -165,7 +164,7 @@ Describe 'A receiver stopped mid-batch' {
 Describe 'kill -9 of a process that holds the lock' {
     AfterEach {
         Clear-TestState
-        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+        Get-SharedMemory -Name "$TestShmPrefix*" | Remove-SharedMemory -ErrorAction SilentlyContinue
     }
 
     It 'is recovered: a half-done write is reported as SharedMemoryDamaged, then repaired by a new value' {

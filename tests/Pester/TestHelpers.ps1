@@ -15,6 +15,7 @@
         Stop-TestProcess      kill -9 (SIGKILL) a process and wait for it to be gone
         Register-TestPath     a file (the socket of a child's pipe) that Clear-TestState deletes after the processes
         Get-PipePath          where the socket of a pipe name lives: $TMPDIR/CoreFxPipe_<name>
+        New-TestShmName       a shared memory name of this run (cleanup: Get-SharedMemory -Name "$TestShmPrefix*")
         Wait-Until            polls a condition until it holds or a timeout passes
         Clear-TestState       closes every channel this process has open and kills the processes started here
 
@@ -165,6 +166,17 @@ s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
 s.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
 say(repr(s.recv(1024)))
 '@ -ArgumentList $Port
+}
+
+# Shared memory names of this test run: cleanup by wildcard never touches another run's segments.
+$script:TestShmPrefix = 'shmt-{0}-' -f [guid]::NewGuid().ToString('N').Substring(0, 6)
+
+function New-TestShmName {
+    <#
+    .SYNOPSIS
+        A fresh shared memory name of this test run ($TestShmPrefix and 8 random hex digits).
+    #>
+    '{0}{1}' -f $script:TestShmPrefix, [guid]::NewGuid().ToString('N').Substring(0, 8)
 }
 
 function Read-PeerLine {

@@ -7,13 +7,12 @@ BeforeAll {
     . $PSScriptRoot/common.ps1
     . $PSScriptRoot/TestHelpers.ps1
 
-    function New-TestShmName { 'shmt-{0}' -f [guid]::NewGuid().ToString('N').Substring(0, 12) }
 }
 
 Describe 'Write-SharedMemory -Depth' {
     AfterEach {
         Clear-TestState
-        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+        Get-SharedMemory -Name "$TestShmPrefix*" | Remove-SharedMemory -ErrorAction SilentlyContinue
     }
 
     BeforeEach {
@@ -56,7 +55,7 @@ Describe 'Write-SharedMemory -Depth' {
 Describe 'Write-SharedMemory and Read-SharedMemory' {
     AfterEach {
         Clear-TestState
-        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+        Get-SharedMemory -Name "$TestShmPrefix*" | Remove-SharedMemory -ErrorAction SilentlyContinue
     }
 
     BeforeEach {
@@ -136,7 +135,7 @@ hang()
 Describe 'Segments and queues are not interchangeable' {
     AfterEach {
         Clear-TestState
-        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+        Get-SharedMemory -Name "$TestShmPrefix*" | Remove-SharedMemory -ErrorAction SilentlyContinue
     }
 
     It 'refuses a queue in Read-/Write-SharedMemory with SharedMemoryIsQueue' {
@@ -155,7 +154,7 @@ Describe 'Segments and queues are not interchangeable' {
 Describe 'A queue with Send-IpcMessage and Receive-IpcMessage' {
     AfterEach {
         Clear-TestState
-        Get-SharedMemory -Name 'shmt-*' | Remove-SharedMemory -ErrorAction SilentlyContinue
+        Get-SharedMemory -Name "$TestShmPrefix*" | Remove-SharedMemory -ErrorAction SilentlyContinue
     }
 
     It 'keeps order and formats, takes -Count and leaves the rest' {
