@@ -24,9 +24,7 @@ namespace PsIpc
 
         /// <summary>The process id the sender announced in its handshake.</summary>
         public int SenderProcessId =>
-            Sender is IpcPeer peer ? peer.PeerProcessId : Sender is PipeClientChannel client ? client.PeerProcessId
-            : Sender is Transport.Sockets.SocketPeer socketPeer ? socketPeer.PeerProcessId
-            : Sender is Transport.Sockets.SocketClientChannel socketClient ? socketClient.PeerProcessId : 0;
+            Sender is ConnectionPeer peer ? peer.PeerProcessId : Sender is ConnectionClientChannel client ? client.PeerProcessId : 0;
 
         /// <summary>The channel it was received on.</summary>
         public IpcChannel Channel { get; }

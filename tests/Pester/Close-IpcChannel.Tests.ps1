@@ -171,7 +171,8 @@ Describe 'Close-IpcChannel' {
         $server = New-IpcPipe -Name (New-TestPipeName)
         $client = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 5
         $chunk = [byte[]]::new(1MB)
-        $count = [Math]::Ceiling(($server.Options.ReceiveBufferBytes + $client.Options.SendBufferBytes) / 1MB) + 4
+        # Both buffers, the kernel's (1 MiB each way) and a frame being parsed: 8 MiB more make sure one send waits.
+        $count = [Math]::Ceiling(($server.Options.ReceiveBufferBytes + $client.Options.SendBufferBytes) / 1MB) + 8
         { 1..$count | ForEach-Object { , $chunk } | Send-IpcMessage -Channel $client -TimeoutSeconds 1 -ErrorAction Stop } |
             Should -Throw -ErrorId 'SendTimeout,PsIpc.Commands.SendIpcMessageCommand'
         $ps = [powershell]::Create()

@@ -5,17 +5,14 @@ using PsIpc.Transport.Pipes;
 namespace PsIpc.Transport.Channels
 {
     /// <summary>The client end of a named pipe: one connection to a PsIpc pipe server.</summary>
-    public sealed class PipeClientChannel : IpcChannel, IConnectionOwner
+    public sealed class PipeClientChannel : ConnectionClientChannel, IConnectionOwner
     {
-        private readonly BoundedQueue<IpcMessage> _inbound;
         private readonly PipeName _pipe;
-        private StreamConnection _connection;
 
         private PipeClientChannel(PipeName pipe, ChannelOptions options)
-            : base(pipe.Name, "Pipe", ChannelRole.Client, options)
+            : base(pipe.Name, "Pipe", options)
         {
             _pipe = pipe;
-            _inbound = new BoundedQueue<IpcMessage>(Options.ReceiveBufferMessages, Options.ReceiveBufferBytes);
         }
 
         /// <summary>
@@ -33,7 +30,7 @@ namespace PsIpc.Transport.Channels
                 SenderView = channel,
                 CountersOf = channel,
             };
-            channel._connection = connection;
+            channel.Connection = connection;
             connection.Start();
             try
             {
@@ -56,55 +53,12 @@ namespace PsIpc.Transport.Channels
             return channel;
         }
 
-        /// <summary>The server's process id, from its Hello.</summary>
-        public int PeerProcessId => _connection.PeerHello?.ProcessId ?? 0;
-
         public override string Address => _pipe.Path;
 
-        public override int PeerCount => _connection.IsEnded ? 0 : 1;
-
-        public override ChannelState State
-        {
-            get
-            {
-                if (IsClosed) return ChannelState.Closed;
-                if (!_connection.IsEnded) return ChannelState.Connected;
-                return _connection.Fault != null ? ChannelState.Faulted : ChannelState.Closed;
-            }
-        }
-
-        internal override BoundedQueue<IpcMessage> Inbound => _inbound;
-
-        BoundedQueue<IpcMessage> IConnectionOwner.Inbound => _inbound;
-
-        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
-        {
-            _connection.Enqueue(frame, deadline, cancellationToken);
-            CountSent(frame.Payload.Length);
-        }
-
-        public override void Flush(Deadline deadline, CancellationToken cancellationToken) =>
-            _connection.Flush(deadline, cancellationToken);
-
-        protected override void CloseCore(Deadline deadline)
-        {
-            _connection.Close(deadline);
-            _inbound.CompleteAndClear();
-        }
+        BoundedQueue<IpcMessage> IConnectionOwner.Inbound => Inbound;
 
         IpcException IConnectionOwner.OnHello(StreamConnection connection) => null;
 
-        void IConnectionOwner.OnEnded(StreamConnection connection, IpcException fault)
-        {
-            try
-            {
-                if (fault != null)
-                {
-                    _inbound.TryAdd(IpcMessage.ForFault(fault, this), 64, Deadline.Infinite, CancellationToken.None);
-                }
-                _inbound.Complete();
-            }
-            catch (InvalidOperationException) { } // closed locally: nobody will read
-        }
+        void IConnectionOwner.OnEnded(StreamConnection connection, IpcException fault) => OnConnectionEnded(fault);
     }
 }

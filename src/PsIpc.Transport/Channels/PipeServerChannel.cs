@@ -96,36 +96,14 @@ namespace PsIpc.Transport.Channels
                 }
                 targets = new List<StreamConnection>(_live);
             }
-            IpcException failure = null;
-            int delivered = 0;
-            foreach (StreamConnection connection in targets)
-            {
-                try
-                {
-                    connection.Enqueue(frame, deadline, cancellationToken);
-                    delivered++;
-                }
-                catch (IpcException e) when (e.Kind == IpcErrorKind.PeerDisconnected && targets.Count > 1)
-                {
-                    failure = e; // a broadcast skips clients that just left, unless all have
-                }
-            }
-            if (delivered == 0 && failure != null) throw failure;
-            if (delivered > 0) CountSent(frame.Payload.Length);
+            if (Broadcast.Send(targets, frame, deadline, cancellationToken)) CountSent(frame.Payload.Length);
         }
 
         public override void Flush(Deadline deadline, CancellationToken cancellationToken)
         {
             List<StreamConnection> targets;
             lock (_gate) targets = new List<StreamConnection>(_live);
-            foreach (StreamConnection connection in targets)
-            {
-                try
-                {
-                    connection.Flush(deadline, cancellationToken);
-                }
-                catch (IpcException e) when (e.Kind == IpcErrorKind.PeerDisconnected && targets.Count > 1) { }
-            }
+            Broadcast.Flush(targets, deadline, cancellationToken);
         }
 
         protected override void CloseCore(Deadline deadline)

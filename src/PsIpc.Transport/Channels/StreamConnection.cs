@@ -29,7 +29,7 @@ namespace PsIpc.Transport.Channels
     /// <see cref="FrameParser"/> and hands batches of messages to the owner's bounded queue; when that is
     /// full it stops reading, and the peer's writes block: back-pressure end to end.
     /// </summary>
-    internal sealed class StreamConnection
+    internal sealed class StreamConnection : IConnection
     {
         private const int BufferSize = 64 * 1024;
         private const int MaxBatch = 4096;
@@ -90,6 +90,8 @@ namespace PsIpc.Transport.Channels
         /// </summary>
         public bool DirectSocketWrites { get; set; } = true;
         public Hello PeerHello { get; private set; }
+
+        public int PeerProcessId => PeerHello?.ProcessId ?? 0;
 
         /// <summary>The channel object that appears as the sender of this connection's messages.</summary>
         public IpcChannel SenderView { get; set; }

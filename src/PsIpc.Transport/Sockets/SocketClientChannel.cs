@@ -6,21 +6,19 @@ using PsIpc.Transport.Channels;
 namespace PsIpc.Transport.Sockets
 {
     /// <summary>The client end of a socket: one connection to a TCP or Unix domain socket server.</summary>
-    public sealed class SocketClientChannel : IpcChannel, ISocketConnectionOwner
+    public sealed class SocketClientChannel : ConnectionClientChannel, ISocketConnectionOwner
     {
-        private readonly BoundedQueue<IpcMessage> _inbound;
         private readonly string _address;
         private ISocketConnection _connection;
         private SocketSecurity _security;
         private bool _serverIsLocal;
 
         private SocketClientChannel(string name, string address, SocketTransport transport, SocketFraming framing, ChannelOptions options)
-            : base(name, transport == SocketTransport.Tcp ? "Tcp" : "Unix", ChannelRole.Client, options)
+            : base(name, transport == SocketTransport.Tcp ? "Tcp" : "Unix", options)
         {
             _address = address;
             Transport = transport;
             Framing = framing;
-            _inbound = new BoundedQueue<IpcMessage>(Options.ReceiveBufferMessages, Options.ReceiveBufferBytes);
         }
 
         /// <summary>Connects to a TCP server and, with LengthPrefixed framing, completes the PsIpc handshake, until the deadline.</summary>
@@ -73,6 +71,7 @@ namespace PsIpc.Transport.Sockets
             {
                 _connection = new PlainSocketConnection(socket, secured, this, Options, Framing, Name, isServerSide: false) { SenderView = this, CountersOf = this };
             }
+            Connection = _connection;
             _connection.Start();
             try
             {
@@ -99,9 +98,6 @@ namespace PsIpc.Transport.Sockets
         public SocketTransport Transport { get; }
         public SocketFraming Framing { get; }
 
-        /// <summary>The server's process id, from its Hello (LengthPrefixed only; 0 otherwise).</summary>
-        public int PeerProcessId => _connection.PeerProcessId;
-
         /// <summary>The local end: ip:port for TCP.</summary>
         public string LocalAddress
         {
@@ -125,35 +121,7 @@ namespace PsIpc.Transport.Sockets
 
         public override string Address => _address;
 
-        public override int PeerCount => _connection.IsEnded ? 0 : 1;
-
-        public override ChannelState State
-        {
-            get
-            {
-                if (IsClosed) return ChannelState.Closed;
-                if (!_connection.IsEnded) return ChannelState.Connected;
-                return _connection.Fault != null ? ChannelState.Faulted : ChannelState.Closed;
-            }
-        }
-
-        internal override BoundedQueue<IpcMessage> Inbound => _inbound;
-
-        BoundedQueue<IpcMessage> ISocketConnectionOwner.Inbound => _inbound;
-
-        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
-        {
-            _connection.Enqueue(frame, deadline, cancellationToken);
-            CountSent(frame.Payload.Length);
-        }
-
-        public override void Flush(Deadline deadline, CancellationToken cancellationToken) => _connection.Flush(deadline, cancellationToken);
-
-        protected override void CloseCore(Deadline deadline)
-        {
-            _connection.Close(deadline);
-            _inbound.CompleteAndClear();
-        }
+        BoundedQueue<IpcMessage> ISocketConnectionOwner.Inbound => Inbound;
 
         IpcException ISocketConnectionOwner.OnOpened(ISocketConnection connection) => null;
 
@@ -161,16 +129,8 @@ namespace PsIpc.Transport.Sockets
 
         void ISocketConnectionOwner.OnEnded(ISocketConnection connection, IpcException fault)
         {
-            try
-            {
-                if (fault != null)
-                {
-                    if (fault.Kind == IpcErrorKind.PipeBusy) fault = new IpcException(IpcErrorKind.ServerBusy, fault.Message, Name, fault);
-                    _inbound.TryAdd(IpcMessage.ForFault(fault, this), 64, Deadline.Infinite, CancellationToken.None);
-                }
-                _inbound.Complete();
-            }
-            catch (InvalidOperationException) { } // closed locally: nobody will read
+            if (fault != null && fault.Kind == IpcErrorKind.PipeBusy) fault = new IpcException(IpcErrorKind.ServerBusy, fault.Message, Name, fault);
+            OnConnectionEnded(fault);
         }
     }
 }

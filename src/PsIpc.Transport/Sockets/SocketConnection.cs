@@ -25,14 +25,10 @@ namespace PsIpc.Transport.Sockets
     }
 
     /// <summary>One connected socket, whatever its framing: what servers, clients and peers need of it.</summary>
-    internal interface ISocketConnection
+    internal interface ISocketConnection : IConnection
     {
-        int Id { get; }
         Socket Socket { get; }
         string RemoteAddress { get; }
-
-        /// <summary>The process id from the peer's Hello (LengthPrefixed only; 0 otherwise).</summary>
-        int PeerProcessId { get; }
 
         /// <summary>The largest message the peer accepts (from its Hello; int.MaxValue without one).</summary>
         int PeerMaxMessageSize { get; }
@@ -40,21 +36,10 @@ namespace PsIpc.Transport.Sockets
         /// <summary>The channel that appears as the sender of this connection's messages.</summary>
         IpcChannel SenderView { get; set; }
 
-        bool IsEnded { get; }
-        IpcException Fault { get; }
-
         void Start();
 
         /// <summary>Waits until the connection is open. False on deadline; throws the fault if it ended.</summary>
         bool WaitForOpen(Deadline deadline, CancellationToken cancellationToken);
-
-        void Enqueue(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken);
-        void Flush(Deadline deadline, CancellationToken cancellationToken);
-
-        /// <summary>Writes what is queued, says goodbye where the framing has a way to, closes.</summary>
-        void Close(Deadline deadline);
-
-        void Abort(IpcException reason);
 
         /// <summary>When a whole message last went either way (Stopwatch ticks; the connection's start before any).</summary>
         long LastActivity { get; }

@@ -7,15 +7,14 @@ namespace PsIpc.Transport.Sockets
     /// A socket server's view of one connected client: the Sender of that client's messages. Sending to it
     /// replies to that client only; closing it disconnects that client. Receiving happens on the server.
     /// </summary>
-    public sealed class SocketPeer : IpcChannel
+    public sealed class SocketPeer : ConnectionPeer
     {
         private readonly ISocketConnection _connection;
         private readonly SocketServerChannel _server;
-
         private readonly bool _loopback;
 
         internal SocketPeer(SocketServerChannel server, ISocketConnection connection)
-            : base($"{server.Name}#{connection.Id}", server.Kind, ChannelRole.Peer, server.Options)
+            : base(server, connection)
         {
             _server = server;
             _connection = connection;
@@ -23,13 +22,10 @@ namespace PsIpc.Transport.Sockets
         }
 
         /// <summary>The server this client is connected to.</summary>
-        public SocketServerChannel Server => _server;
+        public new SocketServerChannel Server => _server;
 
         /// <summary>The client's address: ip:port for TCP, the server's path for a Unix socket.</summary>
         public string RemoteAddress => _connection.RemoteAddress;
-
-        /// <summary>The process id the client announced in its Hello (LengthPrefixed), 0 otherwise.</summary>
-        public int PeerProcessId => _connection.PeerProcessId;
 
         /// <summary>
         /// True when the client is known: it runs as this user (a Unix socket, checked with SO_PEERCRED), or it
@@ -45,25 +41,6 @@ namespace PsIpc.Transport.Sockets
 
         public SocketFraming Framing => _server.Framing;
 
-        public override ChannelState State =>
-            IsClosed || _connection.IsEnded ? (_connection.Fault != null ? ChannelState.Faulted : ChannelState.Closed) : ChannelState.Connected;
-
-        public override int PeerCount => _connection.IsEnded ? 0 : 1;
-
-        public override string Address => _server.Address;
-
-        internal override BoundedQueue<IpcMessage> Inbound => null;
-
-        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
-        {
-            _connection.Enqueue(frame, deadline, cancellationToken);
-            CountSent(frame.Payload.Length);
-            _server.CountSent(frame.Payload.Length);
-        }
-
-        public override void Flush(Deadline deadline, CancellationToken cancellationToken) =>
-            _connection.Flush(deadline, cancellationToken);
-
-        protected override void CloseCore(Deadline deadline) => _connection.Close(deadline);
+        private protected override void OnSent(int bytes) => _server.CountSent(bytes);
     }
 }

@@ -229,36 +229,14 @@ namespace PsIpc.Transport.Sockets
                 }
                 targets = new List<ISocketConnection>(_live);
             }
-            IpcException failure = null;
-            int delivered = 0;
-            foreach (ISocketConnection connection in targets)
-            {
-                try
-                {
-                    connection.Enqueue(frame, deadline, cancellationToken);
-                    delivered++;
-                }
-                catch (IpcException e) when ((e.Kind == IpcErrorKind.PeerDisconnected || e.Kind == IpcErrorKind.MessageTooLarge) && targets.Count > 1)
-                {
-                    failure = e; // a broadcast skips clients that just left (or accept less), unless all do
-                }
-            }
-            if (delivered == 0 && failure != null) throw failure;
-            if (delivered > 0) CountSent(frame.Payload.Length);
+            if (Broadcast.Send(targets, frame, deadline, cancellationToken)) CountSent(frame.Payload.Length);
         }
 
         public override void Flush(Deadline deadline, CancellationToken cancellationToken)
         {
             List<ISocketConnection> targets;
             lock (_gate) targets = new List<ISocketConnection>(_live);
-            foreach (ISocketConnection connection in targets)
-            {
-                try
-                {
-                    connection.Flush(deadline, cancellationToken);
-                }
-                catch (IpcException e) when (e.Kind == IpcErrorKind.PeerDisconnected) { }
-            }
+            Broadcast.Flush(targets, deadline, cancellationToken);
         }
 
         protected override void CloseCore(Deadline deadline)

@@ -6,29 +6,29 @@ namespace PsIpc.Transport.Channels
     /// A server's view of one connected peer: the Sender of the messages that peer sent. Sending to it
     /// replies to that peer only; closing it disconnects that peer. Receiving happens on the server.
     /// </summary>
-    public sealed class IpcPeer : IpcChannel
+    public abstract class ConnectionPeer : IpcChannel
     {
-        private readonly StreamConnection _connection;
-        private readonly IpcChannel _server;
+        private readonly IConnection _connection;
 
-        internal IpcPeer(IpcChannel server, StreamConnection connection)
+        internal ConnectionPeer(IpcChannel server, IConnection connection)
             : base($"{server.Name}#{connection.Id}", server.Kind, ChannelRole.Peer, server.Options)
         {
-            _server = server;
+            Server = server;
             _connection = connection;
         }
 
         /// <summary>The server channel this peer is connected to.</summary>
-        public IpcChannel Server => _server;
+        public IpcChannel Server { get; }
 
-        public int PeerProcessId => _connection.PeerHello?.ProcessId ?? 0;
+        /// <summary>The process id the peer announced in its Hello (the PsIpc protocol), 0 otherwise.</summary>
+        public int PeerProcessId => _connection.PeerProcessId;
 
         public override ChannelState State =>
             IsClosed || _connection.IsEnded ? (_connection.Fault != null ? ChannelState.Faulted : ChannelState.Closed) : ChannelState.Connected;
 
         public override int PeerCount => _connection.IsEnded ? 0 : 1;
 
-        public override string Address => _server.Address;
+        public override string Address => Server.Address;
 
         internal override BoundedQueue<IpcMessage> Inbound => null;
 
@@ -36,11 +36,26 @@ namespace PsIpc.Transport.Channels
         {
             _connection.Enqueue(frame, deadline, cancellationToken);
             CountSent(frame.Payload.Length);
+            OnSent(frame.Payload.Length);
+        }
+
+        /// <summary>A reply went out (a socket server counts its peers' sends as its own).</summary>
+        private protected virtual void OnSent(int bytes)
+        {
         }
 
         public override void Flush(Deadline deadline, CancellationToken cancellationToken) =>
             _connection.Flush(deadline, cancellationToken);
 
         protected override void CloseCore(Deadline deadline) => _connection.Close(deadline);
+    }
+
+    /// <summary>A pipe server's view of one connected client.</summary>
+    public sealed class IpcPeer : ConnectionPeer
+    {
+        internal IpcPeer(IpcChannel server, StreamConnection connection)
+            : base(server, connection)
+        {
+        }
     }
 }
