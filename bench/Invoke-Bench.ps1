@@ -52,8 +52,8 @@ $script:Counts = if ($Quick) {
         BytesPsIpc = 200; BytesPython = 300; BytesRaw = 500
         RoundTripPsIpc = 1000; RoundTripPython = 5000; RoundTripRaw = 5000; RoundTripFloor = 5000
         MemorySmall = 100000; MemoryLarge = 1000000
-        SocketRoundTripPsIpc = 500; SocketRoundTripPython = 5000
-        SocketClients = 100; SocketRoundsPsIpc = 10; SocketRoundsPython = 50
+        SocketRoundTripPsIpc = 500; SocketRoundTripPython = 5000; SocketRoundTripServer = 1000; SocketRoundTripRaw = 5000
+        SocketClients = 100; SocketRoundsPsIpc = 10; SocketRoundsPython = 50; SocketRoundsServer = 20; SocketRoundsRaw = 100; SocketWarmUp = 10
         SocketStrings = 100000; LoadClients = 200; LoadRounds = 2
     }
 }
@@ -65,8 +65,8 @@ else {
         BytesPsIpc = 2000; BytesPython = 2000; BytesRaw = 4000
         RoundTripPsIpc = 5000; RoundTripPython = 20000; RoundTripRaw = 20000; RoundTripFloor = 20000
         MemorySmall = 100000; MemoryLarge = 1000000
-        SocketRoundTripPsIpc = 1000; SocketRoundTripPython = 20000
-        SocketClients = 100; SocketRoundsPsIpc = 20; SocketRoundsPython = 200
+        SocketRoundTripPsIpc = 1000; SocketRoundTripPython = 20000; SocketRoundTripServer = 2000; SocketRoundTripRaw = 20000
+        SocketClients = 100; SocketRoundsPsIpc = 20; SocketRoundsPython = 200; SocketRoundsServer = 50; SocketRoundsRaw = 300; SocketWarmUp = 10
         SocketStrings = 500000; LoadClients = 1000; LoadRounds = 2
     }
 }
@@ -245,6 +245,81 @@ function Invoke-AsyncioAnchor {
     Wait-BenchProcess -Handle $handle -TimeoutSeconds 120
 }
 
+function Build-RawSocketAnchor {
+    # Builds bench/RawSocket (the raw C# echo server and the load generator of rows 6-7, standalone);
+    # returns the error text or $null.
+    $project = Join-Path $PSScriptRoot 'RawSocket/RawSocket.csproj'
+    Write-Host "  dotnet build $project -c Release"
+    try {
+        $handle = Start-BenchProcess -Label 'dotnet build RawSocket' -FilePath $script:Dotnet -ArgumentList @(
+            'build', $project, '-c', 'Release', '-nologo', '-v', 'q')
+        $null = Wait-BenchProcess -Handle $handle -TimeoutSeconds 300 -RawOutput
+        $script:RawSocketDll = Join-Path $PSScriptRoot 'RawSocket/bin/Release/net10.0/RawSocket.dll'
+        $null
+    }
+    catch {
+        Write-Host "    $($_.Exception.Message)" -ForegroundColor Red
+        "RawSocket did not build: $($_.Exception.Message)"
+    }
+}
+
+function Invoke-SocketServerLoad {
+    # One echo server process (PsIpc: Start-IpcSocketServer -ScriptBlock { param($message) $message } in a
+    # pwsh; Asyncio: asyncio_echo.py server; Raw: the raw C# echo server) and the same load generator
+    # against each (bench/RawSocket `clients`, speaking the server's protocol): $Clients connections, then
+    # $WarmUp untimed and $Rounds timed round trips per client, all clients at once. The result is the
+    # generator's, with the server's errors added.
+    param(
+        [ValidateSet('PsIpc', 'Asyncio', 'Raw')] [string] $Server,
+        [int] $Clients,
+        [int] $Rounds,
+        [int] $WarmUp
+    )
+    if ($script:RawSocketBuildError) {
+        throw $script:RawSocketBuildError
+    }
+    $readyFile = New-BenchReadyFile
+    try {
+        $serverHandle = switch ($Server) {
+            'PsIpc' {
+                Assert-PsIpcModule
+                Start-BenchPwsh -Label 'PsIpc socket echo' -Worker PsIpcSocketEcho -Parameters ([ordered]@{
+                        ModulePath = $script:ModuleManifest; ReadyFile = $readyFile
+                    })
+            }
+            'Asyncio' {
+                if (-not $script:Python) { throw 'python3 was not found on PATH.' }
+                Start-BenchProcess -Label 'asyncio_echo.py server' -FilePath $script:Python -ArgumentList @(
+                    (Join-Path $PSScriptRoot 'anchors/asyncio_echo.py'), 'server', $readyFile)
+            }
+            'Raw' {
+                Start-BenchProcess -Label 'RawSocket server' -FilePath $script:Dotnet -ArgumentList @($script:RawSocketDll, 'server', $readyFile)
+            }
+        }
+        try {
+            $protocol = if ($Server -eq 'PsIpc') { 'psipc' } else { 'raw' }
+            $generator = Start-BenchProcess -Label "RawSocket clients ($Clients, $protocol)" -FilePath $script:Dotnet -ArgumentList @(
+                $script:RawSocketDll, 'clients', $readyFile, $protocol, [string]$Clients, [string]$Rounds, [string]$WarmUp)
+        }
+        catch {
+            Stop-BenchProcess $serverHandle
+            throw
+        }
+        $trips, $served = Wait-BenchProcess -Handle $generator, $serverHandle -TimeoutSeconds 240
+    }
+    finally {
+        Remove-BenchReadyFile $readyFile
+    }
+    if ($Server -eq 'PsIpc') {
+        $trips.errors += $served.handlerErrors + $served.connectionErrors + $served.connectionsRefused + $served.stillConnected
+    }
+    if ($trips.errors -gt 0) {
+        $shown = if ($trips.psobject.Properties['firstError']) { $trips.firstError }
+        Write-Host "    $($trips.errors) error(s): server $($served | ConvertTo-Json -Compress); generator: $shown" -ForegroundColor Yellow
+    }
+    $trips
+}
+
 function Build-RawPipeAnchor {
     # Builds bench/RawPipe (standalone, not part of PsIpc.slnx); returns the error text or $null.
     $project = Join-Path $PSScriptRoot 'RawPipe/RawPipe.csproj'
@@ -393,39 +468,67 @@ function Measure-SocketRoundTrip {
     $counts = $script:Counts
     $runs = Measure-Repeated 'PsIpc TCP round trip, script-block echo' { Invoke-PsIpcSocketEcho -Clients 1 -Count $counts.SocketRoundTripPsIpc -Rounds 0 }
     $null = New-Measurement -Row $row -Implementation 'PsIpc, script-block server' -Unit 'µs/trip' -Runs $runs -Count $counts.SocketRoundTripPsIpc
-    $runs = Measure-Repeated 'asyncio echo round trip' { Invoke-AsyncioAnchor roundtrip $counts.SocketRoundTripPython }
-    $null = New-Measurement -Row $row -Implementation 'Python asyncio echo server' -Unit 'µs/trip' -Runs $runs -Count $counts.SocketRoundTripPython
-}
-
-function Measure-SocketClients {
-    $row = $script:RowSocketClients
-    Write-Host $row -ForegroundColor Cyan
-    $counts = $script:Counts
-    $psipcTrips = $counts.SocketClients * $counts.SocketRoundsPsIpc
-    $runs = Measure-Repeated "PsIpc $($counts.SocketClients) clients, script-block echo" {
-        $r = Invoke-PsIpcSocketEcho -Clients $counts.SocketClients -Count 0 -Rounds $counts.SocketRoundsPsIpc
+    $runs = Measure-Repeated 'PsIpc script-block echo, C# client' {
+        $r = Invoke-SocketServerLoad -Server PsIpc -Clients 1 -Rounds $counts.SocketRoundTripServer -WarmUp 200
         if ($r.errors -gt 0) { throw "$($r.errors) error(s) among $($r.messages) round trips" }
         $r
     }
-    $null = New-Measurement -Row $row -Implementation 'PsIpc, script-block server' -Unit 'trips/s' -Runs $runs -Count $psipcTrips
-    $pythonTrips = $counts.SocketClients * $counts.SocketRoundsPython
-    $runs = Measure-Repeated "asyncio $($counts.SocketClients) clients" {
-        $r = Invoke-AsyncioAnchor clients $counts.SocketClients, $counts.SocketRoundsPython
-        if ($r.errors -gt 0) { throw "$($r.errors) wrong replies" }
+    $null = New-Measurement -Row $row -Implementation 'PsIpc, script-block server, C# client' -Unit 'µs/trip' -Runs $runs -Count $counts.SocketRoundTripServer
+    $runs = Measure-Repeated 'asyncio echo round trip' { Invoke-AsyncioAnchor roundtrip $counts.SocketRoundTripPython }
+    $null = New-Measurement -Row $row -Implementation 'Python asyncio echo server' -Unit 'µs/trip' -Runs $runs -Count $counts.SocketRoundTripPython
+    $runs = Measure-Repeated 'raw C# echo round trip' {
+        $r = Invoke-SocketServerLoad -Server Raw -Clients 1 -Rounds $counts.SocketRoundTripRaw -WarmUp 1000
+        if ($r.errors -gt 0) { throw "$($r.errors) error(s) among $($r.messages) round trips" }
         $r
     }
-    $null = New-Measurement -Row $row -Implementation 'Python asyncio echo server' -Unit 'trips/s' -Runs $runs -Count $pythonTrips
+    $null = New-Measurement -Row $row -Implementation 'raw C# echo server, C# client' -Unit 'µs/trip' -Runs $runs -Count $counts.SocketRoundTripRaw
+}
+
+function Measure-SocketClients {
+    # The server is what is measured: the same C# load generator drives each echo server.
+    $row = $script:RowSocketClients
+    Write-Host $row -ForegroundColor Cyan
+    $counts = $script:Counts
+    $clients = $counts.SocketClients
+    foreach ($server in @(
+            @{ Name = 'PsIpc'; Label = 'PsIpc script-block server'; Rounds = $counts.SocketRoundsServer; Implementation = 'PsIpc, script-block server' }
+            @{ Name = 'Asyncio'; Label = 'asyncio echo server'; Rounds = $counts.SocketRoundsPython; Implementation = 'Python asyncio echo server' }
+            @{ Name = 'Raw'; Label = 'raw C# echo server'; Rounds = $counts.SocketRoundsRaw; Implementation = 'raw C# echo server' })) {
+        $runs = Measure-Repeated "$($server.Label), $clients C# clients" {
+            $r = Invoke-SocketServerLoad -Server $server.Name -Clients $clients -Rounds $server.Rounds -WarmUp $counts.SocketWarmUp
+            if ($r.errors -gt 0) { throw "$($r.errors) error(s) among $($r.messages) round trips" }
+            $r
+        }
+        $null = New-Measurement -Row $row -Implementation $server.Implementation -Unit 'trips/s' -Runs $runs -Count ($clients * $server.Rounds)
+    }
+    # Context: what clients written in PowerShell get from the same server.
+    $psipcTrips = $clients * $counts.SocketRoundsPsIpc
+    $runs = Measure-Repeated "PsIpc server, $clients Connect-IpcSocket clients" {
+        $r = Invoke-PsIpcSocketEcho -Clients $clients -Count 0 -Rounds $counts.SocketRoundsPsIpc
+        if ($r.errors -gt 0) { throw "$($r.errors) error(s) among $($r.messages) round trips" }
+        $r
+    }
+    $null = New-Measurement -Row $row -Implementation 'PsIpc, script-block server, clients: Connect-IpcSocket in one pwsh' -Unit 'trips/s' -Runs $runs -Count $psipcTrips
 }
 
 function Measure-SocketStrings {
+    # Row 1's scheme and count over TCP and a Unix socket. The pipe is measured again here, its runs taking
+    # turns with the socket runs (pipe, TCP, Unix, pipe, ...): the three see the same machine load, and the
+    # targets compare figures of this row.
     $row = $script:RowSocketStrings
     Write-Host $row -ForegroundColor Cyan
-    $count = $script:Counts.SocketStrings
-    foreach ($transport in 'Tcp', 'Unix') {
-        $name = if ($transport -eq 'Tcp') { 'TCP' } else { 'Unix socket' }
-        $runs = Measure-Repeated "PsIpc strings over $name" { Invoke-PsIpcSocketOneWay $transport Strings $count }
-        $null = New-Measurement -Row $row -Implementation "PsIpc over $name" -Unit 'msg/s' -Runs $runs -Count $count
+    $count = $script:Counts.StringsPsIpc
+    $runs = Measure-Repeated 'PsIpc strings: pipe, TCP, Unix socket in turn' {
+        [pscustomobject]@{
+            Pipe = Invoke-PsIpcOneWay Strings $count
+            Tcp  = Invoke-PsIpcSocketOneWay Tcp Strings $count
+            Unix = Invoke-PsIpcSocketOneWay Unix Strings $count
+        }
     }
+    $null = New-Measurement -Row $row -Implementation 'PsIpc over TCP' -Unit 'msg/s' -Runs $runs -Count $count -Value { param($r) $r.Tcp.messages / $r.Tcp.seconds }
+    $null = New-Measurement -Row $row -Implementation 'PsIpc over Unix socket' -Unit 'msg/s' -Runs $runs -Count $count -Value { param($r) $r.Unix.messages / $r.Unix.seconds }
+    $null = New-Measurement -Row $row -Implementation 'PsIpc over a pipe (runs taking turns with the above)' -Unit 'msg/s' -Runs $runs -Count $count `
+        -Value { param($r) $r.Pipe.messages / $r.Pipe.seconds }
 }
 
 function Measure-SocketLoad {
@@ -503,7 +606,7 @@ function Get-Targets {
     New-Target 'round trip vs multiprocessing.Pipe (time)' '<= 1.50x' @($roundTrip, (Find-Measurement $script:RowRoundTrip 'multiprocessing.Pipe')) {
         param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -le 1.5)
     }
-    $pipeStrings = Find-Measurement $script:RowStrings 'PsIpc'
+    $pipeStrings = Find-Measurement $script:RowSocketStrings 'PsIpc over a pipe (runs taking turns with the above)'
     New-Target '100 clients: PsIpc throughput vs asyncio echo server' '>= 2.00x' @((Find-Measurement $script:RowSocketClients 'PsIpc, script-block server'), (Find-Measurement $script:RowSocketClients 'Python asyncio echo server')) {
         param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 2)
     }
@@ -540,6 +643,10 @@ function Get-ContextRatios {
         , @('round trip vs raw C# named pipe (time)', (Find-Measurement $script:RowRoundTrip 'PsIpc'), (Find-Measurement $script:RowRoundTrip 'raw C# named pipe'))
         , @('round trip vs the two-cmdlet script loop floor (time)', (Find-Measurement $script:RowRoundTrip 'PsIpc'), (Find-Measurement $script:RowRoundTrip 'pipeline floor: script loop calling two no-op cmdlets'))
         , @('TCP round trip vs asyncio echo (time)', (Find-Measurement $script:RowSocketRoundTrip 'PsIpc, script-block server'), (Find-Measurement $script:RowSocketRoundTrip 'Python asyncio echo server'))
+        , @('TCP round trip, script-block server with a C# client, vs raw C# echo (time)', (Find-Measurement $script:RowSocketRoundTrip 'PsIpc, script-block server, C# client'), (Find-Measurement $script:RowSocketRoundTrip 'raw C# echo server, C# client'))
+        , @('100 clients: PsIpc throughput vs raw C# echo server', (Find-Measurement $script:RowSocketClients 'PsIpc, script-block server'), (Find-Measurement $script:RowSocketClients 'raw C# echo server'))
+        , @('small strings over TCP vs row 1 (pipe)', (Find-Measurement $script:RowSocketStrings 'PsIpc over TCP'), $strings)
+        , @('small strings over a Unix socket vs row 1 (pipe)', (Find-Measurement $script:RowSocketStrings 'PsIpc over Unix socket'), $strings)
         , @('TCP round trip vs raw C# named pipe (time)', (Find-Measurement $script:RowSocketRoundTrip 'PsIpc, script-block server'), (Find-Measurement $script:RowRoundTrip 'raw C# named pipe'))
         , @('TCP round trip (script-block server) vs PsIpc pipe round trip (time)', (Find-Measurement $script:RowSocketRoundTrip 'PsIpc, script-block server'), (Find-Measurement $script:RowRoundTrip 'PsIpc'))
     )
@@ -612,30 +719,43 @@ messages; the receiver reports its peak working set (Process.PeakWorkingSet64, V
 taking them all, so the figure includes pwsh itself and the module. The receiver keeps nothing (the
 sink only counts), so a flat figure means the transport's queues are bounded.
 
-Rows 6-9, **sockets**. Each socket server runs in its own pwsh, started with `-Port 0` (or `-Path`),
-and publishes where it listens in a file the connecting pwsh waits for (bench/workers/BenchSocket.ps1).
+Rows 6-9, **sockets**. Each socket server runs in its own process (PsIpc: a pwsh), started on port 0 (or
+`-Path`), and publishes where it listens in a file the connecting process waits for (bench/workers/BenchSocket.ps1).
 
 - Row 6, **TCP round trip**, timed by the client after 200 untimed round trips (<<SocketRoundTripPsIpc>>):
   the server pwsh runs `Start-IpcSocketServer -Port 0 -ScriptBlock { param($message) $message }` (default
   -ThrottleLimit); the client pwsh runs `$c = Connect-IpcSocket -Port $port` and the loop of row 4,
-  `Send-IpcMessage $c 'ping'; $reply = Receive-IpcMessage $c -Count 1`. Anchor: bench/anchors/asyncio_echo.py
-  (<<PythonVersion>>, <<SocketRoundTripPython>> round trips after 1000 untimed): a child process runs an
-  `asyncio.start_server` echo server, the parent one `asyncio.open_connection` client; each message is a
-  4-byte little-endian length and b"ping". The PsIpc and raw C# pipe figures of row 4 are the other anchors.
-- Row 7, **100 concurrent clients**: the same PsIpc echo server; one client pwsh opens <<SocketClients>>
-  `Connect-IpcSocket` connections from one runspace, then runs <<SocketRoundsPsIpc>> rounds: in each, every
-  client sends one request (all <<SocketClients>> requests are in flight at once, so the server's handler
-  pool has work for every runspace), then every client's reply is read and checked. A single script loop
-  drives all clients because it is the fastest client pwsh offers here: 100 `ForEach-Object -Parallel`
-  runspaces each looping send/receive made about half as many round trips a second on this machine.
-  Timed from the first request to the last reply; connecting is outside. Anchor: asyncio_echo.py
-  `clients`: <<SocketClients>> connections opened first, then one coroutine per client doing
-  <<SocketRoundsPython>> round trips, all in one event loop in the parent process, against the same
-  asyncio echo server in a child process. Figures are round trips per second over all clients.
-- Row 8, **one way over sockets**: the scheme of row 1 (<<SocketStrings>> 16-byte strings) with
+  `Send-IpcMessage $c 'ping'; $reply = Receive-IpcMessage $c -Count 1`. The "C# client" line is the same
+  server driven by the load generator of row 7 with one connection (<<SocketRoundTripServer>> round trips after
+  200 untimed): what the server adds, without the cost of a PowerShell client loop. Anchors:
+  bench/anchors/asyncio_echo.py (<<PythonVersion>>, <<SocketRoundTripPython>> round trips after 1000 untimed): a child
+  process runs an `asyncio.start_server` echo server, the parent one `asyncio.open_connection` client;
+  each message is a 4-byte little-endian length and b"ping". Raw C# (bench/RawSocket, net10.0, Release,
+  <<SocketRoundTripRaw>> round trips after 1000 untimed): its echo server process and its client process
+  (the row 7 load generator with one connection), same wire. The PsIpc and raw C# pipe figures of row 4
+  are the other anchors.
+- Row 7, **100 concurrent clients**: the server is what is measured, so every server gets the same
+  clients: bench/RawSocket `clients`, one C# process (net10.0, Release) that opens <<SocketClients>> TCP
+  connections (TCP_NODELAY), then runs one async loop per connection, all at once on the runtime's
+  thread pool: send a request, await its reply, check it, repeat. Each client first makes
+  <<SocketWarmUp>> untimed round trips (the PsIpc server opens its handler runspaces and compiles its
+  handler then), then the timed ones; timed from the first timed request to the last reply, connecting
+  outside. Against the PsIpc server it speaks docs/protocol.md (a Hello each way, then a Text frame
+  "ping" per request; <<SocketRoundsServer>> round trips per client), against the others the 4-byte
+  length + b"ping" of row 6. Servers, each in its own process: PsIpc `Start-IpcSocketServer -Port 0
+  -ScriptBlock { param($message) $message }` in a pwsh (default -ThrottleLimit); `asyncio_echo.py server`
+  (<<SocketRoundsPython>> round trips per client); the raw C# echo server of row 6 (<<SocketRoundsRaw>> per
+  client). Every reply is checked; any error fails the run. Figures are round trips per second over all
+  clients. The last line (context, not a target) is the PsIpc server driven by PowerShell clients: one
+  pwsh opens <<SocketClients>> `Connect-IpcSocket` connections from one runspace, then runs
+  <<SocketRoundsPsIpc>> rounds; in each, every client sends one request, then every client's reply is read
+  and checked. That client loop, not the server, limits this line.
+- Row 8, **one way over sockets**: the scheme and count of row 1 (<<StringsPsIpc>> 16-byte strings) with
   `Start-IpcSocketServer -Port 0` (or `-Path $TMPDIR/<name>.sock`) and no script block in the receiver,
   `Receive-IpcMessage $srv -Count $n | Measure-BenchStream`, and `Connect-IpcSocket` + `$data | Send-IpcMessage $c`
-  + `Close-IpcChannel $c` in the sender. The targets compare with row 1's PsIpc pipe figure of the same run.
+  + `Close-IpcChannel $c` in the sender. The pipe of row 1 is measured again in this row, its runs
+  taking turns with the socket runs (pipe, TCP, Unix socket, pipe, ...) so that all three meet the same
+  machine load; the targets compare with that pipe line.
 - Row 9, **concurrent clients served**: the echo server of row 6 (default -MaxConnections 1000); one client
   pwsh connects <<LoadClients>> clients from one runspace, all connected at once, then runs <<LoadRounds>>
   rounds as in row 7. Errors are the client's (a failed connect, send or close, a reply that is missing
@@ -730,6 +850,7 @@ Write-Host "PsIpc bench ($(if ($Quick) { 'quick' } else { 'full' })), module: $(
 Write-Host 'Building the raw C# anchor' -ForegroundColor Cyan
 $script:RawPipeBuildError = Build-RawPipeAnchor
 $script:ShmAnchorBuildError = Build-ShmAnchor
+$script:RawSocketBuildError = Build-RawSocketAnchor
 
 Measure-SmallStrings
 Measure-Objects

@@ -3,6 +3,7 @@
 
     python3 asyncio_echo.py roundtrip <count>
     python3 asyncio_echo.py clients <clients> <round_trips_per_client>
+    python3 asyncio_echo.py server <ready_file>
 
 A child process (multiprocessing.Process) runs an asyncio echo server (asyncio.start_server on
 127.0.0.1, port 0) that answers each message with the same message; the parent process is the
@@ -16,11 +17,15 @@ clients: <clients> connections are opened first; then each client (one coroutine
   event loop) does <round_trips_per_client> request/reply round trips, all clients at once; timed
   from the start of the first round trip to the end of the last. Prints messages = all round trips,
   seconds, and errors (replies that were not the request).
+server: only the echo server, in this process, for an outside load generator (bench/RawSocket
+  `clients`): writes "tcp:<port>" to <ready_file> once it listens, serves until "<ready_file>.done"
+  exists, then prints {"mode", "messages", "connections"}.
 """
 
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import struct
 import sys
 import time
@@ -30,13 +35,18 @@ HEADER = struct.Struct("<I")
 PING = b"ping"
 
 
+COUNTS = {"messages": 0, "connections": 0}
+
+
 async def handle_echo(reader, writer):
+    COUNTS["connections"] += 1
     try:
         while True:
             header = await reader.readexactly(4)
             (length,) = HEADER.unpack(header)
             payload = await reader.readexactly(length)
             writer.write(header + payload)
+            COUNTS["messages"] += 1
     except (asyncio.IncompleteReadError, ConnectionResetError):
         pass
     finally:
@@ -100,13 +110,33 @@ async def many_clients(port, clients, per_client):
     return {"messages": clients * per_client, "seconds": seconds, "errors": errors, "clients": clients}
 
 
+async def serve_until_done(ready_file):
+    server = await asyncio.start_server(handle_echo, "127.0.0.1", 0, backlog=2048)
+    temporary = "%s.%d.tmp" % (ready_file, os.getpid())
+    with open(temporary, "w") as f:
+        f.write("tcp:%d" % server.sockets[0].getsockname()[1])
+    os.replace(temporary, ready_file)
+    deadline = time.monotonic() + 300
+    async with server:
+        while not os.path.exists(ready_file + ".done"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the clients did not finish within 300 s")
+            await asyncio.sleep(0.02)
+    return dict(COUNTS)
+
+
 def main(argv):
+    if len(argv) == 3 and argv[1] == "server":
+        result = asyncio.run(serve_until_done(argv[2]))
+        result["mode"] = "server"
+        print(json.dumps(result))
+        return 0
     if len(argv) == 3 and argv[1] == "roundtrip":
         run = lambda port: round_trips(port, int(argv[2]))
     elif len(argv) == 4 and argv[1] == "clients":
         run = lambda port: many_clients(port, int(argv[2]), int(argv[3]))
     else:
-        print("usage: asyncio_echo.py roundtrip <count> | clients <clients> <round_trips_per_client>", file=sys.stderr)
+        print("usage: asyncio_echo.py roundtrip <count> | clients <clients> <round_trips_per_client> | server <ready_file>", file=sys.stderr)
         return 2
 
     port_receiver, port_sender = mp.Pipe(duplex=False)

@@ -157,6 +157,17 @@ say(f.readline().decode().strip(), repr(f.read()))
             $srv.State | Should -Be 'Connected'
         }
 
+        It 'counts a handler that writes an error, and still sends what it output' {
+            $srv = Start-IpcSocketServer -ScriptBlock { param($m) "before $m"; Write-Error "no good: $m"; "after $m" }
+            $c = Connect-IpcSocket -Port $srv.Port -TimeoutSeconds 5
+            Send-IpcMessage $c 'x'
+            Receive-IpcMessage $c -Count 2 -TimeoutSeconds 5 | Should -Be 'before x', 'after x'
+            Send-IpcMessage $c 'y'
+            Receive-IpcMessage $c -Count 2 -TimeoutSeconds 5 | Should -Be 'before y', 'after y'
+            Wait-Until { $srv.HandlerErrors -eq 2 } | Should -BeTrue
+            $srv.RecentHandlerErrors.Message | Should -Be 'no good: x', 'no good: y'
+        }
+
         It 'replies in the order of the requests, each output item a message' {
             $srv = Start-IpcSocketServer -ThrottleLimit 4 -ScriptBlock { param($m) Start-Sleep -Milliseconds (Get-Random -Maximum 20); "$m-a"; "$m-b" }
             $c = Connect-IpcSocket -Port $srv.Port -TimeoutSeconds 5

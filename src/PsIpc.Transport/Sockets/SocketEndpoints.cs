@@ -164,21 +164,15 @@ namespace PsIpc.Transport.Sockets
             SocketException last = null;
             foreach (IPAddress address in addresses)
             {
-                var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 try
                 {
-                    ConnectWithin(socket, new IPEndPoint(address, port), deadline, cancellationToken, name, $"{host}:{port}");
+                    Socket socket = ConnectWithin(() => new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true },
+                        new IPEndPoint(address, port), deadline, cancellationToken, name, $"{host}:{port}");
                     return socket;
                 }
                 catch (SocketException e)
                 {
-                    socket.Dispose();
                     last = e;
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
                 }
             }
             if (last != null && last.SocketErrorCode == SocketError.ConnectionRefused)
@@ -199,21 +193,23 @@ namespace PsIpc.Transport.Sockets
                 throw new PlatformNotSupportedException("Unix domain sockets (-Path) are supported on Linux and macOS only.");
             }
             path = CheckUnixPath(path, name);
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            Socket socket = null;
             try
             {
-                ConnectWithin(socket, new UnixEndPoint(path), deadline, cancellationToken, name, path);
+                socket = ConnectWithin(() => new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified),
+                    new UnixEndPoint(path), deadline, cancellationToken, name, path);
                 uint peer = UnixNative.GetPeerUserId(socket);
                 if (peer != UnixNative.EffectiveUserId)
                 {
                     throw new IpcException(IpcErrorKind.AccessDenied,
                         $"The Unix socket '{path}' is served by another user (uid {peer}); PsIpc does not attach to it.", name);
                 }
+                SocketBuffers.Enlarge(socket); // as a pipe's client does: same kernel object, same buffers
                 return socket;
             }
             catch (SocketException e)
             {
-                socket.Dispose();
+                socket?.Dispose();
                 if (e.SocketErrorCode == SocketError.AccessDenied)
                 {
                     throw new IpcException(IpcErrorKind.AccessDenied, $"Access to the Unix socket '{path}' was denied.", name, e);
@@ -223,12 +219,78 @@ namespace PsIpc.Transport.Sockets
             }
             catch
             {
+                socket?.Dispose();
+                throw;
+            }
+        }
+
+        // On Linux, connects with blocking connect() calls, each bounded by SO_SNDTIMEO (which Linux applies to
+        // connect), rather than ConnectAsync: one async operation switches a .NET socket on Unix to
+        // non-blocking mode for good, and every blocking read and write after it is then emulated through
+        // the runtime's epoll thread, a thread hand-off each time a write finds the buffer full or a read
+        // finds nothing. The connection's reader and writer threads use blocking calls, like a pipe's socket.
+        // A TCP connect still pending after the first slice (a full accept queue, a distant host) goes on
+        // asynchronously; other systems always connect asynchronously.
+        private static Socket ConnectWithin(Func<Socket> create, EndPoint endPoint, Deadline deadline, CancellationToken cancellationToken, string name, string what)
+        {
+            if (UnixNative.IsLinux)
+            {
+                Socket blocking = create();
+                try
+                {
+                    if (TryConnectBlocking(blocking, endPoint, deadline, cancellationToken, name, what)) return blocking;
+                }
+                catch
+                {
+                    blocking.Dispose();
+                    throw;
+                }
+                blocking.Dispose(); // .NET does not reuse a socket whose connect timed out
+            }
+            Socket socket = create();
+            try
+            {
+                ConnectAsyncWithin(socket, endPoint, deadline, cancellationToken, name, what);
+                return socket;
+            }
+            catch
+            {
                 socket.Dispose();
                 throw;
             }
         }
 
-        private static void ConnectWithin(Socket socket, EndPoint endPoint, Deadline deadline, CancellationToken cancellationToken, string name, string what)
+        private const int ConnectSliceMs = 100;
+
+        // True when connected; false when a TCP connect is still pending after one slice (go asynchronous).
+        private static bool TryConnectBlocking(Socket socket, EndPoint endPoint, Deadline deadline, CancellationToken cancellationToken, string name, string what)
+        {
+            bool unix = endPoint.AddressFamily == AddressFamily.Unix;
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int left = deadline.RemainingMilliseconds;
+                if (left == 0) throw new IpcException(IpcErrorKind.ConnectTimeout, $"Timed out connecting to {what}.", name);
+                socket.SendTimeout = left < 0 || left > ConnectSliceMs ? ConnectSliceMs : left;
+                try
+                {
+                    socket.Connect(endPoint);
+                    socket.SendTimeout = 0; // writes block without a limit again (deadlines are the connection's business)
+                    return true;
+                }
+                catch (SocketException e) when (unix && e.SocketErrorCode == SocketError.WouldBlock)
+                {
+                    // The server's listen backlog stayed full for the whole slice: try again until the deadline.
+                }
+                catch (SocketException e) when (!unix && (e.SocketErrorCode == SocketError.TimedOut || e.SocketErrorCode == SocketError.InProgress
+                    || e.SocketErrorCode == SocketError.WouldBlock || e.SocketErrorCode == SocketError.AlreadyInProgress))
+                {
+                    return false;
+                }
+            }
+        }
+
+        private static void ConnectAsyncWithin(Socket socket, EndPoint endPoint, Deadline deadline, CancellationToken cancellationToken, string name, string what)
         {
             Task connect = socket.ConnectAsync(endPoint);
             bool done;

@@ -361,6 +361,7 @@ namespace PsIpc.Transport.Sockets
                         $"A process of another user (uid {peer}) tried to connect to '{Name}'; it was refused.", Name), this);
                     return;
                 }
+                SocketBuffers.Enlarge(client); // as a pipe server does: a Unix socket should not be slower than a pipe
             }
             else
             {
