@@ -29,7 +29,7 @@ namespace PsIpc
                 sb.Append("<T>").Append(typeName).Append("</T>");
             }
             sb.Append("</TN><MS>");
-            foreach (PSPropertyInfo property in pso.Properties)
+            foreach (PSMemberInfo property in PropertiesOf(pso))
             {
                 if (property.MemberType != PSMemberTypes.NoteProperty || !IsPlain(property.Name)) return false;
                 if (!TryWriteValue(property.Name, property.Value, sb)) return false;
@@ -38,8 +38,66 @@ namespace PsIpc
             return true;
         }
 
+        // The first look at a fresh PSObject's Properties costs ~14 us (it gathers type-table and adapted
+        // members); its instance members alone cost ~1 us. They are the same list when the object's type adds
+        // no members, which is checked once per first type name (and again if Update-TypeData changes it:
+        // then the counts differ and the full list is used).
+        private static readonly System.Reflection.PropertyInfo InstanceMembersProperty =
+            typeof(PSObject).GetProperty("InstanceMembers", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic);
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> InstanceOnlyTypes =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
+
+        private static System.Collections.Generic.IEnumerable<PSMemberInfo> PropertiesOf(PSObject pso)
+        {
+            string typeName = pso.TypeNames.Count > 0 ? pso.TypeNames[0] : string.Empty;
+            if (InstanceMembersProperty != null && InstanceOnlyTypes.TryGetValue(typeName, out bool instanceOnly) && instanceOnly
+                && InstanceMembersProperty.GetValue(pso) is System.Collections.Generic.IEnumerable<PSMemberInfo> instance)
+            {
+                return InstanceProperties(instance);
+            }
+            var all = new System.Collections.Generic.List<PSMemberInfo>(pso.Properties);
+            if (InstanceMembersProperty != null && !InstanceOnlyTypes.ContainsKey(typeName))
+            {
+                InstanceOnlyTypes[typeName] = InstanceMembersProperty.GetValue(pso) is System.Collections.Generic.IEnumerable<PSMemberInfo> members
+                    && SameMembers(all, InstanceProperties(members));
+            }
+            return all;
+        }
+
+        // An object's own members minus the member sets (psobject, psbase...) and the pstypenames code property
+        // PowerShell keeps there. Any other kind of property stays, and makes TryWrite take the PSSerializer path.
+        private static System.Collections.Generic.IEnumerable<PSMemberInfo> InstanceProperties(System.Collections.Generic.IEnumerable<PSMemberInfo> members)
+        {
+            foreach (PSMemberInfo member in members)
+            {
+                if (member.MemberType == PSMemberTypes.MemberSet) continue;
+                if (member.MemberType == PSMemberTypes.CodeProperty && string.Equals(member.Name, "pstypenames", StringComparison.OrdinalIgnoreCase)) continue;
+                yield return member;
+            }
+        }
+
+        private static bool SameMembers(System.Collections.Generic.List<PSMemberInfo> properties, System.Collections.Generic.IEnumerable<PSMemberInfo> instance)
+        {
+            int i = 0;
+            foreach (PSMemberInfo member in instance)
+            {
+                if (i >= properties.Count || !ReferenceEquals(member, properties[i])) return false;
+                i++;
+            }
+            return i == properties.Count;
+        }
+
         private static bool TryWriteValue(string name, object value, StringBuilder sb)
         {
+            if (value is PSObject wrapped)
+            {
+                // A value that came down a pipeline ($_ in ForEach-Object) is wrapped; PSSerializer writes it
+                // as the bare value unless the wrapper carries members of its own.
+                if (wrapped.BaseObject is PSCustomObject || InstanceMembersProperty == null) return false;
+                if (!(InstanceMembersProperty.GetValue(wrapped) is System.Collections.Generic.IEnumerable<PSMemberInfo> members)) return false;
+                foreach (PSMemberInfo unused in InstanceProperties(members)) return false;
+                value = wrapped.BaseObject;
+            }
             switch (value)
             {
                 case null:

@@ -33,6 +33,8 @@ Describe 'Objects sent as CliXml' {
         @{ Case = 'an _x escape look-alike (PSSerializer path)'; Value = [pscustomobject]@{ S = '_x0041_'; _xName = 1 } }
         @{ Case = 'a nested object (PSSerializer path)'; Value = [pscustomobject]@{ Inner = [pscustomobject]@{ X = 1 }; List = 1, 2 } }
         @{ Case = 'a quote and an apostrophe'; Value = [pscustomobject]@{ 'Quote"d' = "it's" } }
+        @{ Case = 'values that came down a pipeline (PSObject-wrapped)'; Value = (7 | ForEach-Object { [pscustomobject]@{ Id = $_; When = ([datetime]'2026-01-02' | ForEach-Object { $_ }) } }) }
+        @{ Case = 'a wrapped value with a member of its own (PSSerializer path)'; Value = [pscustomobject]@{ Id = (Add-Member -InputObject 5 -NotePropertyName Tag -NotePropertyValue 'x' -PassThru) } }
     ) {
         Send-IpcMessage $client $Value
         $received = Receive-IpcMessage $server -Count 1 -TimeoutSeconds 10
