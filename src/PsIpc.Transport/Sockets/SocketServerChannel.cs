@@ -19,7 +19,6 @@ namespace PsIpc.Transport.Sockets
         /// <summary>Default of -MaxConnections: clients connected at the same time.</summary>
         public const int DefaultMaxConnections = 1000;
 
-        private const int RecentErrorsKept = 20;
 
         private readonly object _gate = new object();
         private readonly List<ISocketConnection> _live = new List<ISocketConnection>();
@@ -27,13 +26,13 @@ namespace PsIpc.Transport.Sockets
         private readonly HashSet<Socket> _securing = new HashSet<Socket>(); // TLS / shared-secret handshakes in progress
         private readonly SocketSecurity _security;
         private readonly Timer _idleTimer;
-        private readonly List<Exception> _recentHandlerErrors = new List<Exception>();
+        private readonly HandlerErrorLog _handlerErrors = new HandlerErrorLog();
         private readonly BoundedQueue<IpcMessage> _inbound;
         private readonly Socket _listener;
         private readonly Thread _acceptThread;
         private readonly string _path;
         private readonly uint _uid;
-        private long _accepted, _refused, _connectionErrors, _handlerErrors, _idleClosed;
+        private long _accepted, _refused, _connectionErrors, _idleClosed;
         private IpcException _lastConnectionError;
 
         private SocketServerChannel(string name, Socket listener, SocketTransport transport, SocketFraming framing, int maxConnections,
@@ -166,10 +165,10 @@ namespace PsIpc.Transport.Sockets
         public long ReceiveBudgetBytes => Options.ReceiveBudget.Limit;
 
         /// <summary>Messages a script-block handler failed on (it threw or wrote an error).</summary>
-        public long HandlerErrors => Interlocked.Read(ref _handlerErrors);
+        public long HandlerErrors => _handlerErrors.Count;
 
         /// <summary>The last few handler failures, oldest first.</summary>
-        public IReadOnlyList<Exception> RecentHandlerErrors { get { lock (_recentHandlerErrors) return _recentHandlerErrors.ToArray(); } }
+        public IReadOnlyList<Exception> RecentHandlerErrors => _handlerErrors.Recent;
 
         /// <summary>The module's handler of this server's messages, if one was given (-ScriptBlock); null otherwise.</summary>
         public object Handler { get; set; }
@@ -200,15 +199,7 @@ namespace PsIpc.Transport.Sockets
         /// <summary>Raised when Close starts, before any connection is closed (a handler stops here).</summary>
         public event EventHandler<Deadline> Closing;
 
-        public void RecordHandlerError(Exception error)
-        {
-            Interlocked.Increment(ref _handlerErrors);
-            lock (_recentHandlerErrors)
-            {
-                _recentHandlerErrors.Add(error);
-                if (_recentHandlerErrors.Count > RecentErrorsKept) _recentHandlerErrors.RemoveAt(0);
-            }
-        }
+        public void RecordHandlerError(Exception error) => _handlerErrors.Record(error);
 
         internal override BoundedQueue<IpcMessage> Inbound => _inbound;
 

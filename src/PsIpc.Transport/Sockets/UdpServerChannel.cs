@@ -17,7 +17,6 @@ namespace PsIpc.Transport.Sockets
     /// </summary>
     public sealed class UdpServerChannel : IpcChannel, ISocketServer
     {
-        private const int RecentErrorsKept = 20;
 
         // How often the receive loop looks whether the server closed, in case closing the socket did not
         // wake a blocked receive (it does on Linux; this is the safety net).
@@ -25,11 +24,11 @@ namespace PsIpc.Transport.Sockets
 
         private readonly object _gate = new object();
         private readonly Dictionary<IPEndPoint, UdpPeer> _peers = new Dictionary<IPEndPoint, UdpPeer>();
-        private readonly List<Exception> _recentHandlerErrors = new List<Exception>();
+        private readonly HandlerErrorLog _handlerErrors = new HandlerErrorLog();
         private readonly BoundedQueue<IpcMessage> _inbound;
         private readonly Socket _socket;
         private readonly Thread _receiver;
-        private long _peersSeen, _droppedMalformed, _droppedTooLarge, _droppedQueueFull, _handlerErrors;
+        private long _peersSeen, _droppedMalformed, _droppedTooLarge, _droppedQueueFull;
         private int _nextPeerId;
         private IpcException _lastDropError;
 
@@ -122,9 +121,9 @@ namespace PsIpc.Transport.Sockets
         /// <summary>Why the last malformed or oversized datagram was dropped.</summary>
         public IpcException LastDropError => _lastDropError;
 
-        public long HandlerErrors => Interlocked.Read(ref _handlerErrors);
+        public long HandlerErrors => _handlerErrors.Count;
 
-        public IReadOnlyList<Exception> RecentHandlerErrors { get { lock (_recentHandlerErrors) return _recentHandlerErrors.ToArray(); } }
+        public IReadOnlyList<Exception> RecentHandlerErrors => _handlerErrors.Recent;
 
         public object Handler { get; set; }
 
@@ -148,15 +147,7 @@ namespace PsIpc.Transport.Sockets
 
         public event EventHandler<Deadline> Closing;
 
-        public void RecordHandlerError(Exception error)
-        {
-            Interlocked.Increment(ref _handlerErrors);
-            lock (_recentHandlerErrors)
-            {
-                _recentHandlerErrors.Add(error);
-                if (_recentHandlerErrors.Count > RecentErrorsKept) _recentHandlerErrors.RemoveAt(0);
-            }
-        }
+        public void RecordHandlerError(Exception error) => _handlerErrors.Record(error);
 
         internal override BoundedQueue<IpcMessage> Inbound => _inbound;
 
