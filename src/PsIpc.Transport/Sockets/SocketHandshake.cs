@@ -17,9 +17,10 @@ namespace PsIpc.Transport.Sockets
     /// What happens on a connected socket before its framing starts, when the server asked for it: TLS, then
     /// the shared-secret exchange (docs/protocol.md 11):
     /// <code>
+    /// (key: PBKDF2 of the secret, SocketSecurity.Key)
     /// client -> AuthRequest   version u8 (1) | client nonce (32)
-    /// server -> AuthChallenge server nonce (32) | HMAC-SHA256(secret, "PSIPC-AUTH-SERVER" | client nonce | server nonce)
-    /// client -> AuthResponse  HMAC-SHA256(secret, "PSIPC-AUTH-CLIENT" | server nonce | client nonce)
+    /// server -> AuthChallenge server nonce (32) | HMAC-SHA256(key, "PSIPC-AUTH-SERVER" | client nonce | server nonce)
+    /// client -> AuthResponse  HMAC-SHA256(key, "PSIPC-AUTH-CLIENT" | server nonce | client nonce)
     /// server -> AuthAccepted  (empty)
     /// </code>
     /// Either side that finds the other's HMAC wrong sends an Error frame (AuthenticationFailed) and closes.
@@ -171,7 +172,7 @@ namespace PsIpc.Transport.Sockets
             }
         }
 
-        private static async Task ServerExchangeAsync(Stream stream, byte[] secret, string name)
+        private static async Task ServerExchangeAsync(Stream stream, byte[] key, string name)
         {
             Frame request = await ReadFrameAsync(stream, FrameType.AuthRequest).ConfigureAwait(false);
             if (request.Type != FrameType.AuthRequest)
@@ -197,7 +198,7 @@ namespace PsIpc.Transport.Sockets
             byte[] serverNonce = NewNonce();
             byte[] challenge = new byte[NonceSize + MacSize];
             Buffer.BlockCopy(serverNonce, 0, challenge, 0, NonceSize);
-            Buffer.BlockCopy(Mac(secret, ServerLabel, clientNonce, serverNonce), 0, challenge, NonceSize, MacSize);
+            Buffer.BlockCopy(Mac(key, ServerLabel, clientNonce, serverNonce), 0, challenge, NonceSize, MacSize);
             await WriteFrameAsync(stream, FrameType.AuthChallenge, challenge).ConfigureAwait(false);
 
             Frame response = await ReadFrameAsync(stream).ConfigureAwait(false);
@@ -212,7 +213,7 @@ namespace PsIpc.Transport.Sockets
                 await WriteErrorAsync(stream, IpcErrorKind.ProtocolError, "Expected an AuthResponse of 32 bytes.").ConfigureAwait(false);
                 throw new IpcException(IpcErrorKind.ProtocolError, $"A client of '{name}' answered the challenge with something else than an AuthResponse.", name);
             }
-            if (!FixedTimeEquals(response.Payload, Mac(secret, ClientLabel, serverNonce, clientNonce)))
+            if (!FixedTimeEquals(response.Payload, Mac(key, ClientLabel, serverNonce, clientNonce)))
             {
                 await WriteErrorAsync(stream, IpcErrorKind.AuthenticationFailed, "The shared secret is wrong.").ConfigureAwait(false);
                 throw new IpcException(IpcErrorKind.AuthenticationFailed,
@@ -221,7 +222,7 @@ namespace PsIpc.Transport.Sockets
             await WriteFrameAsync(stream, FrameType.AuthAccepted, new byte[0]).ConfigureAwait(false);
         }
 
-        private static async Task ClientExchangeAsync(Stream stream, byte[] secret, string name)
+        private static async Task ClientExchangeAsync(Stream stream, byte[] key, string name)
         {
             byte[] clientNonce = NewNonce();
             var request = new byte[1 + NonceSize];
@@ -235,13 +236,13 @@ namespace PsIpc.Transport.Sockets
                 throw NotAnAuthServer(name, $"it answered with a frame of type 0x{(byte)challenge.Type:X2}");
             }
             byte[] serverNonce = Slice(challenge.Payload, 0, NonceSize);
-            if (!FixedTimeEquals(Slice(challenge.Payload, NonceSize, MacSize), Mac(secret, ServerLabel, clientNonce, serverNonce)))
+            if (!FixedTimeEquals(Slice(challenge.Payload, NonceSize, MacSize), Mac(key, ServerLabel, clientNonce, serverNonce)))
             {
                 await WriteErrorAsync(stream, IpcErrorKind.AuthenticationFailed, "The server's proof of the shared secret is wrong.").ConfigureAwait(false);
                 throw new IpcException(IpcErrorKind.AuthenticationFailed,
                     $"The shared secret does not match the server's (its proof of the secret is wrong for the -Secret given); nothing was sent to '{name}'.", name);
             }
-            await WriteFrameAsync(stream, FrameType.AuthResponse, Mac(secret, ClientLabel, serverNonce, clientNonce)).ConfigureAwait(false);
+            await WriteFrameAsync(stream, FrameType.AuthResponse, Mac(key, ClientLabel, serverNonce, clientNonce)).ConfigureAwait(false);
             Frame result = await ReadServerFrameAsync(stream, name).ConfigureAwait(false);
             if (result.Type != FrameType.AuthAccepted) throw NotAnAuthServer(name, $"it sent a frame of type 0x{(byte)result.Type:X2} instead of AuthAccepted");
         }
@@ -319,9 +320,9 @@ namespace PsIpc.Transport.Sockets
             catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { } // it left already
         }
 
-        internal static byte[] Mac(byte[] secret, byte[] label, byte[] first, byte[] second)
+        internal static byte[] Mac(byte[] key, byte[] label, byte[] first, byte[] second)
         {
-            using (var hmac = new HMACSHA256(secret))
+            using (var hmac = new HMACSHA256(key))
             {
                 var data = new byte[label.Length + first.Length + second.Length];
                 Buffer.BlockCopy(label, 0, data, 0, label.Length);
