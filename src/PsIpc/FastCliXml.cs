@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.Management.Automation;
 using System.Text;
@@ -25,13 +26,13 @@ namespace PsIpc
             sb.Append(Header);
             foreach (string typeName in pso.TypeNames)
             {
-                if (!IsPlain(typeName)) return false;
+                if (!IsPlainName(typeName)) return false;
                 sb.Append("<T>").Append(typeName).Append("</T>");
             }
             sb.Append("</TN><MS>");
             foreach (PSMemberInfo property in PropertiesOf(pso))
             {
-                if (property.MemberType != PSMemberTypes.NoteProperty || !IsPlain(property.Name)) return false;
+                if (property.MemberType != PSMemberTypes.NoteProperty || !IsPlainName(property.Name)) return false;
                 if (!TryWriteValue(property.Name, property.Value, sb)) return false;
             }
             sb.Append("</MS></Obj></Objs>");
@@ -39,27 +40,33 @@ namespace PsIpc
         }
 
         // The first look at a fresh PSObject's Properties costs ~14 us (it gathers type-table and adapted
-        // members); its instance members alone cost ~1 us. They are the same list when the object's type adds
-        // no members, which is checked once per first type name (and again if Update-TypeData changes it:
-        // then the counts differ and the full list is used).
+        // members); its instance members alone cost ~1 us. They are the same list when the object's types add
+        // no members. That is checked on the first object of each first type name, and again at most a second
+        // later (type data added by Update-TypeData meanwhile shows then): one full look a second per type.
         private static readonly System.Reflection.PropertyInfo InstanceMembersProperty =
             typeof(PSObject).GetProperty("InstanceMembers", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic);
-        private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> InstanceOnlyTypes =
-            new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
+        // Per first type name (and the rest of the type names, joined): whether instance members were the whole
+        // list, and when that was last checked (Stopwatch ticks).
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, KeyValuePair<bool, long>> InstanceOnlyTypes =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, KeyValuePair<bool, long>>(StringComparer.Ordinal);
 
         private static System.Collections.Generic.IEnumerable<PSMemberInfo> PropertiesOf(PSObject pso)
         {
-            string typeName = pso.TypeNames.Count > 0 ? pso.TypeNames[0] : string.Empty;
-            if (InstanceMembersProperty != null && InstanceOnlyTypes.TryGetValue(typeName, out bool instanceOnly) && instanceOnly
+            string typeKey = string.Join("\n", pso.TypeNames);
+            long now = System.Diagnostics.Stopwatch.GetTimestamp();
+            bool known = InstanceOnlyTypes.TryGetValue(typeKey, out KeyValuePair<bool, long> check)
+                && now - check.Value < System.Diagnostics.Stopwatch.Frequency;
+            if (InstanceMembersProperty != null && known && check.Key
                 && InstanceMembersProperty.GetValue(pso) is System.Collections.Generic.IEnumerable<PSMemberInfo> instance)
             {
                 return InstanceProperties(instance);
             }
             var all = new System.Collections.Generic.List<PSMemberInfo>(pso.Properties);
-            if (InstanceMembersProperty != null && !InstanceOnlyTypes.ContainsKey(typeName))
+            if (InstanceMembersProperty != null && !known)
             {
-                InstanceOnlyTypes[typeName] = InstanceMembersProperty.GetValue(pso) is System.Collections.Generic.IEnumerable<PSMemberInfo> members
+                bool same = InstanceMembersProperty.GetValue(pso) is System.Collections.Generic.IEnumerable<PSMemberInfo> members
                     && SameMembers(all, InstanceProperties(members));
+                InstanceOnlyTypes[typeKey] = new KeyValuePair<bool, long>(same, now);
             }
             return all;
         }
@@ -182,6 +189,7 @@ namespace PsIpc
             }
             catch (FormatException) { return false; }
             catch (OverflowException) { return false; }
+            catch (ExtendedTypeSystemException) { return false; } // a name that type data for Deserialized.* takes: PSSerializer decides
             if (at != end) return false;
             value = result;
             return true;
@@ -248,6 +256,11 @@ namespace PsIpc
             at += expected.Length;
             return true;
         }
+
+        // A type or property name written as it is, in an element and in an attribute: plain, and nothing XML
+        // would read as markup (PSSerializer escapes those; this leaves them to it).
+        private static bool IsPlainName(string name) =>
+            IsPlain(name) && name.IndexOf('&') < 0 && name.IndexOf('<') < 0 && name.IndexOf('>') < 0;
 
         // Text PowerShell writes unchanged: no control characters (it escapes them as _xHHHH_), no "_x"
         // (which it escapes so it cannot be read as such an escape), no surrogates or non-characters, and

@@ -33,6 +33,7 @@ Describe 'Objects sent as CliXml' {
         @{ Case = 'an _x escape look-alike (PSSerializer path)'; Value = [pscustomobject]@{ S = '_x0041_'; _xName = 1 } }
         @{ Case = 'a nested object (PSSerializer path)'; Value = [pscustomobject]@{ Inner = [pscustomobject]@{ X = 1 }; List = 1, 2 } }
         @{ Case = 'a quote and an apostrophe'; Value = [pscustomobject]@{ 'Quote"d' = "it's" } }
+        @{ Case = 'names with & < > (PSSerializer path)'; Value = [pscustomobject]@{ 'R&D' = 1; 'a<b' = 'x'; PSTypeName = 'Dept&Co' } }
         @{ Case = 'values that came down a pipeline (PSObject-wrapped)'; Value = (7 | ForEach-Object { [pscustomobject]@{ Id = $_; When = ([datetime]'2026-01-02' | ForEach-Object { $_ }) } }) }
         @{ Case = 'a wrapped value with a member of its own (PSSerializer path)'; Value = [pscustomobject]@{ Id = (Add-Member -InputObject 5 -NotePropertyName Tag -NotePropertyValue 'x' -PassThru) } }
     ) {
@@ -55,6 +56,23 @@ Describe 'Objects sent as CliXml' {
         ($received | ConvertTo-Json -Compress) | Should -Be ($expected | ConvertTo-Json -Compress)
         "$received" | Should -Be "$expected"
         Compare-Object $received $expected -Property Id, Name, When, Ok | Should -BeNullOrEmpty
+    }
+
+    It 'sends a property that Update-TypeData adds after the first object of a type' {
+        $type = 'PsIpc.Test.Late' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+        Send-IpcMessage $client ([pscustomobject]@{ PSTypeName = $type; A = 1 })
+        (Receive-IpcMessage $server -Count 1 -TimeoutSeconds 10).psobject.Properties.Name | Should -Be 'A'
+        Update-TypeData -TypeName $type -MemberType ScriptProperty -MemberName Extra -Value { 42 }
+        try {
+            Start-Sleep -Milliseconds 1100   # the fast path looks at a type's full member list again after a second
+            Send-IpcMessage $client ([pscustomobject]@{ PSTypeName = $type; A = 2 })
+            $received = Receive-IpcMessage $server -Count 1 -TimeoutSeconds 10
+            $received.A | Should -Be 2
+            $received.Extra | Should -Be 42
+        }
+        finally {
+            Remove-TypeData -TypeName $type
+        }
     }
 
     It 'reads CliXml of another writer (spacing, entity forms) as PSSerializer does' -ForEach @(

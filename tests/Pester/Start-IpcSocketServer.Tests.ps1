@@ -46,6 +46,8 @@ Describe 'Start-IpcSocketServer' {
             $envelope.Body | Should -Be 'from a'
             $envelope.SenderProcessId | Should -Be $PID
             $envelope.Sender | Should -BeOfType ([PsIpc.Transport.Sockets.SocketPeer])
+            $envelope.Sender.Server | Should -Be $srv
+            { $envelope | ConvertTo-Json -Depth 1 -WarningAction SilentlyContinue } | Should -Not -Throw
 
             Send-IpcMessage $envelope.Sender 'only a'
             Receive-IpcMessage $a -Count 1 -TimeoutSeconds 5 | Should -Be 'only a'
@@ -125,22 +127,22 @@ say(repr(got))
             $srv.ConnectionErrors | Should -Be 0
         }
 
-        It 'without a handler stays open for the reply sent through the envelope''s Sender' {
-            $srv = Start-IpcSocketServer -Framing Line
+        It 'without a handler, a client''s end of input ends its connection and frees its slot' {
+            $srv = Start-IpcSocketServer -Framing Line -MaxConnections 2 -IdleTimeoutSeconds 0
             $py = Start-PythonPeer @'
-s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
-s.sendall(b'question\n')
-s.shutdown(socket.SHUT_WR)
-s.settimeout(20)
-f = s.makefile('rb')
-say(f.readline().decode().strip(), repr(f.read()))
+for i in range(5):
+    s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+    s.sendall(b'line %d\n' % i)
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(10)
+    s.recv(10)   # the server ends the connection: b''
+    s.close()
+say('done')
 '@ -ArgumentList $srv.Port
-            $request = Receive-IpcMessage $srv -Count 1 -Envelope -TimeoutSeconds 10
-            $request.Body | Should -Be 'question'
-            Receive-IpcMessage $srv -TimeoutSeconds 0.5 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty # the half-close is not a message
-            Send-IpcMessage $request.Sender 'answer'
-            Close-IpcChannel $request.Sender
-            Read-PeerLine $py | Should -Be "answer b''"
+            Read-PeerLine $py | Should -Be 'done'
+            $got = Receive-IpcMessage $srv -Count 5 -TimeoutSeconds 10
+            $got | Should -Be 'line 0', 'line 1', 'line 2', 'line 3', 'line 4'
+            $srv.ConnectionsRefused | Should -Be 0
             Wait-Until { $srv.ClientCount -eq 0 } | Should -BeTrue
         }
     }

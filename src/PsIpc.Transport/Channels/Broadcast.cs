@@ -7,10 +7,11 @@ namespace PsIpc.Transport.Channels
     internal static class Broadcast
     {
         /// <summary>
-        /// Queues the frame on every connection. One that has just left, or accepts smaller messages, is
-        /// skipped, unless every one fails: then that error is thrown. True when at least one took it.
+        /// Queues the frame on every connection. One that has just left (and, with
+        /// <paramref name="skipSmaller"/>, one that accepts smaller messages) is skipped, unless every one
+        /// fails: then that error is thrown. True when at least one took it.
         /// </summary>
-        public static bool Send<T>(List<T> targets, OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        public static bool Send<T>(List<T> targets, OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken, bool skipSmaller)
             where T : IConnection
         {
             IpcException failure = null;
@@ -22,7 +23,7 @@ namespace PsIpc.Transport.Channels
                     connection.Enqueue(frame, deadline, cancellationToken);
                     delivered++;
                 }
-                catch (IpcException e) when ((e.Kind == IpcErrorKind.PeerDisconnected || e.Kind == IpcErrorKind.MessageTooLarge) && targets.Count > 1)
+                catch (IpcException e) when ((e.Kind == IpcErrorKind.PeerDisconnected || skipSmaller && e.Kind == IpcErrorKind.MessageTooLarge) && targets.Count > 1)
                 {
                     failure = e;
                 }
@@ -31,8 +32,11 @@ namespace PsIpc.Transport.Channels
             return delivered > 0;
         }
 
-        /// <summary>Waits until every connection wrote what it had queued; one that has left is skipped.</summary>
-        public static void Flush<T>(List<T> targets, Deadline deadline, CancellationToken cancellationToken)
+        /// <summary>
+        /// Waits until every connection wrote what it had queued. One that has left is skipped; with
+        /// <paramref name="reportSoleLoss"/>, not when it was the only one (the sender learns its message is lost).
+        /// </summary>
+        public static void Flush<T>(List<T> targets, Deadline deadline, CancellationToken cancellationToken, bool reportSoleLoss)
             where T : IConnection
         {
             foreach (T connection in targets)
@@ -41,7 +45,7 @@ namespace PsIpc.Transport.Channels
                 {
                     connection.Flush(deadline, cancellationToken);
                 }
-                catch (IpcException e) when (e.Kind == IpcErrorKind.PeerDisconnected) { }
+                catch (IpcException e) when (e.Kind == IpcErrorKind.PeerDisconnected && (!reportSoleLoss || targets.Count > 1)) { }
             }
         }
     }

@@ -13,12 +13,12 @@ namespace PsIpc.Transport.Channels
         internal ConnectionPeer(IpcChannel server, IConnection connection)
             : base($"{server.Name}#{connection.Id}", server.Kind, ChannelRole.Peer, server.Options)
         {
-            Server = server;
+            ServerChannel = server;
             _connection = connection;
         }
 
-        /// <summary>The server channel this peer is connected to.</summary>
-        public IpcChannel Server { get; }
+        /// <summary>The server channel this peer is connected to (each kind of peer shows it as its Server).</summary>
+        private protected IpcChannel ServerChannel { get; }
 
         /// <summary>The process id the peer announced in its Hello (the PsIpc protocol), 0 otherwise.</summary>
         public int PeerProcessId => _connection.PeerProcessId;
@@ -28,7 +28,7 @@ namespace PsIpc.Transport.Channels
 
         public override int PeerCount => _connection.IsEnded ? 0 : 1;
 
-        public override string Address => Server.Address;
+        public override string Address => ServerChannel.Address;
 
         internal override BoundedQueue<IpcMessage> Inbound => null;
 
@@ -57,5 +57,8 @@ namespace PsIpc.Transport.Channels
             : base(server, connection)
         {
         }
+
+        /// <summary>The server channel this peer is connected to.</summary>
+        public IpcChannel Server => ServerChannel;
     }
 }

@@ -96,14 +96,14 @@ namespace PsIpc.Transport.Channels
                 }
                 targets = new List<StreamConnection>(_live);
             }
-            if (Broadcast.Send(targets, frame, deadline, cancellationToken)) CountSent(frame.Payload.Length);
+            if (Broadcast.Send(targets, frame, deadline, cancellationToken, skipSmaller: false)) CountSent(frame.Payload.Length);
         }
 
         public override void Flush(Deadline deadline, CancellationToken cancellationToken)
         {
             List<StreamConnection> targets;
             lock (_gate) targets = new List<StreamConnection>(_live);
-            Broadcast.Flush(targets, deadline, cancellationToken);
+            Broadcast.Flush(targets, deadline, cancellationToken, reportSoleLoss: true);
         }
 
         protected override void CloseCore(Deadline deadline)

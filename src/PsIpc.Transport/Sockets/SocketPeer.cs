@@ -22,7 +22,7 @@ namespace PsIpc.Transport.Sockets
         }
 
         /// <summary>The server this client is connected to.</summary>
-        public new SocketServerChannel Server => _server;
+        public SocketServerChannel Server => _server;
 
         /// <summary>The client's address: ip:port for TCP, the server's path for a Unix socket.</summary>
         public string RemoteAddress => _connection.RemoteAddress;

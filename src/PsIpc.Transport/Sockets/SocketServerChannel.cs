@@ -220,14 +220,14 @@ namespace PsIpc.Transport.Sockets
                 }
                 targets = new List<ISocketConnection>(_live);
             }
-            if (Broadcast.Send(targets, frame, deadline, cancellationToken)) CountSent(frame.Payload.Length);
+            if (Broadcast.Send(targets, frame, deadline, cancellationToken, skipSmaller: true)) CountSent(frame.Payload.Length);
         }
 
         public override void Flush(Deadline deadline, CancellationToken cancellationToken)
         {
             List<ISocketConnection> targets;
             lock (_gate) targets = new List<ISocketConnection>(_live);
-            Broadcast.Flush(targets, deadline, cancellationToken);
+            Broadcast.Flush(targets, deadline, cancellationToken, reportSoleLoss: false);
         }
 
         protected override void CloseCore(Deadline deadline)
@@ -259,10 +259,10 @@ namespace PsIpc.Transport.Sockets
             }
         }
 
-        // A plain program that shut down its sending side still waits for its replies (printf ... | nc -N).
-        // A handler answers what came before the marker and then closes; without one, the script replies
-        // through the envelope's Sender and closes it, or the idle timeout does.
-        bool ISocketConnectionOwner.KeepsHalfClosed => true;
+        // A plain program that shut down its sending side still waits for its replies (printf ... | nc -N):
+        // a handler answers what came before the marker and then closes. Without a handler the end of the
+        // client's input ends the connection, as a full close (indistinguishable from it) must.
+        bool ISocketConnectionOwner.KeepsHalfClosed => Handler != null;
 
         IpcException ISocketConnectionOwner.OnOpened(ISocketConnection connection)
         {
