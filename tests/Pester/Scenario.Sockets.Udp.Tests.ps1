@@ -219,6 +219,26 @@ say('sent')
             $errs[0].FullyQualifiedErrorId | Should -Be 'ProtocolError,PsIpc.Commands.ReceiveIpcMessageCommand'
         }
 
+        It 'counts a flood of garbage datagrams but reports at most one a second, so real messages still get through' {
+            $srv = Start-IpcSocketServer -Udp
+            $py = Start-PythonPeer @'
+s = udp_socket()
+server = ('127.0.0.1', int(sys.argv[1]))
+for i in range(2000):
+    s.sendto(b'garbage %d' % i, server)
+    if i % 50 == 49:
+        time.sleep(0.002)   # a flood, but not faster than the kernel's small default buffer lets a reader keep up
+s.sendto(text('real'), server)
+say('sent')
+'@ -ArgumentList $srv.Port
+            Read-PeerLine $py | Should -Be 'sent'
+            Receive-IpcMessage $srv -Count 1 -TimeoutSeconds 10 -ErrorVariable errs -ErrorAction SilentlyContinue | Should -Be 'real'
+            $errs.Count | Should -BeLessThan 10 -Because 'one garbage datagram a second is reported, not each of the 2000'
+            $errs.Count | Should -BeGreaterThan 0
+            Wait-Until { $srv.DroppedMalformed + $srv.DroppedQueueFull -ge 1 } | Should -BeTrue
+            $srv.DroppedMalformed | Should -BeGreaterThan 500 -Because 'the kernel may drop some of the 2000 datagrams; PsIpc counts every one it reads'
+        }
+
         It 'fails with AddressInUse when the UDP port is taken' {
             $taken = [System.Net.Sockets.UdpClient]::new([System.Net.IPEndPoint]::new([System.Net.IPAddress]::Loopback, 0))
             try {

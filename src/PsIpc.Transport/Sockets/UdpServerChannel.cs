@@ -360,9 +360,17 @@ namespace PsIpc.Transport.Sockets
             ReportFault(reason);
         }
 
+        // Anyone can send datagrams: a flood of garbage must not fill the receive queue with errors and crowd
+        // out real messages. Every drop is counted; at most one a second is reported in the stream.
+        private long _lastFaultReported;
+
         private void ReportFault(IpcException reason)
         {
             _lastDropError = reason;
+            long now = System.Diagnostics.Stopwatch.GetTimestamp();
+            long last = Interlocked.Read(ref _lastFaultReported);
+            if (last != 0 && now - last < System.Diagnostics.Stopwatch.Frequency) return;
+            if (Interlocked.CompareExchange(ref _lastFaultReported, now, last) != last) return;
             try
             {
                 // Reported in the stream like a TCP connection's error, without ever waiting for room.
