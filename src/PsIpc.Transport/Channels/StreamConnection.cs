@@ -372,9 +372,7 @@ namespace PsIpc.Transport.Channels
         {
             lock (_writeLock)
             {
-                var frame = new byte[FrameHeader.Size + payload.Length];
-                FrameHeader.Write(frame, 0, payload.Length, type);
-                Buffer.BlockCopy(payload, 0, frame, FrameHeader.Size, payload.Length);
+                byte[] frame = FrameHeader.Frame(type, payload);
                 _stream.Write(frame, 0, frame.Length);
                 _stream.Flush();
             }

@@ -21,6 +21,15 @@ namespace PsIpc.Transport.Framing
             buffer[offset + 4] = (byte)type;
         }
 
+        /// <summary>One whole frame: the header, then the payload, in a new array.</summary>
+        public static byte[] Frame(FrameType type, byte[] payload)
+        {
+            var frame = new byte[Size + payload.Length];
+            Write(frame, 0, payload.Length, type);
+            System.Buffer.BlockCopy(payload, 0, frame, Size, payload.Length);
+            return frame;
+        }
+
         public static uint ReadLength(byte[] buffer, int offset) =>
             buffer[offset] | (uint)buffer[offset + 1] << 8 | (uint)buffer[offset + 2] << 16 | (uint)buffer[offset + 3] << 24;
 

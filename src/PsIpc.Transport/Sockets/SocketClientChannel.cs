@@ -9,7 +9,6 @@ namespace PsIpc.Transport.Sockets
     public sealed class SocketClientChannel : ConnectionClientChannel, ISocketConnectionOwner
     {
         private readonly string _address;
-        private ISocketConnection _connection;
         private SocketSecurity _security;
         private bool _serverIsLocal;
 
@@ -65,18 +64,17 @@ namespace PsIpc.Transport.Sockets
             }
             if (Framing == SocketFraming.LengthPrefixed)
             {
-                _connection = new FramedSocketConnection(socket, secured, this, Options, Name, isServerSide: false) { SenderView = this, CountersOf = this };
+                Connection = new FramedSocketConnection(socket, secured, this, Options, Name, isServerSide: false) { SenderView = this, CountersOf = this };
             }
             else
             {
-                _connection = new PlainSocketConnection(socket, secured, this, Options, Framing, Name, isServerSide: false) { SenderView = this, CountersOf = this };
+                Connection = new PlainSocketConnection(socket, secured, this, Options, Framing, Name, isServerSide: false) { SenderView = this, CountersOf = this };
             }
-            Connection = _connection;
-            _connection.Start();
+            SocketConnection.Start();
             try
             {
                 Deadline handshake = deadline.IsInfinite ? Deadline.After(Options.HandshakeTimeout) : deadline;
-                if (!_connection.WaitForOpen(handshake, cancellationToken))
+                if (!SocketConnection.WaitForOpen(handshake, cancellationToken))
                 {
                     throw new IpcException(IpcErrorKind.ConnectTimeout,
                         $"Connected to {_address} but the server did not answer the PsIpc handshake in time (is it a PsIpc server with -Framing LengthPrefixed?).", Name);
@@ -84,16 +82,18 @@ namespace PsIpc.Transport.Sockets
             }
             catch (IpcException e) when (e.Kind == IpcErrorKind.PipeBusy)
             {
-                _connection.Abort(null);
+                Connection.Abort(null);
                 throw new IpcException(IpcErrorKind.ServerBusy, e.Message, Name, e);
             }
             catch
             {
-                _connection.Abort(null);
+                Connection.Abort(null);
                 throw;
             }
             return this;
         }
+
+        private ISocketConnection SocketConnection => (ISocketConnection)Connection;
 
         public SocketTransport Transport { get; }
         public SocketFraming Framing { get; }
@@ -103,7 +103,7 @@ namespace PsIpc.Transport.Sockets
         {
             get
             {
-                try { return _connection.Socket.LocalEndPoint?.ToString(); }
+                try { return SocketConnection.Socket.LocalEndPoint?.ToString(); }
                 catch (ObjectDisposedException) { return null; }
             }
         }

@@ -304,9 +304,7 @@ namespace PsIpc.Transport.Sockets
 
         private static async Task WriteFrameAsync(Stream stream, FrameType type, byte[] payload)
         {
-            var frame = new byte[FrameHeader.Size + payload.Length];
-            FrameHeader.Write(frame, 0, payload.Length, type);
-            Buffer.BlockCopy(payload, 0, frame, FrameHeader.Size, payload.Length);
+            byte[] frame = FrameHeader.Frame(type, payload);
             await stream.WriteAsync(frame, 0, frame.Length).ConfigureAwait(false);
             await stream.FlushAsync().ConfigureAwait(false);
         }

@@ -437,11 +437,8 @@ namespace PsIpc.Transport.Sockets
                 if (!client.Poll(0, SelectMode.SelectWrite)) return;
                 byte[] payload = ErrorFrame.Encode(IpcErrorKind.ServerBusy,
                     $"The server '{Name}' has as many clients and handshakes in progress as it takes (-MaxConnections {MaxConnections}); try again later.");
-                var frame = new byte[PsIpc.Transport.Framing.FrameHeader.Size + payload.Length];
-                PsIpc.Transport.Framing.FrameHeader.Write(frame, 0, payload.Length, PsIpc.Transport.Framing.FrameType.Error);
-                Buffer.BlockCopy(payload, 0, frame, PsIpc.Transport.Framing.FrameHeader.Size, payload.Length);
                 client.Blocking = false;
-                client.Send(frame);
+                client.Send(PsIpc.Transport.Framing.FrameHeader.Frame(PsIpc.Transport.Framing.FrameType.Error, payload));
             }
             catch (SocketException) { }
             catch (ObjectDisposedException) { }

@@ -22,8 +22,8 @@ namespace PsIpc.Transport.Sockets
         private readonly Socket _socket;
         private readonly Thread _receiver;
         private readonly string _address;
-        private long _droppedMalformed, _droppedTooLarge, _droppedQueueFull, _refusals;
-        private IpcException _lastError;
+        private readonly DatagramDrops _drops;
+        private long _refusals;
 
         private UdpClientChannel(string name, string address, Socket socket, SocketFraming framing, ChannelOptions options)
             : base(name, "Udp", ChannelRole.Client, options)
@@ -34,6 +34,7 @@ namespace PsIpc.Transport.Sockets
             RemoteEndPoint = (IPEndPoint)socket.RemoteEndPoint;
             _socket.ReceiveTimeout = ReceivePollMilliseconds;
             _inbound = new BoundedQueue<IpcMessage>(Options.ReceiveBufferMessages, Options.ReceiveBufferBytes);
+            _drops = new DatagramDrops(_inbound, this, throttle: false); // a connected socket hears its server only
             _receiver = new Thread(ReceiveLoop, 256 * 1024) { IsBackground = true, Name = $"PsIpc UDP client {name}" };
             _receiver.Start();
         }
@@ -86,16 +87,16 @@ namespace PsIpc.Transport.Sockets
         /// <summary>The largest message one datagram carries with this channel's framing and address family.</summary>
         public int MaxDatagramMessage => UdpDatagrams.MaxMessage(RemoteEndPoint.AddressFamily, Framing);
 
-        public long DroppedMalformed => Interlocked.Read(ref _droppedMalformed);
-        public long DroppedTooLarge => Interlocked.Read(ref _droppedTooLarge);
-        public long DroppedQueueFull => Interlocked.Read(ref _droppedQueueFull);
-        public long DatagramsDropped => DroppedMalformed + DroppedTooLarge + DroppedQueueFull;
+        public long DroppedMalformed => _drops.Malformed;
+        public long DroppedTooLarge => _drops.TooLarge;
+        public long DroppedQueueFull => _drops.QueueFull;
+        public long DatagramsDropped => _drops.Total;
 
         /// <summary>ICMP "port unreachable" answers received: nothing listened at the server's port.</summary>
         public long Refusals => Interlocked.Read(ref _refusals);
 
         /// <summary>The last refusal or dropped datagram's reason.</summary>
-        public IpcException LastError => _lastError;
+        public IpcException LastError => _drops.LastError;
 
         public override string Address => _address;
 
@@ -120,7 +121,9 @@ namespace PsIpc.Transport.Sockets
             catch (SocketException e) when (UdpDatagrams.IsRefusal(e))
             {
                 Interlocked.Increment(ref _refusals);
-                throw _lastError = Refused(e);
+                IpcException refused = Refused(e);
+                _drops.Remember(refused);
+                throw refused;
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.TimedOut || e.SocketErrorCode == SocketError.WouldBlock)
             {
@@ -180,18 +183,17 @@ namespace PsIpc.Transport.Sockets
                 catch (SocketException e) when (UdpDatagrams.IsRefusal(e))
                 {
                     Interlocked.Increment(ref _refusals);
-                    Report(Refused(e));
+                    _drops.Report(Refused(e));
                     continue;
                 }
                 catch (SocketException e) when (e.SocketErrorCode == SocketError.MessageSize)
                 {
-                    Interlocked.Increment(ref _droppedTooLarge);
-                    Report(new IpcException(IpcErrorKind.MessageTooLarge, $"A datagram larger than {buffer.Length} bytes arrived from {_address}; it was dropped.", Name, e));
+                    _drops.Invalid(new IpcException(IpcErrorKind.MessageTooLarge, $"A datagram larger than {buffer.Length} bytes arrived from {_address}; it was dropped.", Name, e));
                     continue;
                 }
                 catch (SocketException e)
                 {
-                    Report(new IpcException(IpcErrorKind.ConnectFailed, $"Receiving from {_address} failed: {e.Message}", Name, e));
+                    _drops.Report(new IpcException(IpcErrorKind.ConnectFailed, $"Receiving from {_address} failed: {e.Message}", Name, e));
                     Thread.Sleep(10); // an unexpected error: do not spin on it
                     continue;
                 }
@@ -205,15 +207,14 @@ namespace PsIpc.Transport.Sockets
             IpcException invalid = UdpDatagrams.Decode(buffer, count, Framing, Options.MaxMessageSize, Name, _address, out MessageFormat format, out byte[] payload);
             if (invalid != null)
             {
-                Interlocked.Increment(ref invalid.Kind == IpcErrorKind.MessageTooLarge ? ref _droppedTooLarge : ref _droppedMalformed);
-                Report(invalid);
+                _drops.Invalid(invalid);
                 return;
             }
             try
             {
                 if (!_inbound.TryAdd(new IpcMessage(format, payload, this), payload.Length + 64L, Deadline.After(TimeSpan.Zero), CancellationToken.None))
                 {
-                    Interlocked.Increment(ref _droppedQueueFull);
+                    _drops.QueueWasFull();
                     return;
                 }
             }
@@ -222,16 +223,6 @@ namespace PsIpc.Transport.Sockets
                 return; // closed
             }
             CountReceived(1, payload.Length);
-        }
-
-        private void Report(IpcException reason)
-        {
-            _lastError = reason;
-            try
-            {
-                _inbound.TryAdd(IpcMessage.ForFault(reason, this), 64, Deadline.After(TimeSpan.Zero), CancellationToken.None);
-            }
-            catch (InvalidOperationException) { } // closed: nobody will read it
         }
     }
 }

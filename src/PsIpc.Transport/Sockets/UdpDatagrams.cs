@@ -61,10 +61,7 @@ namespace PsIpc.Transport.Sockets
                 case SocketFraming.Line:
                     return addNewLine ? Concat(payload, NewLine) : payload;
                 default:
-                    var datagram = new byte[FrameHeader.Size + payload.Length];
-                    FrameHeader.Write(datagram, 0, payload.Length, frame.Type);
-                    Buffer.BlockCopy(payload, 0, datagram, FrameHeader.Size, payload.Length);
-                    return datagram;
+                    return FrameHeader.Frame(frame.Type, payload);
             }
         }
 

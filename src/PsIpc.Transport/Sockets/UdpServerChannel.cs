@@ -28,9 +28,9 @@ namespace PsIpc.Transport.Sockets
         private readonly BoundedQueue<IpcMessage> _inbound;
         private readonly Socket _socket;
         private readonly Thread _receiver;
-        private long _peersSeen, _droppedMalformed, _droppedTooLarge, _droppedQueueFull;
+        private readonly DatagramDrops _drops;
+        private long _peersSeen;
         private int _nextPeerId;
-        private IpcException _lastDropError;
 
         private UdpServerChannel(string name, Socket socket, SocketFraming framing, int maxPeers, ChannelOptions options)
             : base(name, "Udp", ChannelRole.Server, options)
@@ -44,6 +44,7 @@ namespace PsIpc.Transport.Sockets
             Port = endPoint.Port;
             _socket.ReceiveTimeout = ReceivePollMilliseconds;
             _inbound = new BoundedQueue<IpcMessage>(Options.ReceiveBufferMessages, Options.ReceiveBufferBytes);
+            _drops = new DatagramDrops(_inbound, this, throttle: true); // anyone can send to a server
             _receiver = new Thread(ReceiveLoop, 256 * 1024) { IsBackground = true, Name = $"PsIpc UDP receiver {name}" };
             _receiver.Start();
         }
@@ -107,19 +108,19 @@ namespace PsIpc.Transport.Sockets
         public long ConnectionsAccepted => Interlocked.Read(ref _peersSeen);
 
         /// <summary>Datagrams that were not a valid message with this framing (LengthPrefixed: not exactly one data frame).</summary>
-        public long DroppedMalformed => Interlocked.Read(ref _droppedMalformed);
+        public long DroppedMalformed => _drops.Malformed;
 
         /// <summary>Datagrams whose message was larger than -MaxMessageSize.</summary>
-        public long DroppedTooLarge => Interlocked.Read(ref _droppedTooLarge);
+        public long DroppedTooLarge => _drops.TooLarge;
 
         /// <summary>Valid datagrams dropped because the receive queue was full (nobody reading, or the handlers behind).</summary>
-        public long DroppedQueueFull => Interlocked.Read(ref _droppedQueueFull);
+        public long DroppedQueueFull => _drops.QueueFull;
 
         /// <summary>All datagrams this server dropped (the kernel's own drops, when its buffer overflows, are not seen here).</summary>
-        public long DatagramsDropped => DroppedMalformed + DroppedTooLarge + DroppedQueueFull;
+        public long DatagramsDropped => _drops.Total;
 
         /// <summary>Why the last malformed or oversized datagram was dropped.</summary>
-        public IpcException LastDropError => _lastDropError;
+        public IpcException LastDropError => _drops.LastError;
 
         public long HandlerErrors => _handlerErrors.Count;
 
@@ -282,13 +283,13 @@ namespace PsIpc.Transport.Sockets
                 }
                 catch (SocketException e) when (e.SocketErrorCode == SocketError.MessageSize)
                 {
-                    Drop(ref _droppedTooLarge, new IpcException(IpcErrorKind.MessageTooLarge,
+                    _drops.Invalid(new IpcException(IpcErrorKind.MessageTooLarge,
                         $"A datagram larger than {buffer.Length} bytes arrived on '{Name}'; it was dropped.", Name, e));
                     continue;
                 }
                 catch (SocketException e)
                 {
-                    ReportFault(new IpcException(IpcErrorKind.ConnectFailed, $"Receiving on '{Name}' failed: {e.Message}", Name, e));
+                    _drops.Report(new IpcException(IpcErrorKind.ConnectFailed, $"Receiving on '{Name}' failed: {e.Message}", Name, e));
                     Thread.Sleep(10); // an unexpected error: do not spin on it
                     continue;
                 }
@@ -303,8 +304,7 @@ namespace PsIpc.Transport.Sockets
                 out MessageFormat format, out byte[] payload);
             if (invalid != null)
             {
-                if (invalid.Kind == IpcErrorKind.MessageTooLarge) Drop(ref _droppedTooLarge, invalid);
-                else Drop(ref _droppedMalformed, invalid);
+                _drops.Invalid(invalid);
                 return;
             }
             UdpPeer peer = PeerFor(from);
@@ -321,7 +321,7 @@ namespace PsIpc.Transport.Sockets
             }
             if (!added)
             {
-                Interlocked.Increment(ref _droppedQueueFull);
+                _drops.QueueWasFull();
                 return;
             }
             CountReceived(1, payload.Length);
@@ -352,31 +352,6 @@ namespace PsIpc.Transport.Sockets
                 Monitor.PulseAll(_gate); // a broadcast may be waiting for a first peer
                 return peer;
             }
-        }
-
-        private void Drop(ref long counter, IpcException reason)
-        {
-            Interlocked.Increment(ref counter);
-            ReportFault(reason);
-        }
-
-        // Anyone can send datagrams: a flood of garbage must not fill the receive queue with errors and crowd
-        // out real messages. Every drop is counted; at most one a second is reported in the stream.
-        private long _lastFaultReported;
-
-        private void ReportFault(IpcException reason)
-        {
-            _lastDropError = reason;
-            long now = System.Diagnostics.Stopwatch.GetTimestamp();
-            long last = Interlocked.Read(ref _lastFaultReported);
-            if (last != 0 && now - last < System.Diagnostics.Stopwatch.Frequency) return;
-            if (Interlocked.CompareExchange(ref _lastFaultReported, now, last) != last) return;
-            try
-            {
-                // Reported in the stream like a TCP connection's error, without ever waiting for room.
-                _inbound.TryAdd(IpcMessage.ForFault(reason, this), 64, Deadline.After(TimeSpan.Zero), CancellationToken.None);
-            }
-            catch (InvalidOperationException) { } // closed: nobody will read it
         }
     }
 }
