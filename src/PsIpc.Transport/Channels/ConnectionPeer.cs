@@ -71,5 +71,8 @@ namespace PsIpc.Transport.Channels
 
         /// <summary>The server channel this peer is connected to.</summary>
         public IpcChannel Server => ServerChannel;
+
+        /// <summary>True: a pipe's client runs as this user, checked by the system when it connected (SO_PEERCRED; CurrentUserOnly on Windows).</summary>
+        public override bool IsAuthenticated => true;
     }
 }

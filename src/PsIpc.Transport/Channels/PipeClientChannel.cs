@@ -55,6 +55,9 @@ namespace PsIpc.Transport.Channels
 
         public override string Address => _pipe.Path;
 
+        /// <summary>True: a pipe's server runs as this user, checked by the system when connecting (SO_PEERCRED; CurrentUserOnly on Windows).</summary>
+        public override bool IsAuthenticated => true;
+
         BoundedQueue<IpcMessage> IConnectionOwner.Inbound => InboundQueue;
 
         IpcException IConnectionOwner.OnHello(StreamConnection connection) => null;
