@@ -27,7 +27,6 @@ namespace PsIpc.Transport.Sockets
         private readonly HashSet<Socket> _securing = new HashSet<Socket>(); // TLS / shared-secret handshakes in progress
         private readonly SocketSecurity _security;
         private readonly Timer _idleTimer;
-        private readonly HandlerErrorLog _handlerErrors = new HandlerErrorLog();
         private readonly BoundedQueue<IpcMessage> _inbound;
         private readonly Socket _listener;
         private readonly Thread _acceptThread;
@@ -165,14 +164,12 @@ namespace PsIpc.Transport.Sockets
         /// <summary>Bytes of unfinished messages all clients together may make the server hold; then the connection that needs more is closed (ServerBusy).</summary>
         public long ReceiveBudgetBytes => Options.ReceiveBudget.Limit;
 
-        /// <summary>Messages a script-block handler failed on (it threw or wrote an error).</summary>
-        public long HandlerErrors => _handlerErrors.Count;
-
-        /// <summary>The last few handler failures, oldest first.</summary>
-        public IReadOnlyList<Exception> RecentHandlerErrors => _handlerErrors.Recent;
-
-        /// <summary>The module's handler of this server's messages, if one was given (-ScriptBlock); null otherwise.</summary>
-        public object Handler { get; set; }
+        /// <summary>
+        /// Whether a Line/Raw client that shuts down its sending side keeps its connection for replies (set by
+        /// whoever answers this server's messages, such as the module's script-block handler); false: its end
+        /// of input ends the connection.
+        /// </summary>
+        public bool KeepsHalfClosedConnections { get; set; }
 
         /// <summary>The clients connected now, as channels a reply can be sent to.</summary>
         public IReadOnlyList<IpcChannel> Peers
@@ -196,8 +193,6 @@ namespace PsIpc.Transport.Sockets
                 lock (_gate) return _live.Count > 0 ? ChannelState.Connected : ChannelState.Listening;
             }
         }
-
-        public void RecordHandlerError(Exception error) => _handlerErrors.Record(error);
 
         protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
             _inbound.TakeBatch(into, max, deadline, cancellationToken);
@@ -255,7 +250,7 @@ namespace PsIpc.Transport.Sockets
         // A plain program that shut down its sending side still waits for its replies (printf ... | nc -N):
         // a handler answers what came before the marker and then closes. Without a handler the end of the
         // client's input ends the connection, as a full close (indistinguishable from it) must.
-        bool ISocketConnectionOwner.KeepsHalfClosed => Handler != null;
+        bool ISocketConnectionOwner.KeepsHalfClosed => KeepsHalfClosedConnections;
 
         IpcException ISocketConnectionOwner.OnOpened(ISocketConnection connection)
         {
