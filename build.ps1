@@ -9,8 +9,8 @@
         dotnet pwsh -NoProfile -File ./build.ps1 [Build|Docs|Test|Bench|Demo ...] [-Configuration Release]
 
     Build  dotnet build src/PsIpc with the version from PsIpc.psd1, stage output/PsIpc
-           (PsIpc.psd1, PsIpc.Format.ps1xml, bin/*.dll, en-US/PsIpc.dll-Help.xml), run Docs,
-           and check that the staged module imports.
+           (PsIpc.psd1, PsIpc.Format.ps1xml, PsIpc.Types.ps1xml, bin/*.dll, en-US/PsIpc.dll-Help.xml),
+           run Docs, and check that the staged module imports.
     Docs   docs/cmdlets/*.md -> output/PsIpc/en-US/PsIpc.dll-Help.xml (platyPS's New-ExternalHelp
            when platyPS is installed, build/ConvertTo-Maml.ps1 otherwise).
     Test   Build, xUnit (tests/PsIpc.Transport.Tests), Pester 5.7.1 (tests/Pester) in a fresh pwsh;
@@ -132,9 +132,11 @@ function Invoke-Build {
     if (Test-Path -LiteralPath $ModuleOut) { Remove-Item -LiteralPath $ModuleOut -Recurse -Force }
     $bin = New-Item -ItemType Directory -Force -Path (Join-Path $ModuleOut 'bin')
     Copy-Item -LiteralPath $Manifest -Destination $ModuleOut
-    $format = Join-Path $RepoRoot 'src/PsIpc/PsIpc.Format.ps1xml'
-    if (-not (Test-Path -LiteralPath $format)) { throw "Missing $format (PsIpc.psd1 lists it in FormatsToProcess)." }
-    Copy-Item -LiteralPath $format -Destination $ModuleOut
+    foreach ($data in 'PsIpc.Format.ps1xml', 'PsIpc.Types.ps1xml') {
+        $file = Join-Path $RepoRoot "src/PsIpc/$data"
+        if (-not (Test-Path -LiteralPath $file)) { throw "Missing $file (PsIpc.psd1 lists it in FormatsToProcess or TypesToProcess)." }
+        Copy-Item -LiteralPath $file -Destination $ModuleOut
+    }
     Get-ChildItem -LiteralPath $targetDir -File |
         Where-Object { $_.Extension -in '.dll', '.pdb' } |
         Where-Object { $name = $_.Name; -not ($HostAssemblies | Where-Object { $name -like $_ }) } |

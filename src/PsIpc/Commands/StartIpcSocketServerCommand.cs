@@ -2,6 +2,7 @@ using System;
 using System.Management.Automation;
 using System.Security;
 using System.Security.Cryptography.X509Certificates;
+using PsIpc.Handlers;
 using PsIpc.Sockets;
 using PsIpc.Transport;
 using PsIpc.Transport.Channels;
@@ -45,6 +46,11 @@ namespace PsIpc.Commands
         [Parameter]
         [ValidateRange(1, 1024)]
         public int ThrottleLimit { get; set; } = 8;
+
+        /// <summary>How deep -ScriptBlock's reply objects are serialized (CliXml, JSON), as Send-IpcMessage -Depth.</summary>
+        [Parameter]
+        [ValidateRange(1, 100)]
+        public int Depth { get; set; } = 2;
 
         [Parameter]
         [ValidateRange(1, int.MaxValue)]
@@ -144,7 +150,15 @@ namespace PsIpc.Commands
             {
                 try
                 {
-                    ((ISocketServer)server).Handler = new SocketRequestHandler((ISocketServer)server, ScriptBlock, ThrottleLimit, SessionState.LanguageMode);
+                    // A Line/Raw client that shuts down its sending side still gets its replies.
+                    if (server is ServerChannel streamServer) streamServer.KeepsHalfClosedConnections = true;
+                    RequestHandler.Attach(server, ScriptBlock, new HandlerSettings
+                    {
+                        ThrottleLimit = ThrottleLimit,
+                        Depth = Depth,
+                        LanguageMode = SessionState.LanguageMode,
+                        TextReplies = ((ISocketServer)server).Framing != SocketFraming.LengthPrefixed,
+                    });
                 }
                 catch
                 {
