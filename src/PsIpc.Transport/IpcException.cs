@@ -43,6 +43,8 @@ namespace PsIpc.Transport
         AuthenticationFailed,
         HandshakeTimeout,
         IdleTimeout,
+        // A Unix socket path that cannot be bound: its directory cannot be created, or the file system refuses a socket there.
+        SocketPathInvalid,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>

@@ -85,7 +85,7 @@ namespace PsIpc.Commands
             try
             {
                 IpcChannel channel = ParameterSetName == UnixSet
-                    ? SocketClientChannel.ConnectUnix(SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path), Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security)
+                    ? SocketClientChannel.ConnectUnix(SocketAddressParser.ResolvePath(SessionState, Path), Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security)
                     : Udp ? (IpcChannel)UdpClientChannel.Connect(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options)
                     : SocketClientChannel.ConnectTcp(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security);
                 ChannelRegistry.Register(channel);

@@ -106,7 +106,7 @@ namespace PsIpc.Commands
             {
                 if (ParameterSetName == UnixSet)
                 {
-                    string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
+                    string path = SocketAddressParser.ResolvePath(SessionState, Path);
                     if (!ShouldProcess(path, "Start a Unix domain socket server")) return;
                     server = SocketServerChannel.ListenUnix(null, path, Framing, MaxConnections, options, security);
                 }
