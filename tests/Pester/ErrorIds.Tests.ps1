@@ -46,11 +46,15 @@ BeforeDiscovery {
             @{ Case = 'an unknown -Format'; Expect = 'CannotConvertArgumentNoMessage'; Act = { param($F) Send-IpcMessage -Channel $F.Pipe -InputObject 1 -Format Yaml } }
             @{ Case = '-Depth 0'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Send-IpcMessage -Channel $F.Pipe -InputObject 1 -Depth 0 } }
             @{ Case = '-TimeoutSeconds -1'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Send-IpcMessage -Channel $F.Pipe -InputObject 1 -TimeoutSeconds -1 } }
-            @{ Case = 'a message over the peer''s -MaxMessageSize 0 (the handshake itself works)'; Expect = 'MessageTooLarge'; Act = {
+            @{ Case = 'a message over the peer''s -MaxMessageSize 0 (the handshake works; an empty message passes)'; Expect = 'MessageTooLarge'; Act = {
                     param($F)
                     $server = New-IpcPipe -Name (New-TestPipeName) -MaxMessageSize 0
                     $client = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 10
-                    try { Send-IpcMessage -Channel $client -InputObject 'x' } finally { Close-IpcChannel $client, $server }
+                    try {
+                        Send-IpcMessage -Channel $client -InputObject ''
+                        Send-IpcMessage -Channel $client -InputObject 'x'
+                    }
+                    finally { Close-IpcChannel $client, $server }
                 }
             }
         )
@@ -158,6 +162,9 @@ BeforeDiscovery {
             @{ Case = 'a non-loopback -Address without -Secret'; Expect = 'AuthenticationRequired'; Act = { param($F) Start-IpcSocketServer -Address '192.0.2.1' } }
             @{ Case = 'a non-loopback UDP -Address'; Expect = 'AuthenticationRequired'; Act = { param($F) Start-IpcSocketServer -Udp -Address '192.0.2.1' } }
             @{ Case = 'an -Address not of this machine (with -Secret)'; Expect = 'ConnectFailed'; Act = { param($F) Start-IpcSocketServer -Address '192.0.2.1' -Secret $F.Secret } }
+            @{ Case = 'a one-character -Secret'; Expect = 'SecretTooShort'; Act = { param($F) Start-IpcSocketServer -Secret $F.ShortSecret } }
+            @{ Case = 'a 15-character -Secret'; Expect = 'SecretTooShort'; Act = { param($F) Start-IpcSocketServer -Secret (ConvertTo-SecureString ('s' * 15) -AsPlainText -Force) } }
+            @{ Case = 'a one-character -Secret as a credential'; Expect = 'SecretTooShort'; Act = { param($F) Start-IpcSocketServer -Secret ([pscredential]::new('user', $F.ShortSecret)) } }
             @{ Case = 'an empty -Secret'; Expect = 'EmptySecret'; Act = { param($F) Start-IpcSocketServer -Secret ([securestring]::new()) } }
             @{ Case = 'a -Secret as plain text'; Expect = 'ParameterArgumentTransformationError'; Act = { param($F) Start-IpcSocketServer -Secret 'plain text, in the history' } }
             @{ Case = '-Port 70000'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Start-IpcSocketServer -Port 70000 } }
@@ -174,6 +181,8 @@ BeforeDiscovery {
             @{ Case = 'a -Path on a drive that does not exist'; Expect = 'SocketPathInvalid'; Act = { param($F) Connect-IpcSocket -Path 'NoSuchDrive:\server.sock' -TimeoutSeconds 0 } }
             @{ Case = 'a -Path of another provider (Env:)'; Expect = 'SocketPathInvalid'; Act = { param($F) Connect-IpcSocket -Path 'Env:\server.sock' -TimeoutSeconds 0 } }
             @{ Case = 'a -Path too long for sun_path'; Expect = 'SocketPathTooLong'; Act = { param($F) Connect-IpcSocket -Path (Join-Path $F.Dir ('z' * 200)) -TimeoutSeconds 0 } }
+            @{ Case = 'a one-character -Secret'; Expect = 'SecretTooShort'; Act = { param($F) Connect-IpcSocket -Port $F.SecretServer.Port -Secret $F.ShortSecret -TimeoutSeconds 5 } }
+            @{ Case = 'a 15-character -Secret over a Unix socket'; Expect = 'SecretTooShort'; Act = { param($F) Connect-IpcSocket -Path $F.UnixServer.Path -Secret (ConvertTo-SecureString ('s' * 15) -AsPlainText -Force) -TimeoutSeconds 5 } }
             @{ Case = 'an empty -Secret'; Expect = 'EmptySecret'; Act = { param($F) Connect-IpcSocket -Port $F.SecretServer.Port -Secret ([securestring]::new()) -TimeoutSeconds 5 } }
             @{ Case = 'a -Secret the server does not expect'; Expect = 'AuthenticationFailed'; Act = { param($F) Connect-IpcSocket -Port $F.Server.Port -Secret $F.Secret -TimeoutSeconds 10 } }
             @{ Case = 'a wrong -Secret'; Expect = 'AuthenticationFailed'; Act = { param($F) Connect-IpcSocket -Port $F.SecretServer.Port -Secret $F.WrongSecret -TimeoutSeconds 10 } }
@@ -336,7 +345,7 @@ AfterAll {
 Describe 'Error ids: the sweep itself' {
     It 'reads the module''s own string ids from the source' {
         foreach ($id in 'EncodeFailed', 'DecodeFailed', 'ChannelNotFound', 'SocketServerNotFound', 'InvalidAddress',
-            'EmptySecret', 'CertificateWithoutPrivateKey', 'InvalidWildcardPattern') {
+            'EmptySecret', 'SecretTooShort', 'CertificateWithoutPrivateKey', 'InvalidWildcardPattern') {
             $SourceIds | Should -Contain $id
         }
     }

@@ -89,6 +89,12 @@ namespace PsIpc.Commands
                 HandshakeTimeout = TimeSpan.FromSeconds(HandshakeTimeoutSeconds),
                 IdleTimeout = TimeSpan.FromSeconds(IdleTimeoutSeconds),
             };
+            ErrorRecord refusedSecret = SecretArgument.Refusal(Secret);
+            if (refusedSecret != null)
+            {
+                ThrowTerminatingError(refusedSecret);
+                return;
+            }
             SocketSecurity security;
             try
             {
@@ -97,8 +103,7 @@ namespace PsIpc.Commands
             }
             catch (ArgumentException e)
             {
-                ThrowTerminatingError(new ErrorRecord(e, Secret != null && Secret.Length == 0 ? "EmptySecret" : "CertificateWithoutPrivateKey",
-                    ErrorCategory.InvalidArgument, Certificate));
+                ThrowTerminatingError(new ErrorRecord(e, "CertificateWithoutPrivateKey", ErrorCategory.InvalidArgument, Certificate));
                 return;
             }
             IpcChannel server;
