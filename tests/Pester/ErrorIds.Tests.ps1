@@ -76,6 +76,20 @@ BeforeDiscovery {
                     finally { Close-IpcChannel $client; Stop-IpcSocketServer $server }
                 }
             }
+            @{ Case = 'a Json message that is not JSON (skipped; the next one is delivered)'; Expect = 'DecodeFailed'; Act = {
+                    param($F)
+                    $server = New-IpcPipe -Name (New-TestPipeName)
+                    $client = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 10
+                    try {
+                        # Send-IpcMessage writes only valid JSON: the frame a foreign peer might send, sent as it is.
+                        $client.Send([PsIpc.Transport.Framing.MessageFormat]::Json, [System.Text.Encoding]::UTF8.GetBytes('{not json'),
+                            [PsIpc.Transport.Deadline]::Infinite, [System.Threading.CancellationToken]::None)
+                        Send-IpcMessage -Channel $client -InputObject 'next'
+                        Receive-IpcMessage -Channel $server -Count 2 -TimeoutSeconds 30
+                    }
+                    finally { Close-IpcChannel $client, $server }
+                }
+            }
             @{ Case = 'a UDP server that is gone'; Expect = 'ConnectionRefused'; Act = {
                     param($F)
                     $client = Connect-IpcSocket -Udp -Port $F.ClosedUdpPort
