@@ -13,7 +13,7 @@
            run Docs, and check that the staged module imports.
     Docs   docs/cmdlets/*.md -> output/PsIpc/en-US/PsIpc.dll-Help.xml (platyPS's New-ExternalHelp
            when platyPS is installed, build/ConvertTo-Maml.ps1 otherwise).
-    Test   Build, xUnit (tests/PsIpc.Transport.Tests), Pester 5.7.1 (tests/Pester) in a fresh pwsh;
+    Test   Build, xUnit (tests/PsIpc.Transport.Tests, then tests/PsIpc.Tests), Pester 5.7.1 (tests/Pester) in a fresh pwsh;
            results in output/testresults; the last line is "N passed, N failed[, N skipped]".
     Bench  Build, then bench/Invoke-Bench.ps1 -ModulePath output/PsIpc <extra arguments>.
     Demo   Build, then examples/demo.ps1 in a fresh pwsh.
@@ -40,7 +40,11 @@ Set-StrictMode -Version 3.0
 $RepoRoot = $PSScriptRoot
 $Manifest = Join-Path $RepoRoot 'PsIpc.psd1'
 $ModuleProject = Join-Path $RepoRoot 'src/PsIpc/PsIpc.csproj'
-$TestProject = Join-Path $RepoRoot 'tests/PsIpc.Transport.Tests/PsIpc.Transport.Tests.csproj'
+# The xUnit projects, in the order they run: the transport core, then the module's own C#. Each writes its .trx.
+$XUnitProjects = @(
+    @{ Name = 'xUnit core'; Project = Join-Path $RepoRoot 'tests/PsIpc.Transport.Tests/PsIpc.Transport.Tests.csproj'; Trx = 'xunit.trx' }
+    @{ Name = 'xUnit module'; Project = Join-Path $RepoRoot 'tests/PsIpc.Tests/PsIpc.Tests.csproj'; Trx = 'xunit-module.trx' }
+)
 $ModuleOut = Join-Path $RepoRoot 'output/PsIpc'
 $TestResults = Join-Path $RepoRoot 'output/testresults'
 $HelpFile = Join-Path $ModuleOut 'en-US/PsIpc.dll-Help.xml'
@@ -203,23 +207,25 @@ function Get-XUnitCount {
 function Invoke-Test {
     Invoke-Build
     $null = New-Item -ItemType Directory -Force -Path $TestResults
-    Get-ChildItem -LiteralPath $TestResults -File | Where-Object Name -Match '^(xunit\.trx|pester-.*)$' | Remove-Item
+    Get-ChildItem -LiteralPath $TestResults -File | Where-Object Name -Match '^(xunit.*\.trx|pester-.*)$' | Remove-Item
     $runs = [System.Collections.Generic.List[object]]::new()
 
-    Write-Step 'xUnit: tests/PsIpc.Transport.Tests'
-    $trx = Join-Path $TestResults 'xunit.trx'
-    $testArgs = @('test', $TestProject, '-c', $Configuration, "-p:Version=$Version", '-nologo',
-        '--logger', 'trx;LogFileName=xunit.trx', '--results-directory', $TestResults,
-        '--blame-hang-timeout', '5m', '--blame-hang-dump-type', 'none')
-    if ($IsCI) { $testArgs += '-nodeReuse:false' }
-    $code = Invoke-Native dotnet $testArgs -AllowFailure
-    $xunit = @{ Name = 'xUnit'; ExitCode = $code; Passed = 0; Failed = 0; Skipped = 0; Problem = $null }
-    if (Test-Path -LiteralPath $trx) {
-        $counts = Get-XUnitCount $trx
-        foreach ($key in $counts.Keys) { $xunit[$key] = $counts[$key] }
+    foreach ($xunitProject in $XUnitProjects) {
+        Write-Step "$($xunitProject.Name): $([System.IO.Path]::GetRelativePath($RepoRoot, (Split-Path $xunitProject.Project)))"
+        $trx = Join-Path $TestResults $xunitProject.Trx
+        $testArgs = @('test', $xunitProject.Project, '-c', $Configuration, "-p:Version=$Version", '-nologo',
+            '--logger', "trx;LogFileName=$($xunitProject.Trx)", '--results-directory', $TestResults,
+            '--blame-hang-timeout', '5m', '--blame-hang-dump-type', 'none')
+        if ($IsCI) { $testArgs += '-nodeReuse:false' }
+        $code = Invoke-Native dotnet $testArgs -AllowFailure
+        $xunit = @{ Name = $xunitProject.Name; ExitCode = $code; Passed = 0; Failed = 0; Skipped = 0; Problem = $null }
+        if (Test-Path -LiteralPath $trx) {
+            $counts = Get-XUnitCount $trx
+            foreach ($key in $counts.Keys) { $xunit[$key] = $counts[$key] }
+        }
+        else { $xunit.Problem = "no results (dotnet test exited with $code)" }
+        $runs.Add($xunit)
     }
-    else { $xunit.Problem = "no results (dotnet test exited with $code)" }
-    $runs.Add($xunit)
 
     Write-Step 'Pester: tests/Pester (fresh pwsh)'
     $minutes = if ($env:PSIPC_PESTER_TIMEOUT_MINUTES) { [double]$env:PSIPC_PESTER_TIMEOUT_MINUTES } else { 30 }
@@ -291,7 +297,7 @@ if ($script:TestRuns) {
     Write-Host ''
     foreach ($r in $runs) {
         $note = if ($r.Problem) { "  <- $($r.Problem), counted as 1 failed" } else { '' }
-        Write-Host ("  {0,-7} passed {1}, failed {2}, skipped {3}{4}" -f $r.Name, $r.Passed, $r.Failed, $r.Skipped, $note)
+        Write-Host ("  {0,-12} passed {1}, failed {2}, skipped {3}{4}" -f $r.Name, $r.Passed, $r.Failed, $r.Skipped, $note)
     }
     $passed = $failed = $skipped = 0
     foreach ($r in $runs) { $passed += $r.Passed; $failed += $r.Failed; $skipped += $r.Skipped }

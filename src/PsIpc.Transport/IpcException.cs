@@ -45,6 +45,8 @@ namespace PsIpc.Transport
         IdleTimeout,
         // The channel contract: an operation the channel cannot do (receiving from a peer view, sending to a segment).
         OperationNotSupported,
+        // A Unix socket path that cannot be bound: its directory cannot be created, or the file system refuses a socket there.
+        SocketPathInvalid,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>

@@ -42,6 +42,7 @@ namespace PsIpc
                 case IpcErrorKind.InvalidPipeName:
                 case IpcErrorKind.PipeNameTooLong:
                 case IpcErrorKind.SocketPathTooLong:
+                case IpcErrorKind.SocketPathInvalid:
                 case IpcErrorKind.InvalidSharedMemoryName:
                     return ErrorCategory.InvalidArgument;
                 case IpcErrorKind.PipeNotFound:

@@ -95,6 +95,12 @@ namespace PsIpc.Commands
                 HandshakeTimeout = TimeSpan.FromSeconds(HandshakeTimeoutSeconds),
                 IdleTimeout = TimeSpan.FromSeconds(IdleTimeoutSeconds),
             };
+            ErrorRecord refusedSecret = SecretArgument.Refusal(Secret);
+            if (refusedSecret != null)
+            {
+                ThrowTerminatingError(refusedSecret);
+                return;
+            }
             SocketSecurity security;
             try
             {
@@ -103,8 +109,7 @@ namespace PsIpc.Commands
             }
             catch (ArgumentException e)
             {
-                ThrowTerminatingError(new ErrorRecord(e, Secret != null && Secret.Length == 0 ? "EmptySecret" : "CertificateWithoutPrivateKey",
-                    ErrorCategory.InvalidArgument, Certificate));
+                ThrowTerminatingError(new ErrorRecord(e, "CertificateWithoutPrivateKey", ErrorCategory.InvalidArgument, Certificate));
                 return;
             }
             IpcChannel server;
@@ -112,7 +117,7 @@ namespace PsIpc.Commands
             {
                 if (ParameterSetName == UnixSet)
                 {
-                    string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
+                    string path = SocketAddressParser.ResolvePath(SessionState, Path);
                     if (!ShouldProcess(path, "Start a Unix domain socket server")) return;
                     server = SocketServerChannel.ListenUnix(null, path, Framing, MaxConnections, options, security);
                 }
