@@ -43,6 +43,8 @@ namespace PsIpc.Transport
         AuthenticationFailed,
         HandshakeTimeout,
         IdleTimeout,
+        // Shared memory hardening (issue 13).
+        SharedMemoryTruncated,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>

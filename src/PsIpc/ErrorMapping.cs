@@ -55,6 +55,7 @@ namespace PsIpc
                     return ErrorCategory.InvalidOperation;
                 case IpcErrorKind.SharedMemoryCorrupt:
                 case IpcErrorKind.SharedMemoryDamaged:
+                case IpcErrorKind.SharedMemoryTruncated:
                     return ErrorCategory.InvalidData;
                 case IpcErrorKind.ProtocolError:
                 case IpcErrorKind.ProtocolVersionMismatch:

@@ -70,13 +70,14 @@ namespace PsIpc.Transport.SharedMemory
                 }
                 try
                 {
-                    mapping = SharedMapping.FromFile(stream, total, path);
+                    mapping = SharedMapping.FromFile(stream, total, name, path);
                 }
                 catch
                 {
                     stream.Dispose();
                     throw;
                 }
+                mapping.EnsureIntact(); // another process may have truncated the new file already
                 unsafe { SegmentHeader.Initialize(mapping.Pointer, kind, capacity); }
                 return mapping;
             }
@@ -115,7 +116,8 @@ namespace PsIpc.Transport.SharedMemory
                         if (DateTime.UtcNow < giveUp) { Thread.Sleep(10); continue; }
                         throw Corrupt(name, path, $"the file has {length} bytes, less than the {SegmentHeader.Size}-byte header");
                     }
-                    mapping = SharedMapping.FromFile(stream, length, path);
+                    mapping = SharedMapping.FromFile(stream, length, name, path);
+                    mapping.EnsureIntact(); // the file may have shrunk since its length was read
                     string problem;
                     unsafe { problem = SegmentHeader.Validate(mapping.Pointer, length, out kind, out capacity); }
                     if (problem == null) return mapping;
@@ -315,7 +317,7 @@ namespace PsIpc.Transport.SharedMemory
             {
                 throw new IpcException(IpcErrorKind.SharedMemoryNameInUse, $"A shared memory segment named '{name}' exists already.", name, e);
             }
-            var mapping = new SharedMapping(file, total, MapName(name));
+            var mapping = new SharedMapping(file, total, name, MapName(name));
             unsafe { SegmentHeader.Initialize(mapping.Pointer, kind, capacity); }
             Remember(name);
             return mapping;
@@ -336,7 +338,7 @@ namespace PsIpc.Transport.SharedMemory
             {
                 throw new IpcException(IpcErrorKind.AccessDenied, $"Access to the shared memory segment '{name}' is denied.", name, e);
             }
-            var mapping = new SharedMapping(file, 0, MapName(name));
+            var mapping = new SharedMapping(file, 0, name, MapName(name));
             string problem;
             unsafe
             {

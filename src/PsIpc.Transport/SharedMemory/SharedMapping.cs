@@ -1,17 +1,24 @@
 using System;
 using System.IO;
 using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 
 namespace PsIpc.Transport.SharedMemory
 {
-    /// <summary>A segment mapped into this process: a pointer to its first byte and its length.</summary>
+    /// <summary>
+    /// A segment mapped into this process: a pointer to its first byte and its length. On Unix it also keeps the
+    /// file's descriptor, because a file can shrink under its mapping: another process of the user may truncate
+    /// it, and touching a mapped page beyond the file's new end raises SIGBUS, which .NET cannot catch (the whole
+    /// process dies). <see cref="EnsureIntact"/> asks the kernel for the file's size before the mapping is used.
+    /// </summary>
     internal sealed unsafe class SharedMapping : IDisposable
     {
         private readonly MemoryMappedFile _file;
         private readonly MemoryMappedViewAccessor _view;
+        private readonly SafeFileHandle _descriptor; // null for a Windows named map, which cannot shrink
         private bool _disposed;
 
-        public SharedMapping(MemoryMappedFile file, long length, string address)
+        public SharedMapping(MemoryMappedFile file, long length, string name, string address, SafeFileHandle descriptor = null)
         {
             _file = file;
             try
@@ -29,15 +36,51 @@ namespace PsIpc.Transport.SharedMemory
                 file.Dispose();
                 throw;
             }
+            Name = name;
             Address = address;
+            _descriptor = descriptor;
         }
 
         public byte* Pointer { get; }
 
         public long Length { get; }
 
+        public string Name { get; }
+
         /// <summary>The file path (Unix) or the map name (Windows).</summary>
         public string Address { get; }
+
+        /// <summary>
+        /// Null while the file still covers every mapped byte; else the error to report. One system call (statx).
+        /// </summary>
+        public IpcException Shrunk()
+        {
+            if (_descriptor == null) return null;
+            long size;
+            try
+            {
+                size = ShmNative.GetFileSize(_descriptor);
+            }
+            catch (ObjectDisposedException)
+            {
+                return null; // unmapped meanwhile: the caller's use count or closed check reports that
+            }
+            if (size >= Length) return null;
+            string now = size < 0 ? $"cannot be measured (errno {ShmNative.LastError})" : $"is {size} bytes now";
+            return new IpcException(IpcErrorKind.SharedMemoryTruncated,
+                $"The shared memory file of '{Name}' ({Address}) {now}, less than the {Length} bytes mapped: another process truncated it. " +
+                "Nothing was read or written. Close it (Close-IpcChannel) and remove it (Remove-SharedMemory).", Name);
+        }
+
+        /// <summary>True while the file still covers every mapped byte.</summary>
+        public bool IsIntact => Shrunk() == null;
+
+        /// <summary>Throws SharedMemoryTruncated when the file no longer covers the mapping; call before touching it.</summary>
+        public void EnsureIntact()
+        {
+            IpcException shrunk = Shrunk();
+            if (shrunk != null) throw shrunk;
+        }
 
         public void Dispose()
         {
@@ -49,11 +92,12 @@ namespace PsIpc.Transport.SharedMemory
         }
 
         /// <summary>Maps the whole of an open file read-write; the mapping keeps the file open.</summary>
-        public static SharedMapping FromFile(FileStream stream, long length, string address)
+        public static SharedMapping FromFile(FileStream stream, long length, string name, string address)
         {
+            SafeFileHandle descriptor = stream.SafeFileHandle;
             MemoryMappedFile file = MemoryMappedFile.CreateFromFile(stream, null, length, MemoryMappedFileAccess.ReadWrite,
                 HandleInheritability.None, leaveOpen: false);
-            return new SharedMapping(file, length, address);
+            return new SharedMapping(file, length, name, address, descriptor);
         }
     }
 }

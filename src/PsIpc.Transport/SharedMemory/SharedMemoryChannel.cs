@@ -28,7 +28,7 @@ namespace PsIpc.Transport.SharedMemory
             _mapping = mapping;
             Capacity = capacity;
             Header = mapping.Pointer;
-            _lock = new SharedLock(mapping.Pointer, s_pid);
+            _lock = new SharedLock(mapping, s_pid);
             IsCreator = created;
         }
 
@@ -117,14 +117,15 @@ namespace PsIpc.Transport.SharedMemory
 
         /// <summary>
         /// Reads a value from the mapping for a property (a table view may format a channel that another
-        /// thread is closing): the default once closed, never a read of unmapped memory.
+        /// thread is closing, or whose file another process truncated): the default once closed or truncated,
+        /// never a read of unmapped memory or beyond the end of the file.
         /// </summary>
         private protected T WhileMapped<T>(Func<T> read)
         {
             Interlocked.Increment(ref _users);
             try
             {
-                return IsClosed ? default(T) : read();
+                return IsClosed || !_mapping.IsIntact ? default(T) : read();
             }
             finally
             {
@@ -138,6 +139,8 @@ namespace PsIpc.Transport.SharedMemory
         /// </summary>
         private protected void EnterLock(Deadline deadline, CancellationToken cancellationToken, IpcErrorKind timeoutKind)
         {
+            // The lock word is in the mapping: first make sure the file still covers it (and the data after it).
+            _mapping.EnsureIntact();
             // The common case, a free lock, costs one compare-and-swap: no linked token source per message.
             if (_lock.TryEnterNow()) return;
             bool entered, recovered;
@@ -172,6 +175,9 @@ namespace PsIpc.Transport.SharedMemory
         }
 
         private protected void ExitLock() => _lock.Exit();
+
+        /// <summary>The mapping, for checks that its file was not truncated after a wait.</summary>
+        private protected SharedMapping Mapping => _mapping;
 
         /// <summary>Runs with the lock held after it was taken over from a dead holder: make the data consistent or mark it damaged.</summary>
         private protected abstract void Repair();

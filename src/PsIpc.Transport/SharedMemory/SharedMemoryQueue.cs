@@ -112,7 +112,7 @@ namespace PsIpc.Transport.SharedMemory
                     }
                     finally
                     {
-                        Interlocked.Decrement(ref *_ring.ProducersWaiting);
+                        Awake(_ring.ProducersWaiting);
                     }
                     if (IsClosed) throw ClosedError();
                     if (deadline.HasExpired)
@@ -189,7 +189,7 @@ namespace PsIpc.Transport.SharedMemory
                     }
                     finally
                     {
-                        Interlocked.Decrement(ref *_ring.ConsumersWaiting);
+                        Awake(_ring.ConsumersWaiting);
                     }
                     if (IsClosed) throw ClosedError();
                     if (deadline.HasExpired) return 0;
@@ -259,13 +259,23 @@ namespace PsIpc.Transport.SharedMemory
             }
         }
 
+        /// <summary>
+        /// Counts a sleeper out again. A sleep can last up to a second: the file may have been truncated meanwhile,
+        /// and then the header is gone (touching it would be SIGBUS), so this throws SharedMemoryTruncated instead.
+        /// </summary>
+        private void Awake(int* waiting)
+        {
+            Mapping.EnsureIntact();
+            Interlocked.Decrement(ref *waiting);
+        }
+
         private void SleepUntilChanged(int* word, int seen, Deadline deadline, CancellationToken cancellationToken)
         {
             cancellationToken.ThrowIfCancellationRequested();
             int remaining = deadline.RemainingMilliseconds;
             if (remaining == 0) return;
             int slice = remaining < 0 || remaining > SafetySliceMilliseconds ? SafetySliceMilliseconds : remaining;
-            SharedWait.Wait(word, seen, slice, cancellationToken);
+            SharedWait.Wait(word, seen, slice, cancellationToken, Mapping);
             cancellationToken.ThrowIfCancellationRequested();
         }
 

@@ -139,6 +139,37 @@ namespace PsIpc.Transport.SharedMemory
 
         public const uint S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000;
 
+        [DllImport("libc", EntryPoint = "statx", SetLastError = true)]
+        private static extern int statx_handle(SafeHandle dirfd, [MarshalAs(UnmanagedType.LPStr)] string path, int flags, uint mask, byte* buffer);
+
+        [DllImport("libc", EntryPoint = "fstat", SetLastError = true)]
+        private static extern int fstat_handle_mac_arm64(SafeHandle fd, byte* buffer);
+
+        [DllImport("libc", EntryPoint = "fstat$INODE64", SetLastError = true)]
+        private static extern int fstat_handle_mac_x64(SafeHandle fd, byte* buffer);
+
+        /// <summary>
+        /// The size of an open file now (one fstat-like call): what a mapping of it may touch without SIGBUS.
+        /// -1 with errno when it cannot be read.
+        /// </summary>
+        public static long GetFileSize(SafeHandle file)
+        {
+            byte* buffer = stackalloc byte[256];
+            if (IsLinux)
+            {
+                // struct statx: stx_size u64 @40. STATX_SIZE = 0x200; AT_EMPTY_PATH = 0x1000.
+                if (statx_handle(file, string.Empty, 0x1000, 0x200, buffer) != 0) return -1;
+                return *(long*)(buffer + 40);
+            }
+            if (IsMacOS)
+            {
+                // Untested here: macOS struct stat (64-bit inodes): st_size i64 @96.
+                int rc = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? fstat_handle_mac_arm64(file, buffer) : fstat_handle_mac_x64(file, buffer);
+                return rc != 0 ? -1 : *(long*)(buffer + 96);
+            }
+            return -1;
+        }
+
         /// <summary>
         /// False only when the process certainly does not exist (ESRCH). A process of another user (EPERM)
         /// is alive. A recycled pid looks alive: then a lock waiter waits for its timeout instead of recovering.
@@ -214,11 +245,17 @@ namespace PsIpc.Transport.SharedMemory
     internal static unsafe class SharedWait
     {
         /// <summary>Waits while *address == expected, up to <paramref name="milliseconds"/>; the caller re-checks its condition.</summary>
-        public static void Wait(int* address, int expected, int milliseconds, CancellationToken cancellationToken)
+        /// <remarks>
+        /// Without a futex the word is polled: then <paramref name="mapping"/>, when given, is checked between polls
+        /// and the wait ends early when its file was truncated (the caller's own check then reports it).
+        /// </remarks>
+        public static void Wait(int* address, int expected, int milliseconds, CancellationToken cancellationToken, SharedMapping mapping = null)
         {
-            if (milliseconds == 0 || Volatile.Read(ref *address) != expected) return;
+            if (milliseconds == 0) return;
             if (ShmNative.HasFutex)
             {
+                // The kernel compares the word (and fails with EFAULT, no signal, when the file was truncated under
+                // it): no read of it here, which keeps the unchecked touches of a sleeper to the minimum.
                 if (!cancellationToken.CanBeCanceled)
                 {
                     ShmNative.FutexWait(address, expected, milliseconds);
@@ -231,6 +268,7 @@ namespace PsIpc.Transport.SharedMemory
                 }
                 return;
             }
+            if (Volatile.Read(ref *address) != expected) return;
             var sw = Stopwatch.StartNew();
             int sleep = 0;
             while (Volatile.Read(ref *address) == expected && !cancellationToken.IsCancellationRequested)
@@ -238,6 +276,7 @@ namespace PsIpc.Transport.SharedMemory
                 if (milliseconds >= 0 && sw.ElapsedMilliseconds >= milliseconds) return;
                 Thread.Sleep(sleep);
                 if (sleep < 10) sleep++;
+                if (mapping != null && !mapping.IsIntact) return;
             }
         }
 
