@@ -64,8 +64,15 @@ namespace PsIpc.Transport.SharedMemory
                 info.CreatedAt = new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddMilliseconds(*(long*)(b + SegmentHeader.CreatedAtOffset)).ToLocalTime();
                 if (kind == SharedMemoryKind.Queue)
                 {
-                    info.Used = *(long*)(b + SegmentHeader.TailOffset) - *(long*)(b + SegmentHeader.HeadOffset);
-                    info.Messages = *(long*)(b + SegmentHeader.EnqueuedOffset) - *(long*)(b + SegmentHeader.DequeuedOffset);
+                    long head = *(long*)(b + SegmentHeader.HeadOffset), tail = *(long*)(b + SegmentHeader.TailOffset);
+                    string ring = SharedRing.CheckCounters(head, tail, info.Capacity);
+                    if (ring != null)
+                    {
+                        info.Status = $"the queue is corrupt: {ring}";
+                        return info;
+                    }
+                    info.Used = tail - head;
+                    info.Messages = unchecked(*(long*)(b + SegmentHeader.EnqueuedOffset) - *(long*)(b + SegmentHeader.DequeuedOffset));
                 }
                 else
                 {
