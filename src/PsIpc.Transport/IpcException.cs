@@ -45,6 +45,8 @@ namespace PsIpc.Transport
         IdleTimeout,
         // Shared memory hardening (issue 13).
         SharedMemoryTruncated,
+        SharedMemoryDirectoryNotOwned,
+        InvalidSharedMemoryDirectory,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>

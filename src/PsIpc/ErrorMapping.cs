@@ -43,6 +43,7 @@ namespace PsIpc
                 case IpcErrorKind.PipeNameTooLong:
                 case IpcErrorKind.SocketPathTooLong:
                 case IpcErrorKind.InvalidSharedMemoryName:
+                case IpcErrorKind.InvalidSharedMemoryDirectory:
                     return ErrorCategory.InvalidArgument;
                 case IpcErrorKind.PipeNotFound:
                 case IpcErrorKind.SharedMemoryNotFound:
@@ -65,6 +66,7 @@ namespace PsIpc
                     return ErrorCategory.LimitsExceeded;
                 case IpcErrorKind.AccessDenied:
                 case IpcErrorKind.AuthenticationRequired:
+                case IpcErrorKind.SharedMemoryDirectoryNotOwned:
                     return ErrorCategory.PermissionDenied;
                 case IpcErrorKind.AuthenticationFailed:
                     return ErrorCategory.AuthenticationError;

@@ -47,7 +47,7 @@ namespace PsIpc
             {
                 foreach (SharedMemoryInfo info in SharedMemoryInfo.List()) names.Add(info.Name);
             }
-            catch (Exception e) when (e is System.IO.IOException || e is UnauthorizedAccessException)
+            catch (Exception e) when (e is System.IO.IOException || e is UnauthorizedAccessException || e is Transport.IpcException)
             {
                 // Completion offers what it can.
             }

@@ -15,6 +15,7 @@ namespace PsIpc.Transport.Tests
     /// with head = tail near 2^63 passed every test, and a batched send then computed a negative ring offset
     /// and wrote outside the mapping. Every such header must now be a SharedMemoryCorrupt error.
     /// </summary>
+    [Collection(SharedMemoryCollection.Name)]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public sealed class SharedMemoryOverflowTests : SharedMemoryTestBase
     {

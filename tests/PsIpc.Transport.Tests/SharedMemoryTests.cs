@@ -15,6 +15,7 @@ using Xunit;
 namespace PsIpc.Transport.Tests
 {
     /// <summary>Segments, the ring, header validation and lock recovery, without PowerShell.</summary>
+    [Collection(SharedMemoryCollection.Name)]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public sealed class SharedMemoryTests : IDisposable
     {

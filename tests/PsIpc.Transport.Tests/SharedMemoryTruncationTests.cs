@@ -16,6 +16,7 @@ namespace PsIpc.Transport.Tests
     /// would have died rather than failed. Every call must see the shrunken file first and throw
     /// SharedMemoryTruncated instead.
     /// </summary>
+    [Collection(SharedMemoryCollection.Name)]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public sealed class SharedMemoryTruncationTests : SharedMemoryTestBase
     {

@@ -15,17 +15,7 @@ namespace PsIpc.Transport.SharedMemory
     /// </summary>
     internal static class SegmentStore
     {
-        public static string Directory
-        {
-            get
-            {
-                if (ShmNative.IsWindows) return null;
-                string root = ShmNative.IsLinux && System.IO.Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
-                return Path.Combine(root, "psipc-" + ShmNative.EffectiveUserId);
-            }
-        }
-
-        public static string PathOf(string name) => ShmNative.IsWindows ? WindowsSegments.MapName(name) : Path.Combine(Directory, name);
+        public static string PathOf(string name) => ShmNative.IsWindows ? WindowsSegments.MapName(name) : Path.Combine(SegmentDirectory.Path, name);
 
         /// <summary>Creates a new segment file of header + <paramref name="capacity"/> bytes with an initialized header.</summary>
         public static SharedMapping Create(string name, SharedMemoryKind kind, long capacity)
@@ -33,7 +23,7 @@ namespace PsIpc.Transport.SharedMemory
             SharedMemoryName.Validate(name);
             if (ShmNative.IsWindows) return WindowsSegments.Create(name, kind, capacity);
             string path = PathOf(name);
-            EnsureDirectory(name);
+            SegmentDirectory.Ensure(name);
             int fd = ShmNative.CreateExclusive(path);
             if (fd < 0)
             {
@@ -96,7 +86,7 @@ namespace PsIpc.Transport.SharedMemory
             SharedMemoryName.Validate(name);
             if (ShmNative.IsWindows) return WindowsSegments.Open(name, out kind, out capacity);
             string path = PathOf(name);
-            CheckDirectory(name, mustExist: true);
+            SegmentDirectory.Check(name, mustExist: true);
             // A creator maps and initializes right after O_EXCL: wait a moment for a header that is not written yet.
             DateTime giveUp = DateTime.UtcNow.AddSeconds(2);
             while (true)
@@ -147,7 +137,7 @@ namespace PsIpc.Transport.SharedMemory
                 return;
             }
             string path = PathOf(name);
-            CheckDirectory(name, mustExist: true);
+            SegmentDirectory.Check(name, mustExist: true);
             int errno = ShmNative.Unlink(path);
             if (errno != 0) throw OpenError(name, path, errno);
         }
@@ -157,11 +147,19 @@ namespace PsIpc.Transport.SharedMemory
         {
             if (ShmNative.IsWindows) return WindowsSegments.ListNames();
             var names = new List<string>();
-            string dir = Directory;
-            if (!System.IO.Directory.Exists(dir)) return names;
-            foreach (string file in System.IO.Directory.GetFiles(dir))
+            // A directory of another user is refused here too (it is not listed as if it were ours).
+            string dir = SegmentDirectory.Path;
+            if (!SegmentDirectory.Check(dir, mustExist: false)) return names;
+            try
             {
-                names.Add(Path.GetFileName(file));
+                foreach (string file in System.IO.Directory.GetFiles(dir))
+                {
+                    names.Add(Path.GetFileName(file));
+                }
+            }
+            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+            {
+                throw new IpcException(IpcErrorKind.AccessDenied, $"Cannot list the shared memory directory {dir}: {e.Message}", dir, e);
             }
             names.Sort(StringComparer.Ordinal);
             return names;
@@ -213,44 +211,6 @@ namespace PsIpc.Transport.SharedMemory
             }
         }
 
-        private static void EnsureDirectory(string name)
-        {
-            string dir = Directory;
-            int errno = ShmNative.MakeDirectory(dir, 0x1C0); // 0700
-            if (errno != 0 && errno != ShmNative.EEXIST) throw OpenError(name, dir, errno);
-            CheckDirectory(name, mustExist: false);
-        }
-
-        /// <summary>The directory must be a real directory (not a symlink) of this user with mode 0700.</summary>
-        private static void CheckDirectory(string name, bool mustExist)
-        {
-            string dir = Directory;
-            int fd = ShmNative.OpenDirectory(dir);
-            if (fd < 0)
-            {
-                int errno = ShmNative.LastError;
-                if (errno == ShmNative.ENOENT && mustExist)
-                {
-                    throw new IpcException(IpcErrorKind.SharedMemoryNotFound, $"No shared memory segment is named '{name}' ({PathOf(name)} does not exist).", name);
-                }
-                throw OpenError(name, dir, errno);
-            }
-            try
-            {
-                if (!ShmNative.TryGetOwnerAndMode(fd, out uint uid, out uint mode)) throw OpenError(name, dir, ShmNative.LastError);
-                uint me = ShmNative.EffectiveUserId;
-                if (uid != me || (mode & ShmNative.S_IFMT) != ShmNative.S_IFDIR || (mode & 0xFFF) != 0x1C0)
-                {
-                    throw new IpcException(IpcErrorKind.AccessDenied,
-                        $"The shared memory directory {dir} is not safe: it belongs to uid {uid} with mode {Convert.ToString(mode & 0xFFF, 8)}; PsIpc needs a directory of uid {me} with mode 700. Remove it or fix it.", name);
-                }
-            }
-            finally
-            {
-                ShmNative.Close(fd);
-            }
-        }
-
         /// <summary>A segment file must be a regular file of this user with mode 0600: never a file someone else made.</summary>
         private static void CheckFile(string name, string path, int fd)
         {
@@ -263,7 +223,7 @@ namespace PsIpc.Transport.SharedMemory
             if (uid != me)
             {
                 throw new IpcException(IpcErrorKind.AccessDenied,
-                    $"The shared memory segment '{name}' ({path}) belongs to uid {uid}, not to you (uid {me}); PsIpc opens only segments of its own user.", name);
+                    $"The shared memory segment '{name}' ({path}) belongs to {ShmNative.DescribeUser(uid)}, not to you ({ShmNative.DescribeUser(me)}); PsIpc opens only segments of its own user.", name);
             }
             if ((mode & 0xFFF) != 0x180)
             {
@@ -272,7 +232,7 @@ namespace PsIpc.Transport.SharedMemory
             }
         }
 
-        private static IpcException OpenError(string name, string path, int errno)
+        internal static IpcException OpenError(string name, string path, int errno)
         {
             if (errno == ShmNative.ENOENT)
             {

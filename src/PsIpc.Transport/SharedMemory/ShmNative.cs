@@ -139,6 +139,53 @@ namespace PsIpc.Transport.SharedMemory
 
         public const uint S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000;
 
+        public const int ENOTDIR = 20;
+
+        public const uint S_IFLNK = 0xA000;
+
+        /// <summary>Owner and mode of a path itself, a symbolic link not followed (Linux: statx with AT_SYMLINK_NOFOLLOW).</summary>
+        public static bool TryGetOwnerAndModeNoFollow(string path, out uint uid, out uint mode)
+        {
+            uid = 0;
+            mode = 0;
+            if (!IsLinux) return false;
+            byte* buffer = stackalloc byte[256];
+            const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100;
+            if (statx_(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, 0x1 | 0x2 | 0x8, buffer) != 0) return false;
+            uid = *(uint*)(buffer + 20);
+            mode = *(ushort*)(buffer + 28);
+            return true;
+        }
+
+        [DllImport("libc", EntryPoint = "getpwuid_r")]
+        private static extern int getpwuid_r(uint uid, byte* passwd, byte* buffer, UIntPtr bufferLength, byte** result);
+
+        /// <summary>The login name of a user id, or null when it has none (getpwuid_r: thread-safe).</summary>
+        public static string UserName(uint uid)
+        {
+            // struct passwd starts with char *pw_name on Linux and macOS; 128 bytes hold either layout.
+            byte* passwd = stackalloc byte[128];
+            for (int size = 1024; size <= 1024 * 1024; size *= 4)
+            {
+                byte[] buffer = new byte[size];
+                fixed (byte* b = buffer)
+                {
+                    byte* result = null;
+                    int rc = getpwuid_r(uid, passwd, b, (UIntPtr)size, &result);
+                    if (rc == 0) return result == null ? null : Marshal.PtrToStringAnsi(*(IntPtr*)passwd);
+                    if (rc != 34) return null; // ERANGE (34 on Linux and macOS): a larger buffer
+                }
+            }
+            return null;
+        }
+
+        /// <summary>"uid 65534 (nobody)", or "uid 65534" for an id without a name.</summary>
+        public static string DescribeUser(uint uid)
+        {
+            string name = UserName(uid);
+            return name == null ? $"uid {uid}" : $"uid {uid} ({name})";
+        }
+
         [DllImport("libc", EntryPoint = "statx", SetLastError = true)]
         private static extern int statx_handle(SafeHandle dirfd, [MarshalAs(UnmanagedType.LPStr)] string path, int flags, uint mask, byte* buffer);
 
