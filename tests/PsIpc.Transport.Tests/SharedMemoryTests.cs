@@ -128,7 +128,7 @@ namespace PsIpc.Transport.Tests
             Assert.Contains("symbolic link", Throws(IpcErrorKind.AccessDenied, () => SharedMemoryChannel.Open(link)).Message);
             Throws(IpcErrorKind.SharedMemoryNameInUse, () => SharedMemoryChannel.Create(link, 4096, false)); // O_EXCL: never through a link
 
-            if (ShmNative.EffectiveUserId == 0)
+            if (PsIpc.Transport.Platform.UnixNative.EffectiveUserId == 0)
             {
                 // Root can hand the file to another user: a segment "created by someone else".
                 Assert.Equal(0, chown(seg.Address, 65534, 65534));

@@ -1,4 +1,5 @@
 using System.Threading;
+using PsIpc.Transport.Platform;
 
 namespace PsIpc.Transport.SharedMemory
 {
@@ -61,7 +62,7 @@ namespace PsIpc.Transport.SharedMemory
                     if (Interlocked.CompareExchange(ref *_word, _pid, 0) == 0) return true;
                     continue;
                 }
-                if (holder != _pid && !ShmNative.IsProcessAlive(holder))
+                if (holder != _pid && !ProcessLiveness.IsAlive(holder))
                 {
                     if (Interlocked.CompareExchange(ref *_word, _pid, holder) == holder)
                     {

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.IO.MemoryMappedFiles;
 using Microsoft.Win32.SafeHandles;
+using PsIpc.Transport.Platform;
 
 namespace PsIpc.Transport.SharedMemory
 {
@@ -56,17 +57,18 @@ namespace PsIpc.Transport.SharedMemory
         public IpcException Shrunk()
         {
             if (_descriptor == null) return null;
-            long size;
+            bool measured;
+            FileStatus status;
             try
             {
-                size = ShmNative.GetFileSize(_descriptor);
+                measured = FileStatus.TryGet(_descriptor, out status);
             }
             catch (ObjectDisposedException)
             {
                 return null; // unmapped meanwhile: the caller's use count or closed check reports that
             }
-            if (size >= Length) return null;
-            string now = size < 0 ? $"cannot be measured (errno {ShmNative.LastError})" : $"is {size} bytes now";
+            if (measured && status.Size >= Length) return null;
+            string now = measured ? $"is {status.Size} bytes now" : $"cannot be measured (errno {Libc.LastError})";
             return new IpcException(IpcErrorKind.SharedMemoryTruncated,
                 $"The shared memory file of '{Name}' ({Address}) {now}, less than the {Length} bytes mapped: another process truncated it. " +
                 "Nothing was read or written. Close it (Close-IpcChannel) and remove it (Remove-SharedMemory).", Name);
@@ -91,13 +93,22 @@ namespace PsIpc.Transport.SharedMemory
             _file.Dispose();
         }
 
-        /// <summary>Maps the whole of an open file read-write; the mapping keeps the file open.</summary>
+        /// <summary>Maps the whole of an open file read-write; the mapping owns the stream from then on, also when this throws.</summary>
         public static SharedMapping FromFile(FileStream stream, long length, string name, string address)
         {
             SafeFileHandle descriptor = stream.SafeFileHandle;
-            MemoryMappedFile file = MemoryMappedFile.CreateFromFile(stream, null, length, MemoryMappedFileAccess.ReadWrite,
-                HandleInheritability.None, leaveOpen: false);
-            return new SharedMapping(file, length, name, address, descriptor);
+            MemoryMappedFile file;
+            try
+            {
+                file = MemoryMappedFile.CreateFromFile(stream, null, length, MemoryMappedFileAccess.ReadWrite,
+                    HandleInheritability.None, leaveOpen: false);
+            }
+            catch
+            {
+                stream.Dispose();
+                throw;
+            }
+            return new SharedMapping(file, length, name, address, descriptor); // disposes the file (and stream) if it throws
         }
     }
 }

@@ -1,5 +1,7 @@
+#nullable enable
 using System;
 using System.IO;
+using PsIpc.Transport.Platform;
 
 namespace PsIpc.Transport.SharedMemory
 {
@@ -11,7 +13,7 @@ namespace PsIpc.Transport.SharedMemory
     /// predictable, and /dev/shm is writable by everyone): PsIpc then refuses it and names that user. It is read on
     /// every use, so every process that shares segments must have the same value (children inherit it).
     /// </summary>
-    internal static class SegmentDirectory
+    internal static class UnixSegmentDirectory
     {
         public const string EnvironmentVariable = "PSIPC_SHM_DIR";
 
@@ -20,7 +22,7 @@ namespace PsIpc.Transport.SharedMemory
         {
             get
             {
-                string chosen = Environment.GetEnvironmentVariable(EnvironmentVariable);
+                string? chosen = Environment.GetEnvironmentVariable(EnvironmentVariable);
                 if (!string.IsNullOrEmpty(chosen))
                 {
                     if (!System.IO.Path.IsPathRooted(chosen))
@@ -30,8 +32,8 @@ namespace PsIpc.Transport.SharedMemory
                     }
                     return System.IO.Path.GetFullPath(chosen);
                 }
-                string root = ShmNative.IsLinux && Directory.Exists("/dev/shm") ? "/dev/shm" : System.IO.Path.GetTempPath();
-                return System.IO.Path.Combine(root, "psipc-" + ShmNative.EffectiveUserId);
+                string root = UnixNative.IsLinux && Directory.Exists("/dev/shm") ? "/dev/shm" : System.IO.Path.GetTempPath();
+                return System.IO.Path.Combine(root, "psipc-" + UnixNative.EffectiveUserId);
             }
         }
 
@@ -39,13 +41,13 @@ namespace PsIpc.Transport.SharedMemory
         public static void Ensure(string name)
         {
             string dir = Path;
-            int errno = ShmNative.MakeDirectory(dir, 0x1C0); // 0700
-            if (errno == ShmNative.ENOENT)
+            int errno = UnixFiles.MakeDirectory(dir, Libc.FileMode.OwnerOnlyDirectory);
+            if (errno == Libc.Errno.ENOENT)
             {
                 throw new IpcException(IpcErrorKind.InvalidSharedMemoryDirectory,
                     $"Cannot create the shared memory directory {dir}: its parent directory does not exist.", name);
             }
-            if (errno != 0 && errno != ShmNative.EEXIST) throw SegmentStore.OpenError(name, dir, errno);
+            if (errno != 0 && errno != Libc.Errno.EEXIST) throw UnixSegmentStore.OpenError(name, dir, errno);
             Check(name, mustExist: false);
         }
 
@@ -56,46 +58,45 @@ namespace PsIpc.Transport.SharedMemory
         public static bool Check(string name, bool mustExist)
         {
             string dir = Path;
-            int fd = ShmNative.OpenDirectory(dir);
-            if (fd < 0)
+            using (SafeFd fd = UnixFiles.OpenDirectoryNoFollow(dir))
             {
-                int errno = ShmNative.LastError;
-                if (errno == ShmNative.ENOENT)
+                if (fd.IsInvalid)
                 {
-                    if (!mustExist) return false;
-                    throw new IpcException(IpcErrorKind.SharedMemoryNotFound, $"No shared memory segment is named '{name}' ({SegmentStore.PathOf(name)} does not exist).", name);
+                    int errno = Libc.LastError;
+                    if (errno == Libc.Errno.ENOENT)
+                    {
+                        if (!mustExist) return false;
+                        throw new IpcException(IpcErrorKind.SharedMemoryNotFound,
+                            $"No shared memory segment is named '{name}' ({System.IO.Path.Combine(dir, name)} does not exist).", name);
+                    }
+                    throw NotADirectory(name, dir, errno);
                 }
-                // A symbolic link or a file in its place (O_NOFOLLOW|O_DIRECTORY fails with ENOTDIR or ELOOP): whose
-                // it is decides between "squatted by another user" and "yours to fix".
-                if ((ShmNative.IsSymlinkError(errno) || errno == ShmNative.ENOTDIR) &&
-                    ShmNative.TryGetOwnerAndModeNoFollow(dir, out uint owner, out uint type))
-                {
-                    string what = (type & ShmNative.S_IFMT) == ShmNative.S_IFLNK ? "a symbolic link" : "a file";
-                    if (owner != ShmNative.EffectiveUserId) throw NotOwned(name, dir, owner, what);
-                    throw new IpcException(IpcErrorKind.AccessDenied,
-                        $"The shared memory directory {dir} is {what}, not a directory; PsIpc never follows a symbolic link. {WayOut}", name);
-                }
-                throw SegmentStore.OpenError(name, dir, errno);
-            }
-            try
-            {
-                if (!ShmNative.TryGetOwnerAndMode(fd, out uint uid, out uint mode)) throw SegmentStore.OpenError(name, dir, ShmNative.LastError);
-                uint me = ShmNative.EffectiveUserId;
-                if (uid != me) throw NotOwned(name, dir, uid, "a directory");
-                if ((mode & ShmNative.S_IFMT) != ShmNative.S_IFDIR || (mode & 0xFFF) != 0x1C0)
+                if (!FileStatus.TryGet(fd, out FileStatus status)) throw UnixSegmentStore.OpenError(name, dir, Libc.LastError);
+                if (status.Uid != UnixNative.EffectiveUserId) throw NotOwned(name, dir, status.Uid, "a directory");
+                if (!status.IsDirectory || status.Permissions != Libc.FileMode.OwnerOnlyDirectory)
                 {
                     throw new IpcException(IpcErrorKind.AccessDenied,
-                        $"The shared memory directory {dir} is not safe: it has mode {Convert.ToString(mode & 0xFFF, 8)}; PsIpc needs a directory of yours with mode 700. Change its mode (chmod 700) or remove it.", name);
+                        $"The shared memory directory {dir} is not safe: it has mode {Convert.ToString(status.Permissions, 8)}; PsIpc needs a directory of yours with mode 700. Change its mode (chmod 700) or remove it.", name);
                 }
                 return true;
             }
-            finally
-            {
-                ShmNative.Close(fd);
-            }
         }
 
-        private static string WayOut => "Remove it, or " + UseAnother;
+        /// <summary>
+        /// A symbolic link or a file in the directory's place (O_NOFOLLOW|O_DIRECTORY fails with ENOTDIR or ELOOP):
+        /// whose it is decides between "squatted by another user" and "yours to fix".
+        /// </summary>
+        private static IpcException NotADirectory(string name, string dir, int errno)
+        {
+            if ((UnixFiles.IsSymlinkError(errno) || errno == Libc.Errno.ENOTDIR) && FileStatus.TryGetNoFollow(dir, out FileStatus status))
+            {
+                string what = status.IsSymbolicLink ? "a symbolic link" : "a file";
+                if (status.Uid != UnixNative.EffectiveUserId) return NotOwned(name, dir, status.Uid, what);
+                return new IpcException(IpcErrorKind.AccessDenied,
+                    $"The shared memory directory {dir} is {what}, not a directory; PsIpc never follows a symbolic link. Remove it, or {UseAnother}", name);
+            }
+            return UnixSegmentStore.OpenError(name, dir, errno);
+        }
 
         private static string UseAnother =>
             $"set the environment variable {EnvironmentVariable} to the absolute path of a directory of your own " +
@@ -103,7 +104,7 @@ namespace PsIpc.Transport.SharedMemory
 
         private static IpcException NotOwned(string name, string dir, uint owner, string what) =>
             new IpcException(IpcErrorKind.SharedMemoryDirectoryNotOwned,
-                $"The shared memory directory {dir} is {what} of {ShmNative.DescribeUser(owner)}, not of you (uid {ShmNative.EffectiveUserId}): " +
+                $"The shared memory directory {dir} is {what} of {UnixNative.DescribeUser(owner)}, not of you (uid {UnixNative.EffectiveUserId}): " +
                 "another user created it first, and PsIpc never uses a directory it does not own. Ask that user or an administrator to remove it, or " +
                 UseAnother, name);
     }
