@@ -55,6 +55,14 @@ namespace PsIpc.Transport.Tests
             return b;
         }
 
+        /// <summary>The latest value of a segment, which the test expects to be there.</summary>
+        protected static IpcMessage ValueOf(SharedMemorySegment segment, Deadline deadline)
+        {
+            IpcMessage? value = segment.ReadValue(deadline, System.Threading.CancellationToken.None);
+            Assert.NotNull(value);
+            return value;
+        }
+
         /// <summary>Cuts a segment's file to <paramref name="length"/> bytes through a descriptor of its own, as another process would.</summary>
         protected static void Truncate(string path, long length)
         {

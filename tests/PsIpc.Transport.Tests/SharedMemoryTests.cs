@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
@@ -17,47 +18,8 @@ namespace PsIpc.Transport.Tests
     /// <summary>Segments, the ring, header validation and lock recovery, without PowerShell.</summary>
     [Collection(SharedMemoryCollection.Name)]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-    public sealed class SharedMemoryTests : IDisposable
+    public sealed class SharedMemoryTests : SharedMemoryTestBase
     {
-        private readonly List<string> _names = new List<string>();
-        private readonly List<IpcChannel> _open = new List<IpcChannel>();
-
-        private string NewName()
-        {
-            string name = "xt-" + Guid.NewGuid().ToString("N").Substring(0, 12);
-            _names.Add(name);
-            return name;
-        }
-
-        private T Track<T>(T channel) where T : IpcChannel
-        {
-            _open.Add(channel);
-            return channel;
-        }
-
-        public void Dispose()
-        {
-            foreach (IpcChannel c in _open) c.Close(Deadline.After(TimeSpan.FromSeconds(1)));
-            foreach (string name in _names)
-            {
-                try { SharedMemoryChannel.Remove(name); } catch (IpcException) { }
-            }
-        }
-
-        private static IpcException Throws(IpcErrorKind kind, Action action)
-        {
-            var e = Assert.Throws<IpcException>(action);
-            Assert.Equal(kind, e.Kind);
-            return e;
-        }
-
-        private static byte[] Bytes(int length, int seed)
-        {
-            var b = new byte[length];
-            for (int i = 0; i < length; i++) b[i] = (byte)(seed + i * 7);
-            return b;
-        }
-
         // ---- names, creation, opening ----
 
         [Theory]
@@ -78,7 +40,7 @@ namespace PsIpc.Transport.Tests
             var seg = Track(SharedMemoryChannel.Create(name, 4096, false));
             Assert.Equal(SharedMemoryChannel.PathOf(name), seg.Address);
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(seg.Address));
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(seg.Address)));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(seg.Address) ?? "/"));
             Assert.Equal(128 + 4096, new FileInfo(seg.Address).Length);
         }
 
@@ -140,28 +102,6 @@ namespace PsIpc.Transport.Tests
         private static extern int chown(string path, int uid, int gid);
 
         // ---- header validation: a corrupt or foreign file is a clear error, never an out-of-bounds access ----
-
-        private string WriteRawSegment(byte[] content)
-        {
-            string name = NewName();
-            Track(SharedMemoryChannel.Create(name, 64, false)).Close(Deadline.Infinite); // makes the directory
-            string path = SharedMemoryChannel.PathOf(name);
-            File.WriteAllBytes(path, content);
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            return name;
-        }
-
-        private static byte[] ValidHeader(long capacity, int kind = 1)
-        {
-            var b = new byte[128 + capacity];
-            BitConverter.GetBytes(0x4D48534350495350UL).CopyTo(b, 0);
-            BitConverter.GetBytes(2).CopyTo(b, 8);
-            BitConverter.GetBytes(128).CopyTo(b, 12);
-            BitConverter.GetBytes(kind).CopyTo(b, 16);
-            BitConverter.GetBytes(capacity).CopyTo(b, 24);
-            BitConverter.GetBytes(128 + capacity).CopyTo(b, 32);
-            return b;
-        }
 
         [Fact]
         public void AHandWrittenValidHeaderOpens()
@@ -235,7 +175,7 @@ namespace PsIpc.Transport.Tests
             Assert.Null(reader.ReadValue(Deadline.Infinite, CancellationToken.None));
 
             writer.WriteValue(MessageFormat.Text, Wire.Text("héllo"), Deadline.Infinite, CancellationToken.None);
-            IpcMessage value = reader.ReadValue(Deadline.Infinite, CancellationToken.None);
+            IpcMessage value = ValueOf(reader, Deadline.Infinite);
             Assert.Equal(Wire.Text("héllo"), value.Payload);
             Assert.Equal(MessageFormat.Text, value.Format);
             Assert.Same(reader, value.Sender);
@@ -245,7 +185,7 @@ namespace PsIpc.Transport.Tests
             Assert.Empty(reader.ReadBytes(4096, 0, Deadline.Infinite, CancellationToken.None));
 
             writer.WriteValue(MessageFormat.Bytes, Bytes(4096, 3), Deadline.Infinite, CancellationToken.None); // exactly the capacity
-            Assert.Equal(Bytes(4096, 3), reader.ReadValue(Deadline.Infinite, CancellationToken.None).Payload);
+            Assert.Equal(Bytes(4096, 3), ValueOf(reader, Deadline.Infinite).Payload);
             Assert.Equal(3, reader.WriteCount);
         }
 
@@ -272,8 +212,9 @@ namespace PsIpc.Transport.Tests
 
         private static int DeadPid()
         {
-            using (var p = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false }))
+            using (Process? p = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false }))
             {
+                Assert.NotNull(p);
                 p.WaitForExit();
                 return p.Id;
             }
@@ -318,7 +259,7 @@ namespace PsIpc.Transport.Tests
             seg.WriteValue(MessageFormat.Text, Wire.Text("before"), Deadline.Infinite, CancellationToken.None);
 
             SetLockHolder(seg.Address, DeadPid(), midWrite: false);
-            Assert.Equal(Wire.Text("before"), seg.ReadValue(Deadline.After(Wire.Patience), CancellationToken.None).Payload);
+            Assert.Equal(Wire.Text("before"), ValueOf(seg, Deadline.After(Wire.Patience)).Payload);
             Assert.Equal(1, seg.LockRecoveries);
             Assert.False(seg.IsDamaged);
 
@@ -329,7 +270,7 @@ namespace PsIpc.Transport.Tests
             Assert.Equal(6, seg.ReadBytes(0, 6, Deadline.Infinite, CancellationToken.None).Length); // bytes stay readable
             seg.WriteValue(MessageFormat.Text, Wire.Text("after"), Deadline.Infinite, CancellationToken.None);
             Assert.False(seg.IsDamaged);
-            Assert.Equal(Wire.Text("after"), seg.ReadValue(Deadline.Infinite, CancellationToken.None).Payload);
+            Assert.Equal(Wire.Text("after"), ValueOf(seg, Deadline.Infinite).Payload);
         }
 
         // ---- the queue ----

@@ -132,7 +132,7 @@ namespace PsIpc.Transport.Tests
             var segment = (SharedMemorySegment)Track(SharedMemoryChannel.Create(name, 4096, false));
             Truncate(segment.Address, 128 + 4096 + 8192);
             segment.WriteValue(MessageFormat.Text, Wire.Text("still here"), Patient, CancellationToken.None);
-            Assert.Equal("still here", segment.ReadValue(Patient, CancellationToken.None)!.GetText());
+            Assert.Equal("still here", ValueOf(segment, Patient).GetText());
         }
     }
 }

@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.IO;
 using System.IO.MemoryMappedFiles;
@@ -16,10 +17,10 @@ namespace PsIpc.Transport.SharedMemory
     {
         private readonly MemoryMappedFile _file;
         private readonly MemoryMappedViewAccessor _view;
-        private readonly SafeFileHandle _descriptor; // null for a Windows named map, which cannot shrink
+        private readonly SafeFileHandle? _descriptor; // null for a Windows named map, which cannot shrink
         private bool _disposed;
 
-        public SharedMapping(MemoryMappedFile file, long length, string name, string address, SafeFileHandle descriptor = null)
+        public SharedMapping(MemoryMappedFile file, long length, string name, string address, SafeFileHandle? descriptor = null)
         {
             _file = file;
             try
@@ -54,7 +55,7 @@ namespace PsIpc.Transport.SharedMemory
         /// <summary>
         /// Null while the file still covers every mapped byte; else the error to report. One system call (statx).
         /// </summary>
-        public IpcException Shrunk()
+        public IpcException? Shrunk()
         {
             if (_descriptor == null) return null;
             bool measured;
@@ -80,7 +81,7 @@ namespace PsIpc.Transport.SharedMemory
         /// <summary>Throws SharedMemoryTruncated when the file no longer covers the mapping; call before touching it.</summary>
         public void EnsureIntact()
         {
-            IpcException shrunk = Shrunk();
+            IpcException? shrunk = Shrunk();
             if (shrunk != null) throw shrunk;
         }
 

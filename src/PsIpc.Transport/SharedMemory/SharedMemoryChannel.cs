@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -22,7 +23,7 @@ namespace PsIpc.Transport.SharedMemory
         private int _users;
         private SharedLock _lock;
 
-        private protected SharedMemoryChannel(string name, string kind, bool created, SharedMapping mapping, long capacity, ChannelOptions options)
+        private protected SharedMemoryChannel(string name, string kind, bool created, SharedMapping mapping, long capacity, ChannelOptions? options)
             : base(name, kind, created ? ChannelRole.Server : ChannelRole.Client, options)
         {
             _mapping = mapping;
@@ -33,7 +34,7 @@ namespace PsIpc.Transport.SharedMemory
         }
 
         /// <summary>Creates a new segment or queue of <paramref name="capacity"/> data bytes (a queue's is rounded up to a multiple of 8).</summary>
-        public static SharedMemoryChannel Create(string name, long capacity, bool queue, ChannelOptions options = null)
+        public static SharedMemoryChannel Create(string name, long capacity, bool queue, ChannelOptions? options = null)
         {
             if (queue) capacity = (capacity + 7) & ~7L;
             if (capacity < SegmentHeader.MinCapacity || capacity > SegmentHeader.MaxCapacity)
@@ -48,7 +49,7 @@ namespace PsIpc.Transport.SharedMemory
         }
 
         /// <summary>Opens an existing segment or queue by name; which one it is comes from its header.</summary>
-        public static SharedMemoryChannel Open(string name, ChannelOptions options = null)
+        public static SharedMemoryChannel Open(string name, ChannelOptions? options = null)
         {
             SharedMapping mapping = SegmentStore.Open(name, out SharedMemoryKind kind, out long capacity);
             return kind == SharedMemoryKind.Queue ? (SharedMemoryChannel)new SharedMemoryQueue(name, false, mapping, capacity, options)
@@ -97,7 +98,10 @@ namespace PsIpc.Transport.SharedMemory
             // Writes go straight into the mapping: nothing is ever pending.
         }
 
+        // Shared memory has no inbound queue: Receive reads the ring. (The base member is not annotated yet.)
+#nullable disable
         internal override BoundedQueue<IpcMessage> Inbound => null;
+#nullable restore
 
         /// <summary>Marks the start of an operation on the mapping, which Close waits for before unmapping.</summary>
         private protected void BeginUse()
@@ -120,7 +124,7 @@ namespace PsIpc.Transport.SharedMemory
         /// thread is closing, or whose file another process truncated): the default once closed or truncated,
         /// never a read of unmapped memory or beyond the end of the file.
         /// </summary>
-        private protected T WhileMapped<T>(Func<T> read)
+        private protected T WhileMapped<T>(Func<T> read) where T : struct
         {
             Interlocked.Increment(ref _users);
             try

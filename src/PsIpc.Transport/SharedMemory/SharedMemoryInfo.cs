@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Collections.Generic;
 
@@ -10,6 +11,7 @@ namespace PsIpc.Transport.SharedMemory
         {
             Name = name;
             Path = SegmentStore.PathOf(name);
+            Status = "unreadable";
         }
 
         public string Name { get; }
@@ -49,10 +51,10 @@ namespace PsIpc.Transport.SharedMemory
         private static unsafe SharedMemoryInfo Read(string name)
         {
             var info = new SharedMemoryInfo(name);
-            byte[] header = SegmentStore.ReadHeader(name, out string problem);
+            byte[]? header = SegmentStore.ReadHeader(name, out string? problem);
             if (header == null || problem != null)
             {
-                info.Status = problem ?? "unreadable";
+                info.Status = problem ?? info.Status;
                 return info;
             }
             fixed (byte* b = header)
@@ -65,7 +67,7 @@ namespace PsIpc.Transport.SharedMemory
                 if (kind == SharedMemoryKind.Queue)
                 {
                     long head = *(long*)(b + SegmentHeader.HeadOffset), tail = *(long*)(b + SegmentHeader.TailOffset);
-                    string ring = SharedRing.CheckCounters(head, tail, info.Capacity);
+                    string? ring = SharedRing.CheckCounters(head, tail, info.Capacity);
                     if (ring != null)
                     {
                         info.Status = $"the queue is corrupt: {ring}";

@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -22,9 +23,9 @@ namespace PsIpc.Transport.SharedMemory
         private const long SpinMicroseconds = 50;
 
         private readonly SharedRing _ring;
-        [ThreadStatic] private static byte[][] t_one; // SendCore's one-message batch, per thread: no allocation per message
+        [ThreadStatic] private static byte[][]? t_one; // SendCore's one-message batch, per thread: no allocation per message
 
-        internal SharedMemoryQueue(string name, bool created, SharedMapping mapping, long capacity, ChannelOptions options)
+        internal SharedMemoryQueue(string name, bool created, SharedMapping mapping, long capacity, ChannelOptions? options)
             : base(name, "Queue", created, mapping, capacity, options)
         {
             _ring = new SharedRing(mapping.Pointer, capacity, name);
@@ -51,7 +52,7 @@ namespace PsIpc.Transport.SharedMemory
             }
             finally
             {
-                one[0] = null;
+                one[0] = Array.Empty<byte>(); // do not keep the payload alive
             }
         }
 
@@ -288,7 +289,7 @@ namespace PsIpc.Transport.SharedMemory
 
         private protected override void Repair()
         {
-            string problem = _ring.CheckInvariants();
+            string? problem = _ring.CheckInvariants();
             if (problem != null)
             {
                 MarkDamaged(true);

@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Threading;
@@ -95,13 +96,13 @@ namespace PsIpc.Transport.SharedMemory
         public static long RecordSize(long payloadLength) => RecordHeaderSize + ((payloadLength + 7) & ~7L);
 
         /// <summary>Null when head and tail are consistent, else what is wrong.</summary>
-        public string CheckInvariants() => CheckCounters(Volatile.Read(ref Head), Volatile.Read(ref Tail), _capacity);
+        public string? CheckInvariants() => CheckCounters(Volatile.Read(ref Head), Volatile.Read(ref Tail), _capacity);
 
         /// <summary>
         /// Null when a ring of <paramref name="capacity"/> bytes can have this head and tail, else what is wrong.
         /// Overflow-safe for any values: tail - head is computed only once both are known to be in [0, 2^62].
         /// </summary>
-        public static string CheckCounters(long head, long tail, long capacity)
+        public static string? CheckCounters(long head, long tail, long capacity)
         {
             if (head < 0 || tail < head) return $"head {head} and tail {tail} are out of order";
             if (tail > MaxPosition) return $"tail {tail} is beyond the largest position a ring reaches ({MaxPosition})";
@@ -192,7 +193,7 @@ namespace PsIpc.Transport.SharedMemory
         /// <summary>Batches up to this many ring bytes are taken as one copy (<see cref="Taken"/>); larger ones record by record.</summary>
         public const int CopyBatchLimit = 256 * 1024;
 
-        [ThreadStatic] private static byte[] t_scratch;
+        [ThreadStatic] private static byte[]? t_scratch;
 
         /// <summary>
         /// Takes up to <paramref name="max"/> records (and about <paramref name="maxBytes"/> of payload; always at least
@@ -228,7 +229,7 @@ namespace PsIpc.Transport.SharedMemory
             long span = end - head;
             if (span <= CopyBatchLimit)
             {
-                byte[] scratch = t_scratch;
+                byte[]? scratch = t_scratch;
                 if (scratch == null || scratch.Length < span) t_scratch = scratch = new byte[Math.Max(span, 4096)];
                 CopyOut(scratch, (int)span, Slot(head));
                 taken = new Taken { Buffer = scratch, Length = (int)span, Count = n };
@@ -327,7 +328,7 @@ namespace PsIpc.Transport.SharedMemory
 
         private void ThrowIfInconsistent(long head, long tail)
         {
-            string problem = CheckCounters(head, tail, _capacity);
+            string? problem = CheckCounters(head, tail, _capacity);
             if (problem != null) throw Corrupt(problem);
         }
 

@@ -1,3 +1,4 @@
+#nullable enable
 using System.Collections.Generic;
 using System.Management.Automation;
 using PsIpc.Transport;
@@ -14,7 +15,7 @@ namespace PsIpc.Commands
         [ArgumentCompleter(typeof(SharedMemoryNameCompleter))]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
-        public string[] Name { get; set; }
+        public string[]? Name { get; set; }
 
         protected override void ProcessRecord()
         {
