@@ -101,7 +101,7 @@ namespace PsIpc.Transport.SharedMemory
         // Shared memory has no inbound queue: Receive reads the ring. (The base member is not annotated yet.)
 #nullable disable
         internal override BoundedQueue<IpcMessage> Inbound => null;
-#nullable restore
+#nullable enable
 
         /// <summary>Marks the start of an operation on the mapping, which Close waits for before unmapping.</summary>
         private protected void BeginUse()
