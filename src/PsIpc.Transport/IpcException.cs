@@ -47,6 +47,10 @@ namespace PsIpc.Transport
         OperationNotSupported,
         // A Unix socket path that cannot be bound: its directory cannot be created, or the file system refuses a socket there.
         SocketPathInvalid,
+        // Shared memory: a file shrunk under its mapping, a segment directory squatted or misconfigured.
+        SharedMemoryTruncated,
+        SharedMemoryDirectoryNotOwned,
+        InvalidSharedMemoryDirectory,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>

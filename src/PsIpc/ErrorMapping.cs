@@ -44,6 +44,7 @@ namespace PsIpc
                 case IpcErrorKind.SocketPathTooLong:
                 case IpcErrorKind.SocketPathInvalid:
                 case IpcErrorKind.InvalidSharedMemoryName:
+                case IpcErrorKind.InvalidSharedMemoryDirectory:
                     return ErrorCategory.InvalidArgument;
                 case IpcErrorKind.PipeNotFound:
                 case IpcErrorKind.SharedMemoryNotFound:
@@ -57,6 +58,7 @@ namespace PsIpc
                     return ErrorCategory.InvalidOperation;
                 case IpcErrorKind.SharedMemoryCorrupt:
                 case IpcErrorKind.SharedMemoryDamaged:
+                case IpcErrorKind.SharedMemoryTruncated:
                     return ErrorCategory.InvalidData;
                 case IpcErrorKind.ProtocolError:
                 case IpcErrorKind.ProtocolVersionMismatch:
@@ -66,6 +68,7 @@ namespace PsIpc
                     return ErrorCategory.LimitsExceeded;
                 case IpcErrorKind.AccessDenied:
                 case IpcErrorKind.AuthenticationRequired:
+                case IpcErrorKind.SharedMemoryDirectoryNotOwned:
                     return ErrorCategory.PermissionDenied;
                 case IpcErrorKind.AuthenticationFailed:
                     return ErrorCategory.AuthenticationError;
