@@ -67,7 +67,7 @@ namespace PsIpc.Transport.Tests
         [Theory]
         [InlineData("")]
         [InlineData(null)]
-        public void EmptyNameIsRejected(string name)
+        public void EmptyNameIsRejected(string? name)
         {
             var e = Assert.Throws<IpcException>(() => PipeName.Parse(name));
 
