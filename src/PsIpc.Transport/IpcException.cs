@@ -56,7 +56,7 @@ namespace PsIpc.Transport
     /// <summary>The one exception type the transport core throws for expected failures.</summary>
     public class IpcException : Exception
     {
-        public IpcException(IpcErrorKind kind, string message, string target = null, Exception inner = null)
+        public IpcException(IpcErrorKind kind, string message, string? target = null, Exception? inner = null)
             : base(message, inner)
         {
             Kind = kind;
@@ -66,7 +66,7 @@ namespace PsIpc.Transport
         public IpcErrorKind Kind { get; }
 
         /// <summary>The channel or pipe name the error is about.</summary>
-        public string Target { get; }
+        public string? Target { get; }
 
         public bool IsTimeout =>
             Kind == IpcErrorKind.ConnectTimeout || Kind == IpcErrorKind.ReceiveTimeout ||
