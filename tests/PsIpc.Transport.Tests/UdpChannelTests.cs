@@ -24,8 +24,8 @@ namespace PsIpc.Transport.Tests
 
         private static OutgoingFrame Frame(MessageFormat format, byte[] payload) => new OutgoingFrame((FrameType)format, payload);
 
-        private static IpcException Decode(byte[] datagram, SocketFraming framing, int max, out MessageFormat format, out byte[] payload) =>
-            UdpDatagrams.Decode(datagram, datagram.Length, framing, max, "test", "peer", out format, out payload);
+        private static IpcException? Decode(byte[] datagram, SocketFraming framing, int max, out MessageFormat format, out byte[]? payload) =>
+            UdpDatagrams.TryDecode(datagram, datagram.Length, framing, max, "test", "peer", out format, out payload, out IpcException? invalid) ? null : invalid;
 
         [Theory]
         [InlineData(SocketFraming.Raw, AddressFamily.InterNetwork, 65507)]

@@ -213,7 +213,7 @@ namespace PsIpc.Transport.Sockets
                 // IPv4 first: a server that binds 127.0.0.1 (the default) does not listen on ::1.
                 addresses = addresses.OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).ToArray();
             }
-            SocketException last = null;
+            SocketException? last = null;
             foreach (IPAddress address in addresses)
             {
                 try
@@ -245,7 +245,7 @@ namespace PsIpc.Transport.Sockets
                 throw new PlatformNotSupportedException("Unix domain sockets (-Path) are supported on Linux and macOS only.");
             }
             path = CheckUnixPath(path, name);
-            Socket socket = null;
+            Socket? socket = null;
             try
             {
                 socket = ConnectWithin(() => new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified),

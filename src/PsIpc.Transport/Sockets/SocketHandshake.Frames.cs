@@ -144,7 +144,7 @@ namespace PsIpc.Transport.Sockets
         {
             private const int Running = 0, Finished = 1, Expired = 2;
             private readonly Socket _socket;
-            private readonly Timer _timer;
+            private readonly Timer? _timer;
             private readonly CancellationTokenRegistration _registration;
             private int _state;
 

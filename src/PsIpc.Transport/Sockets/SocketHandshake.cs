@@ -100,7 +100,7 @@ namespace PsIpc.Transport.Sockets
         public static Stream Client(Socket socket, SocketSecurity security, string host, Deadline deadline, CancellationToken cancellationToken, string name)
         {
             Stream stream = new NetworkStream(socket, ownsSocket: true);
-            string refusedCertificate = null;
+            string? refusedCertificate = null;
             bool inTls = false;
             using (var guard = new HandshakeGuard(socket, deadline, cancellationToken))
             {
@@ -108,7 +108,7 @@ namespace PsIpc.Transport.Sockets
                 {
                     if (security.UseTls)
                     {
-                        string pin = SocketSecurity.NormalizeThumbprint(security.CertificateThumbprint);
+                        string? pin = SocketSecurity.NormalizeThumbprint(security.CertificateThumbprint);
                         var ssl = new SslStream(stream, false, (sender, certificate, chain, errors) =>
                         {
                             var presented = certificate == null ? null : new X509Certificate2(certificate);

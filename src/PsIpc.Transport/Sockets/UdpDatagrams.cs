@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics.CodeAnalysis;
 using System.Linq;
 using System.Net;
 using System.Net.Sockets;
@@ -74,14 +75,15 @@ namespace PsIpc.Transport.Sockets
         }
 
         /// <summary>
-        /// Cuts the message out of a datagram of <paramref name="count"/> bytes. Returns null and sets
-        /// <paramref name="payload"/> on success; otherwise the reason the datagram is dropped (ProtocolError,
-        /// MessageTooLarge). Sizes are checked before the payload is copied.
+        /// Cuts the message out of a datagram of <paramref name="count"/> bytes. True with
+        /// <paramref name="payload"/> set on success; otherwise false with the reason the datagram is dropped
+        /// in <paramref name="invalid"/> (ProtocolError, MessageTooLarge). Sizes are checked before the payload is copied.
         /// </summary>
-        public static IpcException Decode(byte[] buffer, int count, SocketFraming framing, int maxMessageSize, string channelName, string from,
-            out MessageFormat format, out byte[] payload)
+        public static bool TryDecode(byte[] buffer, int count, SocketFraming framing, int maxMessageSize, string channelName, string from,
+            out MessageFormat format, [NotNullWhen(true)] out byte[]? payload, [NotNullWhen(false)] out IpcException? invalid)
         {
             payload = null;
+            invalid = null;
             format = MessageFormat.Bytes;
             int offset = 0, length = count;
             switch (framing)
@@ -99,21 +101,24 @@ namespace PsIpc.Transport.Sockets
                 default:
                     if (count < FrameHeader.Size)
                     {
-                        return new IpcException(IpcErrorKind.ProtocolError,
+                        invalid = new IpcException(IpcErrorKind.ProtocolError,
                             $"A datagram of {count} bytes from {from} to '{channelName}' is shorter than a PsIpc frame header (5 bytes); it was dropped.", channelName);
+                        return false;
                     }
                     uint announced = FrameHeader.ReadLength(buffer, 0);
                     var type = (FrameType)buffer[4];
                     if (announced != (uint)(count - FrameHeader.Size))
                     {
-                        return new IpcException(IpcErrorKind.ProtocolError,
+                        invalid = new IpcException(IpcErrorKind.ProtocolError,
                             $"A datagram from {from} to '{channelName}' announces a {announced}-byte payload but carries {count - FrameHeader.Size} bytes; " +
                             "with LengthPrefixed framing a datagram holds exactly one frame. It was dropped.", channelName);
+                        return false;
                     }
                     if (!FrameTypes.IsData(type))
                     {
-                        return new IpcException(IpcErrorKind.ProtocolError,
+                        invalid = new IpcException(IpcErrorKind.ProtocolError,
                             $"A datagram from {from} to '{channelName}' has frame type 0x{(byte)type:x2}; over UDP only data frames (0x10-0x13) are valid. It was dropped.", channelName);
+                        return false;
                     }
                     format = (MessageFormat)type;
                     offset = FrameHeader.Size;
@@ -122,12 +127,13 @@ namespace PsIpc.Transport.Sockets
             }
             if (length > maxMessageSize)
             {
-                return new IpcException(IpcErrorKind.MessageTooLarge,
+                invalid = new IpcException(IpcErrorKind.MessageTooLarge,
                     $"A datagram from {from} to '{channelName}' carries a {length}-byte message; the maximum is {maxMessageSize} bytes (-MaxMessageSize). It was dropped.", channelName);
+                return false;
             }
             payload = new byte[length];
             Buffer.BlockCopy(buffer, offset, payload, 0, length);
-            return null;
+            return true;
         }
 
         /// <summary>A UDP socket bound to the address and port (0: a free port).</summary>
