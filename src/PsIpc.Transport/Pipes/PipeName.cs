@@ -27,9 +27,9 @@ namespace PsIpc.Transport.Pipes
         /// <summary>The socket file on Unix; \\.\pipe\name on Windows.</summary>
         public string Path { get; }
 
-        public static PipeName Parse(string name)
+        public static PipeName Parse(string? name)
         {
-            if (string.IsNullOrEmpty(name))
+            if (name == null || name.Length == 0)
             {
                 throw new IpcException(IpcErrorKind.InvalidPipeName, "A pipe name cannot be empty.", name);
             }
