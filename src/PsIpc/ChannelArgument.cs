@@ -30,7 +30,7 @@ namespace PsIpc
 
         private static IpcChannel Resolve(string name)
         {
-            IpcChannel channel;
+            IpcChannel? channel;
             try
             {
                 channel = ChannelRegistry.Find(name, System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId);

@@ -16,7 +16,7 @@ namespace PsIpc
         {
             object value = inputData is PSObject pso ? pso.BaseObject : inputData;
             if (!(value is string name)) return inputData;
-            IpcChannel channel;
+            IpcChannel? channel;
             try
             {
                 channel = ChannelRegistry.Find(name);
