@@ -182,7 +182,7 @@ namespace PsIpc.Transport.Tests
         public void LongerTmpDirLeavesLessRoomForTheName()
         {
             if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("Linux socket path limit assumed");
-            string original = Environment.GetEnvironmentVariable("TMPDIR");
+            string? original = Environment.GetEnvironmentVariable("TMPDIR");
             string deep = "/tmp/" + new string('d', 60) + "/";
             try
             {

@@ -25,13 +25,13 @@ namespace PsIpc.Transport.Tests
         public void TcpConnectReturnsAConnectedBlockingSocket()
         {
             using var listener = SocketEndpoints.ListenTcp(IPAddress.Loopback, 0, "test");
-            int port = ((IPEndPoint)listener.LocalEndPoint).Port;
+            int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
             using Socket client = SocketEndpoints.ConnectTcp("127.0.0.1", port, Patient(), CancellationToken.None, "test");
             using Socket served = listener.Accept();
             Assert.True(client.Connected);
             Assert.True(client.Blocking);
             Assert.False(IsNonBlockingAtTheKernel(client), "the connected socket is in .NET's emulated blocking mode");
-            Assert.Equal(port, ((IPEndPoint)client.RemoteEndPoint).Port);
+            Assert.Equal(port, ((IPEndPoint)client.RemoteEndPoint!).Port);
             client.Send(new byte[] { 1, 2, 3 });
             var buffer = new byte[3];
             Assert.Equal(3, served.Receive(buffer));
@@ -45,7 +45,7 @@ namespace PsIpc.Transport.Tests
             using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
             {
                 probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-                port = ((IPEndPoint)probe.LocalEndPoint).Port;
+                port = ((IPEndPoint)probe.LocalEndPoint!).Port;
             }
             var e = Assert.Throws<IpcException>(() => SocketEndpoints.ConnectTcp("127.0.0.1", port, Patient(), CancellationToken.None, "test"));
             Assert.Equal(IpcErrorKind.ConnectionRefused, e.Kind);
