@@ -41,7 +41,7 @@ namespace PsIpc.Transport.SharedMemory
             BeginUse();
             try
             {
-                EnterLock(deadline, cancellationToken, IpcErrorKind.SharedMemoryLockTimeout);
+                EnterLock(deadline, IpcErrorKind.SharedMemoryLockTimeout, cancellationToken);
                 try
                 {
                     BeginWrite();
@@ -71,7 +71,7 @@ namespace PsIpc.Transport.SharedMemory
             {
                 byte[] value;
                 MessageFormat format;
-                EnterLock(deadline, cancellationToken, IpcErrorKind.SharedMemoryLockTimeout);
+                EnterLock(deadline, IpcErrorKind.SharedMemoryLockTimeout, cancellationToken);
                 try
                 {
                     if ((*(int*)(Header + SegmentHeader.FlagsOffset) & SegmentHeader.FlagDamaged) != 0)
@@ -111,7 +111,7 @@ namespace PsIpc.Transport.SharedMemory
             BeginUse();
             try
             {
-                EnterLock(deadline, cancellationToken, IpcErrorKind.SharedMemoryLockTimeout);
+                EnterLock(deadline, IpcErrorKind.SharedMemoryLockTimeout, cancellationToken);
                 try
                 {
                     BeginWrite();
@@ -139,7 +139,7 @@ namespace PsIpc.Transport.SharedMemory
             BeginUse();
             try
             {
-                EnterLock(deadline, cancellationToken, IpcErrorKind.SharedMemoryLockTimeout);
+                EnterLock(deadline, IpcErrorKind.SharedMemoryLockTimeout, cancellationToken);
                 try
                 {
                     fixed (byte* p = bytes) Buffer.MemoryCopy(Data + offset, p, count, count);

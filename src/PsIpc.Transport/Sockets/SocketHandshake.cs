@@ -97,7 +97,7 @@ namespace PsIpc.Transport.Sockets
 
         /// <summary>Client side: waits (the caller has nothing else to do). Returns the stream the connection's framing runs on.</summary>
         /// <exception cref="IpcException">AuthenticationFailed, AuthenticationRequired, ServerBusy, ConnectTimeout, PeerDisconnected.</exception>
-        public static Stream Client(Socket socket, SocketSecurity security, string host, Deadline deadline, CancellationToken cancellationToken, string name)
+        public static Stream Client(Socket socket, SocketSecurity security, string host, string name, Deadline deadline, CancellationToken cancellationToken)
         {
             Stream stream = new NetworkStream(socket, ownsSocket: true);
             string? refusedCertificate = null;

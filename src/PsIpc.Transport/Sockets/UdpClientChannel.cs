@@ -51,7 +51,7 @@ namespace PsIpc.Transport.Sockets
             if (string.IsNullOrEmpty(host)) throw new ArgumentNullException(nameof(host));
             if (port < 1 || port > 65535) throw new ArgumentOutOfRangeException(nameof(port));
             string name = $"udp:{host}:{port}";
-            Socket socket = UdpDatagrams.Connect(host, port, deadline, cancellationToken, name);
+            Socket socket = UdpDatagrams.Connect(host, port, name, deadline, cancellationToken);
             try
             {
                 return new UdpClientChannel(name, $"{host}:{port}", socket, framing, options);

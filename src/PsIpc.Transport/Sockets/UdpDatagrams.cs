@@ -171,9 +171,9 @@ namespace PsIpc.Transport.Sockets
 
         /// <summary>A UDP socket connected to the first address of <paramref name="host"/> (IPv4 first).</summary>
         /// <exception cref="IpcException">HostNotFound, ConnectTimeout, ConnectFailed.</exception>
-        public static Socket Connect(string host, int port, Deadline deadline, CancellationToken cancellationToken, string name)
+        public static Socket Connect(string host, int port, string name, Deadline deadline, CancellationToken cancellationToken)
         {
-            IPAddress address = Resolve(host, deadline, cancellationToken, name);
+            IPAddress address = Resolve(host, name, deadline, cancellationToken);
             var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
             try
             {
@@ -196,7 +196,7 @@ namespace PsIpc.Transport.Sockets
             socket.SendTimeout = (int)SendTimeout.TotalMilliseconds;
         }
 
-        private static IPAddress Resolve(string host, Deadline deadline, CancellationToken cancellationToken, string name)
+        private static IPAddress Resolve(string host, string name, Deadline deadline, CancellationToken cancellationToken)
         {
             if (IPAddress.TryParse(host, out IPAddress literal)) return literal;
             if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)) return IPAddress.Loopback; // a server binds 127.0.0.1 by default
