@@ -2,6 +2,7 @@ using System;
 using System.Collections;
 using System.Collections.Generic;
 using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Management.Automation;
 
 namespace PsIpc
@@ -41,7 +42,7 @@ namespace PsIpc
                 foreach (DictionaryEntry entry in dictionary)
                 {
                     if (++n > MaxItems || !copied.Contains(entry.Key)) break;
-                    string? cut = Compare(entry.Value, copied[entry.Key], Join(path, Convert.ToString(entry.Key)), level + 1);
+                    string? cut = Compare(entry.Value, copied[entry.Key], Join(path, Convert.ToString(entry.Key, CultureInfo.CurrentCulture)), level + 1);
                     if (cut != null) return cut;
                 }
                 return null;

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
 using System.IO;
 using PsIpc.Transport.Channels;
 using PsIpc.Transport.Framing;
@@ -12,6 +13,8 @@ namespace PsIpc.Transport.Connections
     /// connection (MessageTooLarge). What stays buffered past a read (an unfinished line) is taken from the
     /// server's receive budget and travels with the message until the server hands it out.
     /// </summary>
+    [SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable",
+        Justification = "A MemoryStream holds managed memory only; disposing it releases nothing.")]
     internal sealed class LineReader : IFrameReader
     {
         private readonly MemoryStream _line = new MemoryStream();

@@ -11,7 +11,7 @@ namespace PsIpc.Transport.Framing
     /// </summary>
     public sealed class FrameParser : Connections.IFrameReader
     {
-        private static readonly byte[] Empty = new byte[0];
+        private static readonly byte[] Empty = Array.Empty<byte>();
         private readonly byte[] _header = new byte[FrameHeader.Size];
         private int _headerFilled;
         private byte[]? _payload;     // the frame being filled, once its header is known (may still grow)

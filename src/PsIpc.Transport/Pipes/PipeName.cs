@@ -1,4 +1,5 @@
 using System;
+using System.Globalization;
 using System.IO;
 using System.Text;
 using PsIpc.Transport.Platform;
@@ -63,7 +64,7 @@ namespace PsIpc.Transport.Pipes
             using (var rng = System.Security.Cryptography.RandomNumberGenerator.Create()) rng.GetBytes(random);
             var sb = new StringBuilder("psipc-");
             sb.Append(System.Diagnostics.Process.GetCurrentProcess().Id).Append('-');
-            foreach (byte b in random) sb.Append(b.ToString("x2"));
+            foreach (byte b in random) sb.Append(b.ToString("x2", CultureInfo.InvariantCulture));
             return sb.ToString();
         }
 

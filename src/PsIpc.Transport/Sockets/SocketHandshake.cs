@@ -219,7 +219,7 @@ namespace PsIpc.Transport.Sockets
                 throw new IpcException(IpcErrorKind.AuthenticationFailed,
                     $"A client of '{name}' failed the shared-secret check (wrong secret); it was refused.", name);
             }
-            await WriteFrameAsync(stream, FrameType.AuthAccepted, new byte[0]).ConfigureAwait(false);
+            await WriteFrameAsync(stream, FrameType.AuthAccepted, Array.Empty<byte>()).ConfigureAwait(false);
         }
 
         private static async Task ClientExchangeAsync(Stream stream, byte[] key, string name)

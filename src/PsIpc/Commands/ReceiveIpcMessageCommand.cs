@@ -49,7 +49,7 @@ namespace PsIpc.Commands
                 {
                     batch.Clear();
                     // Wait in slices so that a long wait can show progress from the pipeline thread.
-                    int taken = Channel.Receive(batch, (int)Math.Min(remaining, BatchSize), Deadline.Earliest(deadline, waiting.NextSlice()), CancelToken);
+                    int taken = Channel.Receive(batch, (int)Math.Min(remaining, BatchSize), Deadline.Earliest(deadline, WaitProgress.NextSlice()), CancelToken);
                     if (taken == 0 && !deadline.HasExpired)
                     {
                         waiting.Report(Count > 0 ? Count - remaining : -1, Count);

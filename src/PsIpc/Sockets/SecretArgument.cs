@@ -46,6 +46,8 @@ namespace PsIpc.Sockets
         public const int MinimumLength = 16;
 
         /// <summary>Why -Secret cannot be used (EmptySecret, SecretTooShort), as a terminating error; null when it can.</summary>
+        [SuppressMessage("Usage", "CA2208:Instantiate argument exceptions correctly",
+            Justification = "The argument named is the cmdlet's -Secret, which is what the user gave and reads in the message.")]
         public static ErrorRecord? Refusal(SecureString? secret)
         {
             if (secret == null) return null;
