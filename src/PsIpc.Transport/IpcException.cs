@@ -2,9 +2,13 @@ using System;
 
 namespace PsIpc.Transport
 {
-    /// <summary>What went wrong, as a stable identifier. The module turns it into the error id users see.</summary>
+    /// <summary>
+    /// What went wrong, as a stable identifier. The module turns it into the error id users see. New kinds go
+    /// at the end, so the numbers compiled into other assemblies (a transport of its own) keep their meaning.
+    /// </summary>
     public enum IpcErrorKind
     {
+        // Timeouts, closed channels and pipes.
         ConnectTimeout,
         ReceiveTimeout,
         SendTimeout,
@@ -16,7 +20,7 @@ namespace PsIpc.Transport
         PipeNameTooLong,
         PipeNotFound,
         PipeBusy,
-        // Sockets (issue 4).
+        // Sockets: addresses, connections, the PsIpc protocol and its limits.
         AddressInUse,
         AuthenticationRequired,
         ConnectionRefused,
@@ -29,7 +33,7 @@ namespace PsIpc.Transport
         AccessDenied,
         ConnectFailed,
         RemoteError,
-        // Shared memory (issue 5).
+        // Shared memory segments and queues.
         SharedMemoryNameInUse,
         SharedMemoryNotFound,
         InvalidSharedMemoryName,
@@ -39,7 +43,7 @@ namespace PsIpc.Transport
         SharedMemoryCorrupt,
         SharedMemoryDamaged,
         SharedMemoryLockTimeout,
-        // Socket authentication and limits (issue 4, second part).
+        // Socket authentication (the shared secret, TLS) and the server's time limits.
         AuthenticationFailed,
         HandshakeTimeout,
         IdleTimeout,
