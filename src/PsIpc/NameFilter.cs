@@ -15,11 +15,12 @@ namespace PsIpc
     internal static class NameFilter
     {
         public static void WriteMatches<T>(Cmdlet cmdlet, IReadOnlyCollection<T> items, string[]? names, WildcardOptions options,
-            Func<T, WildcardPattern, bool> isMatch, Func<string, ErrorRecord> notFound)
+            Func<T, WildcardPattern, bool> isMatch, Func<string, ErrorRecord> notFound, Func<T, object?>? output = null)
         {
+            Func<T, object?> shape = output ?? (item => item);
             if (names == null)
             {
-                cmdlet.WriteObject(items, enumerateCollection: true);
+                foreach (T item in items) cmdlet.WriteObject(shape(item));
                 return;
             }
             foreach (string name in names)
@@ -34,7 +35,7 @@ namespace PsIpc
                 {
                     cmdlet.WriteError(notFound(name));
                 }
-                cmdlet.WriteObject(matches, enumerateCollection: true);
+                foreach (T item in matches) cmdlet.WriteObject(shape(item));
             }
         }
 

@@ -347,6 +347,112 @@ Start-Sleep -Milliseconds (Get-Random -Maximum 10)
         }
     }
 
+    Context 'Pipes of programs that know nothing of PsIpc (-Framing Line and Raw)' {
+        It 'a Line client talks to a plain .NET NamedPipeServerStream' {
+            $name = New-TestPipeName
+            $dotnet = [System.IO.Pipes.NamedPipeServerStream]::new($name, [System.IO.Pipes.PipeDirection]::InOut, 1,
+                [System.IO.Pipes.PipeTransmissionMode]::Byte, [System.IO.Pipes.PipeOptions]::Asynchronous)
+            try {
+                $accepting = $dotnet.WaitForConnectionAsync()
+                $client = New-IpcPipe -Name $name -Connect -Framing Line -TimeoutSeconds 10
+                $accepting.Wait(30000) | Should -BeTrue
+                $reader = [System.IO.StreamReader]::new($dotnet)
+                $writer = [System.IO.StreamWriter]::new($dotnet)
+                $writer.AutoFlush = $true
+
+                Send-IpcMessage $client 'hello from PsIpc'
+                $reader.ReadLineAsync().Wait(30000) | Out-Null
+                $writer.Write("ACK one`nACK two`n")
+
+                $client.Framing | Should -Be 'Line'
+                Receive-IpcMessage $client -Count 2 -TimeoutSeconds 30 | Should -Be @('ACK one', 'ACK two')
+            }
+            finally {
+                Clear-TestState
+                $dotnet.Dispose()
+            }
+        }
+
+        It 'a Line server answers a plain .NET NamedPipeClientStream, reply by envelope' {
+            $server = New-IpcPipe -Name (New-TestPipeName) -Framing Line
+            $dotnet = [System.IO.Pipes.NamedPipeClientStream]::new('.', $server.Name, [System.IO.Pipes.PipeDirection]::InOut)
+            try {
+                $dotnet.Connect(30000)
+                $writer = [System.IO.StreamWriter]::new($dotnet)
+                $writer.AutoFlush = $true
+                $reader = [System.IO.StreamReader]::new($dotnet)
+                $writer.Write("ping`r`n")
+
+                $envelope = Receive-IpcMessage $server -Count 1 -TimeoutSeconds 30 -Envelope
+                $envelope.Body | Should -BeExactly 'ping'
+                $envelope.Sender.Framing | Should -Be 'Line'
+                Send-IpcMessage $envelope.Sender 'pong'
+
+                $line = $reader.ReadLineAsync()
+                $line.Wait(30000) | Should -BeTrue
+                $line.Result | Should -BeExactly 'pong'
+            }
+            finally {
+                $dotnet.Dispose()
+                Clear-TestState
+            }
+        }
+
+        It 'a Raw server hands bytes as they come and writes bytes as they are' {
+            $server = New-IpcPipe -Name (New-TestPipeName) -Framing Raw
+            $dotnet = [System.IO.Pipes.NamedPipeClientStream]::new('.', $server.Name, [System.IO.Pipes.PipeDirection]::InOut)
+            try {
+                $dotnet.Connect(30000)
+                $dotnet.Write([byte[]](1, 2, 3), 0, 3)
+                $dotnet.Flush()
+
+                $envelope = Receive-IpcMessage $server -Count 1 -TimeoutSeconds 30 -Envelope
+                , $envelope.Body | Should -BeOfType ([byte[]])
+                $envelope.Body | Should -Be @(1, 2, 3)
+                Send-IpcMessage $envelope.Sender ([byte[]](9, 8))
+
+                $buffer = [byte[]]::new(16)
+                $read = $dotnet.ReadAsync($buffer, 0, 16)
+                $read.Wait(30000) | Should -BeTrue
+                $buffer[0..($read.Result - 1)] | Should -Be @(9, 8)
+            }
+            finally {
+                $dotnet.Dispose()
+                Clear-TestState
+            }
+        }
+
+        It 'a Line server with -ScriptBlock answers a plain client that sends its request and half-closes' {
+            $server = New-IpcPipe -Name (New-TestPipeName) -Framing Line -ScriptBlock { param($line) "ACK: $line" }
+            $socket = [System.Net.Sockets.Socket]::new([System.Net.Sockets.AddressFamily]::Unix, [System.Net.Sockets.SocketType]::Stream,
+                [System.Net.Sockets.ProtocolType]::Unspecified)
+            try {
+                $socket.Connect([System.Net.Sockets.UnixDomainSocketEndPoint]::new($server.Address))
+                $socket.ReceiveTimeout = 30000
+                $stream = [System.Net.Sockets.NetworkStream]::new($socket)
+                $null = $socket.Send([System.Text.Encoding]::UTF8.GetBytes("Hello, IPC!`n"))
+                $socket.Shutdown([System.Net.Sockets.SocketShutdown]::Send)
+                [System.IO.StreamReader]::new($stream).ReadToEnd() | Should -BeExactly "ACK: Hello, IPC!`n"
+            }
+            finally {
+                $socket.Dispose()
+                Clear-TestState
+            }
+        } -Skip:$IsWindows
+
+        It 'refuses a PsIpc client of a Line server with no handshake it can complete: the client times out, the server lives on' {
+            $server = New-IpcPipe -Name (New-TestPipeName) -Framing Line
+            try {
+                { New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 1 -ErrorAction Stop } |
+                    Should -Throw -ErrorId 'ConnectTimeout,PsIpc.Commands.NewIpcPipeCommand'
+                $server.State | Should -Not -Be 'Closed'
+            }
+            finally {
+                Clear-TestState
+            }
+        }
+    }
+
     Context 'Names' {
         It 'rejects the invalid name <Name> with InvalidPipeName' -ForEach @(
             @{ Name = 'a/b' }

@@ -50,6 +50,13 @@ namespace PsIpc.Commands
         [ValidateRange(1, 100)]
         public int Depth { get; set; } = 2;
 
+        /// <summary>
+        /// LengthPrefixed (the default) speaks the PsIpc protocol. Line (one UTF-8 text message a line) and Raw
+        /// (bytes as they come) talk to pipes served or used by programs that know nothing of PsIpc.
+        /// </summary>
+        [Parameter]
+        public Transport.Sockets.SocketFraming Framing { get; set; } = Transport.Sockets.SocketFraming.LengthPrefixed;
+
         [Parameter]
         [ValidateRange(0, int.MaxValue)]
         public int MaxMessageSize { get; set; } = Transport.Framing.FrameHeader.DefaultMaxMessageSize;
@@ -63,7 +70,7 @@ namespace PsIpc.Commands
                 if (Connect)
                 {
                     if (!ShouldProcess(Name, "Connect to a named pipe")) return;
-                    channel = PipeClientChannel.Connect(Name!, DeadlineFrom(TimeoutSeconds), CancelToken, options); // -Name is mandatory with -Connect
+                    channel = PipeClientChannel.Connect(Name!, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options); // -Name is mandatory with -Connect
                 }
                 else
                 {
@@ -71,7 +78,7 @@ namespace PsIpc.Commands
                     if (!ShouldProcess(name, "Create a named pipe server")) return;
                     // A handler serves until the pipe is closed, unless told how many clients to take.
                     bool serveUntilClosed = ScriptBlock != null && !MyInvocation.BoundParameters.ContainsKey(nameof(MaxClients));
-                    channel = new PipeServerChannel(name, serveUntilClosed ? int.MaxValue : MaxClients, options);
+                    channel = new PipeServerChannel(name, serveUntilClosed ? int.MaxValue : MaxClients, options, Framing);
                     if (ScriptBlock != null) AttachHandler(channel, ScriptBlock);
                 }
                 ChannelRegistry.Register(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId);
@@ -97,7 +104,9 @@ namespace PsIpc.Commands
                     ThrottleLimit = ThrottleLimit,
                     Depth = Depth,
                     LanguageMode = SessionState.LanguageMode,
+                    TextReplies = Framing != Transport.Sockets.SocketFraming.LengthPrefixed,
                 });
+                if (Framing != Transport.Sockets.SocketFraming.LengthPrefixed) ((ServerChannel)server).KeepsHalfClosedConnections = true;
             }
             catch
             {
