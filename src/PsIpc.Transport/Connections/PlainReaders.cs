@@ -30,6 +30,9 @@ namespace PsIpc.Transport.Connections
 
         public long PartialBytes => _line.Length;
 
+        /// <summary>The bytes held for the unfinished line, what the fuzz tests bound.</summary>
+        internal long BufferCapacity => _line.Capacity;
+
         public ArraySegment<byte> DirectTarget(int minimum) => default;
 
         public void Advance(int count, List<Frame> frames) => throw new InvalidOperationException("Line framing reads into its buffer.");
