@@ -98,7 +98,13 @@ namespace PsIpc.Fuzz.Tests
 
         private static readonly Gen<(MessageFormat, byte[])> Records = Gen.Select(FrameModel.DataType, Gen.Byte.Array[0, 40], (t, p) => ((MessageFormat)t, p));
 
-        private static readonly Gen<Call> Calls = Gen.Select(Gen.Enum<Op>(), Gen.Int[0, 5000], Gen.Int[0, 24], Streams.Value, (op, a, b, c) => new Call(op, a, b, c));
+        // Truncation is rare: after it every call is the same SharedMemoryTruncated.
+        private static readonly Gen<Op> Ops = Gen.Frequency(
+            (3, Gen.OneOf(Op.Send, Op.SendMany, Op.Receive, Op.ReadValue, Op.WriteValue, Op.ReadBytes, Op.WriteBytes)),
+            (1, Gen.OneOf(Op.Info, Op.Return, Op.Count)),
+            (1, Gen.Frequency((1, Gen.Const(Op.Truncate)), (9, Gen.OneOf(Op.Receive, Op.Send)))));
+
+        private static readonly Gen<Call> Calls = Gen.Select(Ops, Gen.Int[0, 5000], Gen.Int[0, 24], Streams.Value, (op, a, b, c) => new Call(op, a, b, c));
 
         private static Gen<Case> CasesFor(string target, bool queue)
         {
@@ -106,7 +112,12 @@ namespace PsIpc.Fuzz.Tests
                 ? Gen.Select(Capacities, Positions, Records.Array[0, 12], Gen.Int, (cap, position, records, pid) => QueueFile(cap, position, records, pid))
                 : Gen.Select(Capacities, Records, Gen.Long[0, 100], Gen.Int, (cap, value, writes, pid) => SegmentFile(cap, value, writes, pid));
             (int, int)[] fields = CommonFields.Concat(queue ? QueueFields : SegmentFields).ToArray();
-            Gen<FieldEdit> edits = Gen.Select(Gen.Int[0, fields.Length - 1], Gen.Int[0, 5], Gen.Int[0, fields.Length - 1], Streams.Value,
+            // Mostly fields that the opening checks do not judge (the kind-specific part, flags, lock words, creator,
+            // creation time): those reach the code behind the checks. Sometimes any field.
+            int firstUnchecked = Array.IndexOf(fields, (20, 4));
+            var unchecked_ = Enumerable.Range(0, fields.Length).Where(i => i >= firstUnchecked && fields[i] != (24, 8) && fields[i] != (32, 8)).ToArray();
+            Gen<int> fieldIndexes = Gen.Frequency((3, Gen.OneOf(unchecked_)), (1, Gen.Int[0, fields.Length - 1]));
+            Gen<FieldEdit> edits = Gen.Select(fieldIndexes, Gen.Int[0, 5], Gen.Int[0, fields.Length - 1], Streams.Value,
                 (f, from, other, value) => new FieldEdit(f, from == 0, other, value));
             IReadOnlyList<byte[]> seeds = Corpus.Seeds(target);
             Gen<(byte[], Model?)> files = Gen.Frequency(
@@ -154,6 +165,7 @@ namespace PsIpc.Fuzz.Tests
             long tail = position;
             foreach (var (format, payload) in records)
             {
+                if (tail > long.MaxValue - 2 * capacity) break; // a ring this far up is empty (it could not hold more)
                 if (tail - position + RecordSize(payload.Length) > capacity) break;
                 long at = tail % capacity;
                 BitConverter.GetBytes((uint)payload.Length).CopyTo(file, HeaderSize + at);
@@ -326,7 +338,8 @@ namespace PsIpc.Fuzz.Tests
                     case Op.WriteBytes:
                     {
                         int count = call.Op == Op.SendMany ? call.B + 1 : 1;
-                        var payloads = Enumerable.Range(0, count).Select(i => Payload((int)(call.A % Math.Min(cap, 4096)), call.B + i)).ToList();
+                        int size = (int)(call.A % (call.B % 3 == 0 ? Math.Min(cap, 4096) : Math.Min(cap, 4096) / 8 + 1));
+                        var payloads = Enumerable.Range(0, count).Select(i => Payload(size, call.B + i)).ToList();
                         long before = queue.MessagesSent;
                         try
                         {
