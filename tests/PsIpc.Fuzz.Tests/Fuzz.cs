@@ -78,6 +78,7 @@ namespace PsIpc.Fuzz.Tests
             string findings = FindingsDirectory(target);
             string candidate = Path.Combine(findings, "crash-candidate.bin");
             var smallest = new Smallest<T>();
+            string? firstFailure = null;
             long iterations = 0;
             var clock = Stopwatch.StartNew();
             if (crashMarker)
@@ -101,6 +102,15 @@ namespace PsIpc.Fuzz.Tests
                 catch (Exception e)
                 {
                     smallest.Offer(value, bytesOf(value).Length, e);
+                    lock (smallest)
+                    {
+                        if (firstFailure == null)
+                        {
+                            firstFailure = $"first failure at case {n}, {clock.Elapsed.TotalSeconds:F1} s into the run";
+                            // A crash while shrinking would lose it: say it now.
+                            if (crashMarker) File.WriteAllText(Path.Combine(findings, "first-failure.txt"), $"{firstFailure}\n{e.Message}\n{describe(value)}\n");
+                        }
+                    }
                     throw;
                 }
             }
@@ -117,6 +127,7 @@ namespace PsIpc.Fuzz.Tests
                 string saved = Save(findings, bytesOf(smallest.Value.Case));
                 throw new Xunit.Sdk.XunitException(
                     $"{target}: {smallest.Value.Error.GetType().Name}: {smallest.Value.Error.Message}\n" +
+                    $"{firstFailure}, then shrunk for the rest of the {seconds} s.\n" +
                     $"The smallest failing input ({bytesOf(smallest.Value.Case).Length} bytes) is {saved}; copy it to tests/PsIpc.Fuzz.Tests/corpus/{target}/ as a regression case.\n" +
                     $"Case: {describe(smallest.Value.Case)}\n{smallest.Value.Error}\n\nCsCheck: {e.Message}");
             }
