@@ -70,6 +70,12 @@ namespace PsIpc.Transport.Framing
         /// <summary>Bytes of the current partial frame received so far (header included).</summary>
         public long PartialBytes => _headerFilled + _payloadFilled;
 
+        /// <summary>The payload buffer held for the current frame (0 between frames); what the fuzz tests bound.</summary>
+        internal int PayloadCapacity => _payload?.Length ?? 0;
+
+        /// <summary>The payload length the current frame's header announced (0 between frames).</summary>
+        internal int AnnouncedLength => _payload == null ? 0 : _payloadLength;
+
         /// <summary>Parses <paramref name="count"/> bytes, appending complete frames to <paramref name="frames"/>.</summary>
         /// <exception cref="IpcException">ProtocolError or MessageTooLarge; the stream is unusable afterwards.</exception>
         public void Feed(byte[] buffer, int offset, int count, List<Frame> frames)
