@@ -43,6 +43,8 @@ namespace PsIpc.Transport
         AuthenticationFailed,
         HandshakeTimeout,
         IdleTimeout,
+        // The channel contract: an operation the channel cannot do (receiving from a peer view, sending to a segment).
+        OperationNotSupported,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>

@@ -33,6 +33,27 @@ namespace PsIpc.Transport
 
         internal static IpcMessage ForFault(IpcException fault, IpcChannel sender) => new IpcMessage(fault, sender);
 
+        /// <summary>
+        /// A received message, for a transport's <c>ReceiveCore</c>. <paramref name="deliveryToken"/> is the
+        /// transport's own handle on it (a broker's delivery tag), given back in Acknowledge and Reject.
+        /// </summary>
+        public static IpcMessage Create(MessageFormat format, byte[] payload, IpcChannel sender, object deliveryToken = null)
+        {
+            if (payload == null) throw new ArgumentNullException(nameof(payload));
+            if (sender == null) throw new ArgumentNullException(nameof(sender));
+            return new IpcMessage(format, payload, sender, DateTime.Now) { DeliveryToken = deliveryToken };
+        }
+
+        /// <summary>An error at this point of a stream (see <see cref="Fault"/>), for a transport's <c>ReceiveCore</c>.</summary>
+        public static IpcMessage CreateFault(IpcException fault, IpcChannel sender)
+        {
+            if (fault == null) throw new ArgumentNullException(nameof(fault));
+            return new IpcMessage(fault, sender);
+        }
+
+        /// <summary>The transport's own handle on this message (a broker's delivery tag); null for most transports.</summary>
+        public object DeliveryToken { get; private set; }
+
         private IpcMessage(IpcChannel sender)
         {
             IsEndOfInput = true;

@@ -70,7 +70,7 @@ namespace PsIpc
             var names = new SortedSet<string>(StringComparer.OrdinalIgnoreCase);
             foreach (IpcChannel c in ChannelRegistry.Snapshot())
             {
-                if (c.Kind == "Pipe" && c.Role != ChannelRole.Peer) names.Add(c.Name);
+                if (c.Kind == ChannelKind.Pipe && c.Role != ChannelRole.Peer) names.Add(c.Name);
             }
             foreach (string served in Transport.Pipes.PipeName.ListServed())
             {

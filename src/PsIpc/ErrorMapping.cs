@@ -50,6 +50,7 @@ namespace PsIpc
                 case IpcErrorKind.PipeBusy:
                 case IpcErrorKind.ServerBusy:
                     return ErrorCategory.ResourceBusy;
+                case IpcErrorKind.OperationNotSupported:
                 case IpcErrorKind.SharedMemoryIsQueue:
                 case IpcErrorKind.SharedMemoryNotQueue:
                     return ErrorCategory.InvalidOperation;

@@ -23,8 +23,7 @@ namespace PsIpc
         public IpcChannel Sender { get; }
 
         /// <summary>The process id the sender announced in its handshake.</summary>
-        public int SenderProcessId =>
-            Sender is ConnectionPeer peer ? peer.PeerProcessId : Sender is ConnectionClientChannel client ? client.PeerProcessId : 0;
+        public int SenderProcessId => Sender?.PeerProcessId ?? 0;
 
         /// <summary>The channel it was received on.</summary>
         public IpcChannel Channel { get; }

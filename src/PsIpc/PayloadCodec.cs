@@ -76,19 +76,25 @@ namespace PsIpc
         }
 
         /// <summary>
-        /// CliXml makes the receiver rehydrate types, so it is decoded only from peers known to run as this
-        /// user: pipes and Unix sockets (uid checked). A TCP peer is unauthenticated (docs/protocol.md).
+        /// CliXml makes the receiver rehydrate types, so it is decoded only from senders whose channel says so
+        /// (IpcChannel.AcceptsCliXml: peers known to run as this user, or that proved a secret over a protected
+        /// connection). A channel of a transport that cannot tell keeps the contract's default and is refused.
         /// </summary>
-        public static bool AcceptsCliXmlFrom(Transport.Channels.IpcChannel sender) =>
-            sender is Transport.Sockets.SocketPeer peer ? peer.IsAuthenticated
-            : sender is Transport.Sockets.SocketClientChannel client ? client.IsAuthenticated
-            : sender is Transport.Channels.IpcPeer || sender is Transport.Channels.PipeClientChannel
-              || sender is Transport.SharedMemory.SharedMemoryChannel; // same user: checked at connect/open
-            // Anything else (a transport added later) is refused until it says how its peers are checked.
+        public static bool AcceptsCliXmlFrom(Transport.Channels.IpcChannel sender) => sender != null && sender.AcceptsCliXml;
 
         public static string CliXmlRefusal(Transport.Channels.IpcChannel sender) =>
-            $"'{sender?.Name}' sent a CliXml message over {(sender?.Kind == "Udp" ? "UDP, which is unauthenticated" : "an unauthenticated TCP connection")}; PsIpc does not deserialize CliXml from such a peer. " +
+            $"'{sender?.Name}' sent a CliXml message over {Describe(sender)}; PsIpc does not deserialize CliXml from such a peer. " +
             "Send objects with -Format Json (or text and bytes), or use a Unix socket (-Path).";
+
+        private static string Describe(Transport.Channels.IpcChannel sender)
+        {
+            switch (sender?.Kind)
+            {
+                case Transport.Channels.ChannelKind.Udp: return "UDP, which is unauthenticated";
+                case Transport.Channels.ChannelKind.Tcp: return "an unauthenticated TCP connection";
+                default: return $"a {sender?.Kind} channel whose peer is not authenticated";
+            }
+        }
 
         public void Dispose() => _json?.Dispose();
 

@@ -71,7 +71,7 @@ namespace PsIpc.Transport.Tests
             PipeServerChannel server = Server(cleanup, name);
             Assert.Equal(ChannelState.Listening, server.State);
             Assert.Equal(ChannelRole.Server, server.Role);
-            Assert.Equal("Pipe", server.Kind);
+            Assert.Equal(ChannelKind.Pipe, server.Kind);
             Assert.Equal(Wire.SocketPath(name), server.Address);
 
             PipeClientChannel client = Client(cleanup, name);
@@ -453,7 +453,8 @@ namespace PsIpc.Transport.Tests
 
             var e = Assert.Throws<IpcException>(() => peer.Receive(new List<IpcMessage>(), 1, Deadline.After(TimeSpan.Zero), CancellationToken.None));
 
-            Assert.Equal(IpcErrorKind.ChannelClosed, e.Kind);
+            Assert.Equal(IpcErrorKind.OperationNotSupported, e.Kind); // refused: a peer view sends replies only
+            Assert.False(peer.CanReceive);
             Assert.Equal(ChannelRole.Peer, peer.Role);
         }
 

@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
+using PsIpc.Transport.Framing;
 
 namespace PsIpc.Transport.Channels
 {
@@ -12,7 +14,7 @@ namespace PsIpc.Transport.Channels
     {
         private readonly BoundedQueue<IpcMessage> _inbound;
 
-        internal ConnectionClientChannel(string name, string kind, ChannelOptions options)
+        internal ConnectionClientChannel(string name, ChannelKind kind, ChannelOptions options)
             : base(name, kind, ChannelRole.Client, options)
         {
             _inbound = new BoundedQueue<IpcMessage>(Options.ReceiveBufferMessages, Options.ReceiveBufferBytes);
@@ -22,7 +24,7 @@ namespace PsIpc.Transport.Channels
         private protected IConnection Connection { get; set; }
 
         /// <summary>The server's process id, from its Hello (the PsIpc protocol; 0 otherwise).</summary>
-        public int PeerProcessId => Connection.PeerProcessId;
+        public override int PeerProcessId => Connection.PeerProcessId;
 
         public override int PeerCount => Connection.IsEnded ? 0 : 1;
 
@@ -36,10 +38,15 @@ namespace PsIpc.Transport.Channels
             }
         }
 
-        internal override BoundedQueue<IpcMessage> Inbound => _inbound;
+        /// <summary>Where the connection puts what it receives.</summary>
+        internal BoundedQueue<IpcMessage> InboundQueue => _inbound;
 
-        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
+            _inbound.TakeBatch(into, max, deadline, cancellationToken);
+
+        protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
+            var frame = new OutgoingFrame((PsIpc.Transport.Framing.FrameType)format, payload);
             Connection.Enqueue(frame, deadline, cancellationToken);
             CountSent(frame.Payload.Length);
         }

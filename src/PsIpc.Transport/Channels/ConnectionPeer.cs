@@ -1,4 +1,6 @@
+using System.Collections.Generic;
 using System.Threading;
+using PsIpc.Transport.Framing;
 
 namespace PsIpc.Transport.Channels
 {
@@ -21,7 +23,7 @@ namespace PsIpc.Transport.Channels
         private protected IpcChannel ServerChannel { get; }
 
         /// <summary>The process id the peer announced in its Hello (the PsIpc protocol), 0 otherwise.</summary>
-        public int PeerProcessId => _connection.PeerProcessId;
+        public override int PeerProcessId => _connection.PeerProcessId;
 
         public override ChannelState State =>
             IsClosed || _connection.IsEnded ? (_connection.Fault != null ? ChannelState.Faulted : ChannelState.Closed) : ChannelState.Connected;
@@ -30,10 +32,19 @@ namespace PsIpc.Transport.Channels
 
         public override string Address => ServerChannel.Address;
 
-        internal override BoundedQueue<IpcMessage> Inbound => null;
+        public override bool CanReceive => false;
 
-        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        public override IpcException NotSupportedError(ChannelOperation operation) => operation == ChannelOperation.Receive
+            ? new IpcException(IpcErrorKind.OperationNotSupported,
+                $"'{Name}' is a server's view of one peer; it sends replies. Receive from the server channel '{ServerChannel.Name}'.", Name)
+            : base.NotSupportedError(operation);
+
+        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
+            throw NotSupportedError(ChannelOperation.Receive);
+
+        protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
+            var frame = new OutgoingFrame((PsIpc.Transport.Framing.FrameType)format, payload);
             _connection.Enqueue(frame, deadline, cancellationToken);
             CountSent(frame.Payload.Length);
             OnSent(frame.Payload.Length);

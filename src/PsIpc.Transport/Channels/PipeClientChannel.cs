@@ -10,7 +10,7 @@ namespace PsIpc.Transport.Channels
         private readonly PipeName _pipe;
 
         private PipeClientChannel(PipeName pipe, ChannelOptions options)
-            : base(pipe.Name, "Pipe", options)
+            : base(pipe.Name, ChannelKind.Pipe, options)
         {
             _pipe = pipe;
         }
@@ -55,7 +55,7 @@ namespace PsIpc.Transport.Channels
 
         public override string Address => _pipe.Path;
 
-        BoundedQueue<IpcMessage> IConnectionOwner.Inbound => Inbound;
+        BoundedQueue<IpcMessage> IConnectionOwner.Inbound => InboundQueue;
 
         IpcException IConnectionOwner.OnHello(StreamConnection connection) => null;
 

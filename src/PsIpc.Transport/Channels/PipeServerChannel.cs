@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Threading;
+using PsIpc.Transport.Framing;
 using PsIpc.Transport.Pipes;
 
 namespace PsIpc.Transport.Channels
@@ -28,7 +29,7 @@ namespace PsIpc.Transport.Channels
         }
 
         private PipeServerChannel(PipeName pipe, int maxClients, ChannelOptions options)
-            : base(pipe.Name, "Pipe", ChannelRole.Server, options)
+            : base(pipe.Name, ChannelKind.Pipe, ChannelRole.Server, options)
         {
             if (maxClients < 1) throw new ArgumentOutOfRangeException(nameof(maxClients), "MaxClients must be at least 1.");
             _pipe = pipe;
@@ -71,12 +72,14 @@ namespace PsIpc.Transport.Channels
             }
         }
 
-        internal override BoundedQueue<IpcMessage> Inbound => _inbound;
+        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
+            _inbound.TakeBatch(into, max, deadline, cancellationToken);
 
         BoundedQueue<IpcMessage> IConnectionOwner.Inbound => _inbound;
 
-        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
+            var frame = new OutgoingFrame((PsIpc.Transport.Framing.FrameType)format, payload);
             List<StreamConnection> targets;
             lock (_gate)
             {

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Threading;
 using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
 
 namespace PsIpc.Transport.SharedMemory
 {
@@ -22,7 +23,7 @@ namespace PsIpc.Transport.SharedMemory
         private int _users;
         private SharedLock _lock;
 
-        private protected SharedMemoryChannel(string name, string kind, bool created, SharedMapping mapping, long capacity, ChannelOptions options)
+        private protected SharedMemoryChannel(string name, ChannelKind kind, bool created, SharedMapping mapping, long capacity, ChannelOptions options)
             : base(name, kind, created ? ChannelRole.Server : ChannelRole.Client, options)
         {
             _mapping = mapping;
@@ -97,7 +98,17 @@ namespace PsIpc.Transport.SharedMemory
             // Writes go straight into the mapping: nothing is ever pending.
         }
 
-        internal override BoundedQueue<IpcMessage> Inbound => null;
+        public override bool CanSend => false;
+
+        public override bool CanReceive => false;
+
+        /// <summary>Shared memory is mapped only by processes of this user (0600 in a 0700 directory).</summary>
+        public override bool IsAuthenticated => true;
+
+        public override IpcException NotSupportedError(ChannelOperation operation) =>
+            new IpcException(IpcErrorKind.SharedMemoryNotQueue, operation == ChannelOperation.Receive
+                ? $"'{Name}' is a shared memory segment, not a queue: read it with Read-SharedMemory, or create a queue with New-SharedMemory -Queue."
+                : $"'{Name}' is a shared memory segment, not a queue: write it with Write-SharedMemory, or create a queue with New-SharedMemory -Queue.", Name);
 
         /// <summary>Marks the start of an operation on the mapping, which Close waits for before unmapping.</summary>
         private protected void BeginUse()
@@ -200,18 +211,11 @@ namespace PsIpc.Transport.SharedMemory
         {
         }
 
-        public override int Receive(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken)
-        {
-            ThrowIfClosed();
-            throw new IpcException(IpcErrorKind.SharedMemoryNotQueue,
-                $"'{Name}' is a shared memory segment, not a queue: read it with Read-SharedMemory, or create a queue with New-SharedMemory -Queue.", Name);
-        }
+        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
+            throw NotSupportedError(ChannelOperation.Receive);
 
-        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
-        {
-            throw new IpcException(IpcErrorKind.SharedMemoryNotQueue,
-                $"'{Name}' is a shared memory segment, not a queue: write it with Write-SharedMemory, or create a queue with New-SharedMemory -Queue.", Name);
-        }
+        protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken) =>
+            throw NotSupportedError(ChannelOperation.Send);
 
         private protected IpcException IsQueueError() =>
             new IpcException(IpcErrorKind.SharedMemoryIsQueue,

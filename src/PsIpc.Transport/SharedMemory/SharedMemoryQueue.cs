@@ -25,12 +25,16 @@ namespace PsIpc.Transport.SharedMemory
         [ThreadStatic] private static byte[][] t_one; // SendCore's one-message batch, per thread: no allocation per message
 
         internal SharedMemoryQueue(string name, bool created, SharedMapping mapping, long capacity, ChannelOptions options)
-            : base(name, "Queue", created, mapping, capacity, options)
+            : base(name, ChannelKind.Memory, created, mapping, capacity, options)
         {
             _ring = new SharedRing(mapping.Pointer, capacity, name);
         }
 
         public override SharedMemoryKind SegmentKind => SharedMemoryKind.Queue;
+
+        public override bool CanSend => true;
+
+        public override bool CanReceive => true;
 
         /// <summary>Messages in the queue right now.</summary>
         public long Count => WhileMapped(() => _ring.Count);
@@ -41,8 +45,9 @@ namespace PsIpc.Transport.SharedMemory
         /// <summary>The largest message the ring can hold.</summary>
         public long MaxMessageSize => Math.Min(_ring.MaxPayload, Options.MaxMessageSize);
 
-        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
+            var frame = new OutgoingFrame((PsIpc.Transport.Framing.FrameType)format, payload);
             byte[][] one = t_one ?? (t_one = new byte[1][]);
             one[0] = frame.Payload;
             try
@@ -128,7 +133,7 @@ namespace PsIpc.Transport.SharedMemory
             }
         }
 
-        public override int Receive(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken)
+        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken)
         {
             ThrowIfClosed();
             int returned = TakeReturned(into, max);

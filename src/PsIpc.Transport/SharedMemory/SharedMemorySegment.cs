@@ -15,7 +15,7 @@ namespace PsIpc.Transport.SharedMemory
     public sealed unsafe class SharedMemorySegment : SharedMemoryChannel
     {
         internal SharedMemorySegment(string name, bool created, SharedMapping mapping, long capacity, ChannelOptions options)
-            : base(name, "Memory", created, mapping, capacity, options)
+            : base(name, ChannelKind.Memory, created, mapping, capacity, options)
         {
         }
 

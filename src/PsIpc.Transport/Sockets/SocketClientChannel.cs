@@ -13,7 +13,7 @@ namespace PsIpc.Transport.Sockets
         private bool _serverIsLocal;
 
         private SocketClientChannel(string name, string address, SocketTransport transport, SocketFraming framing, ChannelOptions options)
-            : base(name, transport == SocketTransport.Tcp ? "Tcp" : "Unix", options)
+            : base(name, transport == SocketTransport.Tcp ? ChannelKind.Tcp : ChannelKind.Unix, options)
         {
             _address = address;
             Transport = transport;
@@ -113,7 +113,7 @@ namespace PsIpc.Transport.Sockets
         /// proved the shared secret (-Secret) over TLS or on this machine. CliXml is decoded only from
         /// authenticated peers.
         /// </summary>
-        public bool IsAuthenticated =>
+        public override bool IsAuthenticated =>
             Transport == SocketTransport.Unix || (_security?.HasSecret ?? false) && (_security.UseTls || _serverIsLocal);
 
         /// <summary>True when the connection is encrypted with TLS (-UseTls).</summary>
@@ -121,7 +121,7 @@ namespace PsIpc.Transport.Sockets
 
         public override string Address => _address;
 
-        BoundedQueue<IpcMessage> ISocketConnectionOwner.Inbound => Inbound;
+        BoundedQueue<IpcMessage> ISocketConnectionOwner.Inbound => InboundQueue;
 
         IpcException ISocketConnectionOwner.OnOpened(ISocketConnection connection) => null;
 

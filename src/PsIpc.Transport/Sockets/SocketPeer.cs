@@ -33,7 +33,7 @@ namespace PsIpc.Transport.Sockets
         /// after the exchange could come from someone on the network path). CliXml is decoded only from
         /// authenticated peers.
         /// </summary>
-        public bool IsAuthenticated =>
+        public override bool IsAuthenticated =>
             _server.Transport == SocketTransport.Unix || _server.RequiresSecret && (_server.UsesTls || _loopback);
 
         /// <summary>True when the connection is encrypted with TLS (the server's -Certificate).</summary>

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading;
 using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
 using PsIpc.Transport.Platform;
 
 namespace PsIpc.Transport.Sockets
@@ -37,7 +38,7 @@ namespace PsIpc.Transport.Sockets
 
         private SocketServerChannel(string name, Socket listener, SocketTransport transport, SocketFraming framing, int maxConnections,
             string path, ChannelOptions options, SocketSecurity security)
-            : base(name, transport == SocketTransport.Tcp ? "Tcp" : "Unix", ChannelRole.Server, options)
+            : base(name, transport == SocketTransport.Tcp ? ChannelKind.Tcp : ChannelKind.Unix, ChannelRole.Server, options)
         {
             if (maxConnections < 1) throw new ArgumentOutOfRangeException(nameof(maxConnections), "MaxConnections must be at least 1.");
             _listener = listener;
@@ -196,17 +197,16 @@ namespace PsIpc.Transport.Sockets
             }
         }
 
-        /// <summary>Raised when Close starts, before any connection is closed (a handler stops here).</summary>
-        public event EventHandler<Deadline> Closing;
-
         public void RecordHandlerError(Exception error) => _handlerErrors.Record(error);
 
-        internal override BoundedQueue<IpcMessage> Inbound => _inbound;
+        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
+            _inbound.TakeBatch(into, max, deadline, cancellationToken);
 
         BoundedQueue<IpcMessage> ISocketConnectionOwner.Inbound => _inbound;
 
-        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
+            var frame = new OutgoingFrame((PsIpc.Transport.Framing.FrameType)format, payload);
             List<ISocketConnection> targets;
             lock (_gate)
             {
@@ -232,31 +232,24 @@ namespace PsIpc.Transport.Sockets
 
         protected override void CloseCore(Deadline deadline)
         {
-            try
+            _listener.Dispose();
+            _idleTimer?.Dispose();
+            if (_path != null) SocketEndpoints.TryDelete(_path);
+            List<ISocketConnection> all;
+            List<Socket> securing;
+            lock (_gate)
             {
-                Closing?.Invoke(this, deadline);
+                all = new List<ISocketConnection>(_live);
+                all.AddRange(_pending);
+                securing = new List<Socket>(_securing);
+                Monitor.PulseAll(_gate);
             }
-            finally
+            foreach (Socket socket in securing) socket.Dispose(); // their handshake threads end at once
+            foreach (ISocketConnection connection in all)
             {
-                _listener.Dispose();
-                _idleTimer?.Dispose();
-                if (_path != null) SocketEndpoints.TryDelete(_path);
-                List<ISocketConnection> all;
-                List<Socket> securing;
-                lock (_gate)
-                {
-                    all = new List<ISocketConnection>(_live);
-                    all.AddRange(_pending);
-                    securing = new List<Socket>(_securing);
-                    Monitor.PulseAll(_gate);
-                }
-                foreach (Socket socket in securing) socket.Dispose(); // their handshake threads end at once
-                foreach (ISocketConnection connection in all)
-                {
-                    try { connection.Close(deadline); } catch (IpcException) { } // that client is gone already
-                }
-                _inbound.CompleteAndClear();
+                try { connection.Close(deadline); } catch (IpcException) { } // that client is gone already
             }
+            _inbound.CompleteAndClear();
         }
 
         // A plain program that shut down its sending side still waits for its replies (printf ... | nc -N):

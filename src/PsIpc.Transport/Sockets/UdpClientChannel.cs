@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading;
@@ -26,7 +27,7 @@ namespace PsIpc.Transport.Sockets
         private long _refusals;
 
         private UdpClientChannel(string name, string address, Socket socket, SocketFraming framing, ChannelOptions options)
-            : base(name, "Udp", ChannelRole.Client, options)
+            : base(name, ChannelKind.Udp, ChannelRole.Client, options)
         {
             _address = address;
             _socket = socket;
@@ -79,10 +80,10 @@ namespace PsIpc.Transport.Sockets
         }
 
         /// <summary>Always false: a UDP peer is not authenticated, so its CliXml is never deserialized.</summary>
-        public bool IsAuthenticated => false;
+        public override bool IsAuthenticated => false;
 
         /// <summary>The server announces no process id over UDP.</summary>
-        public int PeerProcessId => 0;
+        public override int PeerProcessId => 0;
 
         /// <summary>The largest message one datagram carries with this channel's framing and address family.</summary>
         public int MaxDatagramMessage => UdpDatagrams.MaxMessage(RemoteEndPoint.AddressFamily, Framing);
@@ -104,10 +105,12 @@ namespace PsIpc.Transport.Sockets
 
         public override ChannelState State => IsClosed ? ChannelState.Closed : ChannelState.Connected;
 
-        internal override BoundedQueue<IpcMessage> Inbound => _inbound;
+        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
+            _inbound.TakeBatch(into, max, deadline, cancellationToken);
 
-        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
+            var frame = new OutgoingFrame((PsIpc.Transport.Framing.FrameType)format, payload);
             byte[] datagram = UdpDatagrams.Encode(frame, Framing, RemoteEndPoint.AddressFamily, Name);
             cancellationToken.ThrowIfCancellationRequested();
             try

@@ -1,8 +1,10 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Net;
 using System.Threading;
 using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
 
 namespace PsIpc.Transport.Sockets
 {
@@ -33,10 +35,10 @@ namespace PsIpc.Transport.Sockets
         public string RemoteAddress => UdpDatagrams.Format(RemoteEndPoint);
 
         /// <summary>Always false: a UDP sender is not authenticated, so its CliXml is never deserialized.</summary>
-        public bool IsAuthenticated => false;
+        public override bool IsAuthenticated => false;
 
         /// <summary>A UDP peer announces no process id.</summary>
-        public int PeerProcessId => 0;
+        public override int PeerProcessId => 0;
 
         public SocketFraming Framing => _server.Framing;
 
@@ -53,10 +55,19 @@ namespace PsIpc.Transport.Sockets
 
         public override string Address => _server.Address;
 
-        internal override BoundedQueue<IpcMessage> Inbound => null;
+        public override bool CanReceive => false;
 
-        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        public override IpcException NotSupportedError(ChannelOperation operation) => operation == ChannelOperation.Receive
+            ? new IpcException(IpcErrorKind.OperationNotSupported,
+                $"'{Name}' is a server's view of one peer; it sends replies. Receive from the server channel '{_server.Name}'.", Name)
+            : base.NotSupportedError(operation);
+
+        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
+            throw NotSupportedError(ChannelOperation.Receive);
+
+        protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
+            var frame = new OutgoingFrame((PsIpc.Transport.Framing.FrameType)format, payload);
             _server.SendTo(this, frame, cancellationToken);
             CountSent(frame.Payload.Length);
         }

@@ -33,7 +33,7 @@ namespace PsIpc.Transport.Sockets
         private int _nextPeerId;
 
         private UdpServerChannel(string name, Socket socket, SocketFraming framing, int maxPeers, ChannelOptions options)
-            : base(name, "Udp", ChannelRole.Server, options)
+            : base(name, ChannelKind.Udp, ChannelRole.Server, options)
         {
             if (maxPeers < 1) throw new ArgumentOutOfRangeException(nameof(maxPeers), "MaxConnections must be at least 1.");
             _socket = socket;
@@ -146,15 +146,15 @@ namespace PsIpc.Transport.Sockets
             }
         }
 
-        public event EventHandler<Deadline> Closing;
-
         public void RecordHandlerError(Exception error) => _handlerErrors.Record(error);
 
-        internal override BoundedQueue<IpcMessage> Inbound => _inbound;
+        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
+            _inbound.TakeBatch(into, max, deadline, cancellationToken);
 
         /// <summary>Sends to every remembered peer, waiting for a first one up to the deadline.</summary>
-        internal override void SendCore(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
+            var frame = new OutgoingFrame((PsIpc.Transport.Framing.FrameType)format, payload);
             byte[] datagram = UdpDatagrams.Encode(frame, Framing, IPAddress.AddressFamily, Name);
             List<UdpPeer> targets;
             lock (_gate)
@@ -230,22 +230,15 @@ namespace PsIpc.Transport.Sockets
 
         protected override void CloseCore(Deadline deadline)
         {
-            try
+            _socket.Dispose();
+            lock (_gate)
             {
-                Closing?.Invoke(this, deadline);
+                _peers.Clear();
+                Monitor.PulseAll(_gate);
             }
-            finally
-            {
-                _socket.Dispose();
-                lock (_gate)
-                {
-                    _peers.Clear();
-                    Monitor.PulseAll(_gate);
-                }
-                int ms = deadline.RemainingMilliseconds;
-                _receiver.Join(ms < 0 || ms > ReceivePollMilliseconds * 2 ? ReceivePollMilliseconds * 2 : ms);
-                _inbound.CompleteAndClear();
-            }
+            int ms = deadline.RemainingMilliseconds;
+            _receiver.Join(ms < 0 || ms > ReceivePollMilliseconds * 2 ? ReceivePollMilliseconds * 2 : ms);
+            _inbound.CompleteAndClear();
         }
 
         /// <summary>A peer closed by its owner is forgotten: broadcasts skip it until it sends again.</summary>

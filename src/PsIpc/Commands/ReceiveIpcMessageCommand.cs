@@ -40,6 +40,7 @@ namespace PsIpc.Commands
 
         protected override void ProcessRecord()
         {
+            if (!Channel.CanReceive) ThrowIpcError(Channel.NotSupportedError(ChannelOperation.Receive));
             Deadline deadline = DeadlineFrom(TimeoutSeconds);
             long remaining = Count > 0 ? Count : long.MaxValue;
             var batch = new List<IpcMessage>(BatchSize);
@@ -94,6 +95,7 @@ namespace PsIpc.Commands
                         // -First that has enough, or Ctrl+C while ForEach-Object worked on it). What was not
                         // delivered stays in the channel for the next Receive, and nothing is delivered twice.
                         int firstUndelivered = stoppedBeforeWrite ? written : written + 1;
+                        if (!stoppedBeforeWrite) Channel.Acknowledge(batch[written]);
                         Channel.ReturnUnreceived(batch, firstUndelivered);
                         throw;
                     }
@@ -122,11 +124,13 @@ namespace PsIpc.Commands
             }
             catch (Exception e) when (e is System.Xml.XmlException || e is FormatException || e is InvalidOperationException || e is RuntimeException)
             {
+                Channel.Reject(message, e); // a transport that can dead-letter it keeps it there
                 WriteError(ErrorMapping.ToErrorRecord(e, "DecodeFailed", ErrorCategory.InvalidData, Channel.Name));
                 return;
             }
             if (Envelope) WriteObject(new IpcEnvelope(body, message.Sender, Channel, message));
             else WriteObject(body);
+            Channel.Acknowledge(message); // written to the pipeline: a transport with acknowledgements confirms it
         }
 
         protected override void EndProcessing() => _codec?.Dispose();

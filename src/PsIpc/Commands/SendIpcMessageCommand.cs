@@ -43,7 +43,11 @@ namespace PsIpc.Commands
         [ValidateRange(0, int.MaxValue)]
         public double TimeoutSeconds { get; set; }
 
-        protected override void BeginProcessing() => _codec = new PayloadCodec();
+        protected override void BeginProcessing()
+        {
+            if (!Channel.CanSend) ThrowIpcError(Channel.NotSupportedError(ChannelOperation.Send));
+            _codec = new PayloadCodec();
+        }
 
         protected override void ProcessRecord()
         {
