@@ -45,6 +45,13 @@ namespace PsIpc.Transport
         IdleTimeout,
         // The channel contract: an operation the channel cannot do (receiving from a peer view, sending to a segment).
         OperationNotSupported,
+        // RabbitMQ queues (issue 10).
+        BrokerUnreachable,
+        QueueNotFound,
+        ExchangeNotFound,
+        QueueSettingsConflict,
+        QueueInUse,
+        PublishNotConfirmed,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>
