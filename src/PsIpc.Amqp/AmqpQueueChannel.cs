@@ -66,6 +66,11 @@ namespace PsIpc.Amqp
             {
                 try { connection.Dispose(); } catch (Exception) { } // the error below is what matters
                 if (e is Waits.DeadlineExpired) throw new IpcException(IpcErrorKind.ConnectTimeout, $"The broker did not open a channel for '{name}' in time.", name);
+                // The broker closes the connection at the first channel when the virtual host is unknown or not allowed.
+                if (e is RabbitMQ.Client.Exceptions.OperationInterruptedException oie && oie.ShutdownReason != null)
+                {
+                    throw AmqpErrors.FromShutdown(oie.ShutdownReason, $"The broker at {AmqpConnector.Describe(uri)} refused '{name}'", name);
+                }
                 throw;
             }
         }

@@ -18,6 +18,7 @@ namespace PsIpc.Queue
     {
         private const string QueueSet = "Queue";
         private const string ExchangeSet = "Exchange";
+        private const string BoundQueueSet = "BoundQueue";
         private readonly CancellationTokenSource _stopping = new CancellationTokenSource();
 
         /// <summary>amqp://host[:port]/[vhost], or amqps:// for TLS.</summary>
@@ -27,25 +28,30 @@ namespace PsIpc.Queue
 
         /// <summary>A work queue (declared durable unless -MustExist), or the queue bound to -Exchange.</summary>
         [Parameter(Mandatory = true, Position = 1, ParameterSetName = QueueSet)]
+        [Parameter(Mandatory = true, Position = 1, ParameterSetName = BoundQueueSet)]
         [ValidateNotNullOrEmpty]
         public string? Queue { get; set; }
 
-        [Parameter(ParameterSetName = QueueSet)]
+        /// <summary>Publish to this exchange (declared durable unless -MustExist) instead of straight to a queue.</summary>
         [Parameter(Mandatory = true, ParameterSetName = ExchangeSet)]
+        [Parameter(Mandatory = true, ParameterSetName = BoundQueueSet)]
         [ValidateNotNullOrEmpty]
         public string? Exchange { get; set; }
 
-        [Parameter]
+        [Parameter(ParameterSetName = ExchangeSet)]
+        [Parameter(ParameterSetName = BoundQueueSet)]
         [ValidateSet("Fanout", "Topic", "Direct")]
         public string ExchangeType { get; set; } = "Fanout";
 
         /// <summary>The routing key of messages sent to -Exchange (a topic: deploy.web.eu).</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = ExchangeSet)]
+        [Parameter(ParameterSetName = BoundQueueSet)]
         [AllowEmptyString]
         public string? RoutingKey { get; set; }
 
         /// <summary>The keys the receiving queue is bound to -Exchange with (topics: deploy.*, deploy.#).</summary>
-        [Parameter]
+        [Parameter(ParameterSetName = ExchangeSet)]
+        [Parameter(ParameterSetName = BoundQueueSet)]
         [AllowEmptyString]
         public string[]? BindingKey { get; set; }
 
@@ -59,6 +65,7 @@ namespace PsIpc.Queue
 
         /// <summary>Messages Receive-IpcMessage cannot decode are moved to this queue (declared with -Queue).</summary>
         [Parameter(ParameterSetName = QueueSet)]
+        [Parameter(ParameterSetName = BoundQueueSet)]
         [ValidateNotNullOrEmpty]
         public string? DeadLetterQueue { get; set; }
 
