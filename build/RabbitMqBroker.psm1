@@ -310,10 +310,12 @@ function Restart-RabbitMqBroker {
     .SYNOPSIS
         Stops the node and starts it again on the same ports with the same data: durable queues and
         persistent messages survive, every client connection is dropped. Returns when it answers AMQP.
+        -WhileStopped runs between the stop and the start (clients then find no broker at all).
     #>
     [CmdletBinding()]
-    param([Parameter(Mandatory, Position = 0)] $Broker)
+    param([Parameter(Mandatory, Position = 0)] $Broker, [scriptblock] $WhileStopped)
     Stop-RabbitMqBroker -Broker $Broker -NodeOnly
+    if ($WhileStopped) { & $WhileStopped }
     Start-BrokerNode $Broker
 }
 
