@@ -41,6 +41,10 @@ $RepoRoot = $PSScriptRoot
 $Manifest = Join-Path $RepoRoot 'PsIpc.psd1'
 $ModuleProject = Join-Path $RepoRoot 'src/PsIpc/PsIpc.csproj'
 $TestProject = Join-Path $RepoRoot 'tests/PsIpc.Transport.Tests/PsIpc.Transport.Tests.csproj'
+# RabbitMQ queues (issue 10): the nested module's cmdlets, their engine in bin/amqp/<tfm>/, its tests and broker.
+$QueueProject = Join-Path $RepoRoot 'src/PsIpc.Queue/PsIpc.Queue.csproj'
+$AmqpTestProject = Join-Path $RepoRoot 'tests/PsIpc.Amqp.Tests/PsIpc.Amqp.Tests.csproj'
+$BrokerModule = Join-Path $RepoRoot 'build/RabbitMqBroker.psm1'
 $ModuleOut = Join-Path $RepoRoot 'output/PsIpc'
 $TestResults = Join-Path $RepoRoot 'output/testresults'
 $HelpFile = Join-Path $ModuleOut 'en-US/PsIpc.dll-Help.xml'
@@ -144,6 +148,7 @@ function Invoke-Build {
     foreach ($required in 'PsIpc.dll', 'PsIpc.Transport.dll') {
         if ($staged -notcontains $required) { throw "$required was not staged." }
     }
+    Invoke-QueueBuild -Bin $bin
 
     Invoke-Docs
 
@@ -162,6 +167,31 @@ Import-Module '$($ModuleOut -replace "'", "''")'
     foreach ($name in $declared | Where-Object { $_ -notin $exported }) { Write-Warning "PsIpc.psd1 exports $name, but PsIpc.dll has no such cmdlet." }
     foreach ($name in $exported | Where-Object { $_ -notin $declared }) { Write-Warning "$name is not in CmdletsToExport of PsIpc.psd1." }
     $script:Built = $true
+}
+
+function Invoke-QueueBuild {
+    # The queue cmdlets (bin/PsIpc.Queue.dll, a nested module) and the RabbitMQ engine with its
+    # dependencies in bin/amqp/net8.0 (pwsh 7) and bin/amqp/netstandard2.0 (Windows PowerShell 5.1).
+    param([string] $Bin)
+    $buildArgs = @('build', $QueueProject, '-c', $Configuration, "-p:Version=$Version", '-nologo')
+    if ($IsCI) { $buildArgs += '-nodeReuse:false' }
+    Invoke-Native dotnet $buildArgs
+    $queueOut = Join-Path $RepoRoot "src/PsIpc.Queue/bin/$Configuration/netstandard2.0"
+    if (-not (Test-Path -LiteralPath (Join-Path $queueOut 'amqp/net8.0/RabbitMQ.Client.dll'))) { throw "The queue engine is not in $queueOut/amqp." }
+    Copy-Item -Path (Join-Path $queueOut 'PsIpc.Queue.dll'), (Join-Path $queueOut 'PsIpc.Queue.pdb') -Destination $Bin
+    Copy-Item -LiteralPath (Join-Path $queueOut 'amqp') -Destination $Bin -Recurse
+    Write-Host "bin/amqp: $((Get-ChildItem -LiteralPath (Join-Path $Bin 'amqp/net8.0') -Filter *.dll).Name -join ', ')"
+}
+
+function Start-TestBroker {
+    # A private RabbitMQ broker for the queue tests (build/RabbitMqBroker.psm1), installed with apt-get
+    # when missing and running as root. Returns the broker, or throws why there is none.
+    Write-Step 'RabbitMQ: a private broker for the queue tests'
+    Import-Module -Name $BrokerModule -Force
+    Install-RabbitMqServer
+    $broker = Start-RabbitMqBroker -Directory (Join-Path $RepoRoot "output/rabbitmq/test-$PID")
+    Write-Host "broker $($broker.NodeName) at $($broker.Uri) (amqps: $($broker.TlsPort))"
+    $broker
 }
 
 function Invoke-Docs {
@@ -184,6 +214,8 @@ function Invoke-Docs {
     foreach ($name in @((Import-PowerShellDataFile -LiteralPath $Manifest).CmdletsToExport) | Where-Object { $_ -notin $documented }) {
         Write-Warning "No help page for $name (docs/cmdlets/$name.md)."
     }
+    # Get-Help looks for a cmdlet's help beside its assembly's name: the nested module's cmdlets too.
+    Copy-Item -LiteralPath $HelpFile -Destination (Join-Path $enUS 'PsIpc.Queue.dll-Help.xml')
 }
 
 function Get-XUnitCount {
@@ -198,45 +230,73 @@ function Get-XUnitCount {
     }
 }
 
-function Invoke-Test {
-    Invoke-Build
-    $null = New-Item -ItemType Directory -Force -Path $TestResults
-    Get-ChildItem -LiteralPath $TestResults -File | Where-Object Name -Match '^(xunit\.trx|pester-.*)$' | Remove-Item
-    $runs = [System.Collections.Generic.List[object]]::new()
-
-    Write-Step 'xUnit: tests/PsIpc.Transport.Tests'
-    $trx = Join-Path $TestResults 'xunit.trx'
-    $testArgs = @('test', $TestProject, '-c', $Configuration, "-p:Version=$Version", '-nologo',
-        '--logger', 'trx;LogFileName=xunit.trx', '--results-directory', $TestResults,
+function Invoke-XUnit {
+    # One xUnit project; returns its run (counts from the .trx file).
+    param([string] $Name, [string] $Project, [string] $Trx)
+    Write-Step "xUnit: $([System.IO.Path]::GetRelativePath($RepoRoot, (Split-Path $Project)))"
+    $trxPath = Join-Path $TestResults $Trx
+    $testArgs = @('test', $Project, '-c', $Configuration, "-p:Version=$Version", '-nologo',
+        '--logger', "trx;LogFileName=$Trx", '--results-directory', $TestResults,
         '--blame-hang-timeout', '5m', '--blame-hang-dump-type', 'none')
     if ($IsCI) { $testArgs += '-nodeReuse:false' }
     $code = Invoke-Native dotnet $testArgs -AllowFailure
-    $xunit = @{ Name = 'xUnit'; ExitCode = $code; Passed = 0; Failed = 0; Skipped = 0; Problem = $null }
-    if (Test-Path -LiteralPath $trx) {
-        $counts = Get-XUnitCount $trx
+    $xunit = @{ Name = $Name; ExitCode = $code; Passed = 0; Failed = 0; Skipped = 0; Problem = $null }
+    if (Test-Path -LiteralPath $trxPath) {
+        $counts = Get-XUnitCount $trxPath
         foreach ($key in $counts.Keys) { $xunit[$key] = $counts[$key] }
     }
     else { $xunit.Problem = "no results (dotnet test exited with $code)" }
-    $runs.Add($xunit)
+    $xunit
+}
 
-    Write-Step 'Pester: tests/Pester (fresh pwsh)'
-    $minutes = if ($env:PSIPC_PESTER_TIMEOUT_MINUTES) { [double]$env:PSIPC_PESTER_TIMEOUT_MINUTES } else { 30 }
-    $code = Invoke-Pwsh -CloseInput -TimeoutMinutes $minutes -Environment @{ PSIPC_MODULE_PATH = $ModuleOut } -ArgumentList @(
-        '-File', (Join-Path $RepoRoot 'tests/Invoke-PesterTests.ps1'),
-        '-Path', (Join-Path $RepoRoot 'tests/Pester'),
-        '-ModulePath', $ModuleOut,
-        '-OutputDirectory', $TestResults)
-    $pester = @{ Name = 'Pester'; ExitCode = $code; Passed = 0; Failed = 0; Skipped = 0; Problem = $null }
-    $summaryFile = Join-Path $TestResults 'pester-summary.json'
-    if (Test-Path -LiteralPath $summaryFile) {
-        $s = Get-Content -LiteralPath $summaryFile -Raw | ConvertFrom-Json
-        $pester.Passed = $s.Passed
-        # A failed BeforeAll/AfterAll or a test file that cannot run is a failure too.
-        $pester.Failed = $s.Failed + $s.FailedBlocks + $s.FailedContainers
-        $pester.Skipped = $s.Skipped + $s.Inconclusive
+function Invoke-Test {
+    Invoke-Build
+    $null = New-Item -ItemType Directory -Force -Path $TestResults
+    Get-ChildItem -LiteralPath $TestResults -File | Where-Object Name -Match '^(xunit.*\.trx|pester-.*)$' | Remove-Item
+    $runs = [System.Collections.Generic.List[object]]::new()
+
+    # The queue tests' broker. Without one the run fails (the queue tests are never skipped silently).
+    $broker = $null
+    try {
+        $broker = Start-TestBroker
+        $env:PSIPC_RABBITMQ_STATE = $broker.StateFile
     }
-    else { $pester.Problem = "no results (exit code $code)" }
-    $runs.Add($pester)
+    catch {
+        Write-Host "No RabbitMQ broker for the queue tests: $($_.Exception.Message)" -ForegroundColor Red
+        $env:PSIPC_RABBITMQ_STATE = "unavailable: $($_.Exception.Message)"
+        $runs.Add(@{ Name = 'Broker'; ExitCode = 1; Passed = 0; Failed = 0; Skipped = 0; Problem = 'no RabbitMQ broker' })
+    }
+    try {
+        $runs.Add((Invoke-XUnit -Name 'xUnit' -Project $TestProject -Trx 'xunit.trx'))
+        $runs.Add((Invoke-XUnit -Name 'xAmqp' -Project $AmqpTestProject -Trx 'xunit-amqp.trx'))
+
+        Write-Step 'Pester: tests/Pester (fresh pwsh)'
+        $minutes = if ($env:PSIPC_PESTER_TIMEOUT_MINUTES) { [double]$env:PSIPC_PESTER_TIMEOUT_MINUTES } else { 30 }
+        $code = Invoke-Pwsh -CloseInput -TimeoutMinutes $minutes -Environment @{ PSIPC_MODULE_PATH = $ModuleOut } -ArgumentList @(
+            '-File', (Join-Path $RepoRoot 'tests/Invoke-PesterTests.ps1'),
+            '-Path', (Join-Path $RepoRoot 'tests/Pester'),
+            '-ModulePath', $ModuleOut,
+            '-OutputDirectory', $TestResults)
+        $pester = @{ Name = 'Pester'; ExitCode = $code; Passed = 0; Failed = 0; Skipped = 0; Problem = $null }
+        $summaryFile = Join-Path $TestResults 'pester-summary.json'
+        if (Test-Path -LiteralPath $summaryFile) {
+            $s = Get-Content -LiteralPath $summaryFile -Raw | ConvertFrom-Json
+            $pester.Passed = $s.Passed
+            # A failed BeforeAll/AfterAll or a test file that cannot run is a failure too.
+            $pester.Failed = $s.Failed + $s.FailedBlocks + $s.FailedContainers
+            $pester.Skipped = $s.Skipped + $s.Inconclusive
+        }
+        else { $pester.Problem = "no results (exit code $code)" }
+        $runs.Add($pester)
+    }
+    finally {
+        if ($broker) {
+            Write-Step "RabbitMQ: stop $($broker.NodeName)"
+            # Read back: a test may have restarted the node (new process id).
+            Stop-RabbitMqBroker (Get-RabbitMqBroker -Path $broker.StateFile)
+        }
+        Remove-Item Env:PSIPC_RABBITMQ_STATE -ErrorAction SilentlyContinue
+    }
 
     foreach ($r in $runs) {
         if (-not $r.Problem -and $r.Passed + $r.Failed -eq 0) { $r.Problem = 'ran no test' }
