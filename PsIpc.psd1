@@ -10,6 +10,8 @@
     PowerShellVersion      = '5.1'
     DotNetFrameworkVersion = '4.7.2'
     FormatsToProcess       = @('PsIpc.Format.ps1xml')
+    # The queue cmdlets: a small assembly without RabbitMQ.Client, which it loads on first use (bin/amqp).
+    NestedModules          = @('bin/PsIpc.Queue.dll')
     FunctionsToExport      = @()
     CmdletsToExport        = @(
         'New-IpcPipe'
@@ -26,6 +28,7 @@
         'Connect-IpcSocket'
         'Get-IpcSocketServer'
         'Stop-IpcSocketServer'
+        'Connect-IpcQueue'
     )
     VariablesToExport      = @()
     AliasesToExport        = @()
