@@ -34,7 +34,7 @@
     AliasesToExport        = @()
     PrivateData            = @{
         PSData = @{
-            Tags         = @('IPC', 'NamedPipe', 'Pipe', 'Socket', 'TCP', 'UnixSocket', 'SharedMemory', 'Jobs', 'ThreadJob', 'Messaging', 'Linux', 'Windows', 'PSEdition_Core', 'PSEdition_Desktop')
+            Tags         = @('IPC', 'NamedPipe', 'Pipe', 'Socket', 'TCP', 'UnixSocket', 'SharedMemory', 'RabbitMQ', 'AMQP', 'Jobs', 'ThreadJob', 'Messaging', 'Linux', 'Windows', 'PSEdition_Core', 'PSEdition_Desktop')
             LicenseUri   = 'https://opensource.org/licenses/MIT'
             ReleaseNotes = 'Named pipes (New-IpcPipe), TCP and Unix socket servers and clients (Start-IpcSocketServer, Connect-IpcSocket), shared memory segments and queues (New-SharedMemory); Send-/Receive-IpcMessage and Close-/Get-IpcChannel work on all of them.'
         }
