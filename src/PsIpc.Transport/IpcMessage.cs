@@ -86,6 +86,9 @@ namespace PsIpc.Transport
 
         public int Size => Payload?.Length ?? 0;
 
+        /// <summary>Bytes of a server's receive budget this message holds until the server hands it out.</summary>
+        internal long BudgetHeld { get; set; }
+
         public string GetText() => Utf8.GetString(Payload);
 
         public static byte[] EncodeText(string text) => Utf8.GetBytes(text);

@@ -229,7 +229,7 @@ Describe 'Receive-IpcMessage' {
             'x' | Send-IpcMessage -Channel $client
             $envelope = Receive-IpcMessage -Channel $server -Count 1 -TimeoutSeconds 5 -Envelope
             { Receive-IpcMessage -Channel $envelope.Sender -TimeoutSeconds 0 } |
-                Should -Throw -ErrorId 'ChannelClosed,PsIpc.Commands.ReceiveIpcMessageCommand'
+                Should -Throw -ErrorId 'OperationNotSupported,PsIpc.Commands.ReceiveIpcMessageCommand'
         }
     }
 

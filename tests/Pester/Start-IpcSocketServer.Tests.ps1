@@ -45,7 +45,7 @@ Describe 'Start-IpcSocketServer' {
             $envelope = Receive-IpcMessage $srv -Count 1 -Envelope -TimeoutSeconds 5
             $envelope.Body | Should -Be 'from a'
             $envelope.SenderProcessId | Should -Be $PID
-            $envelope.Sender | Should -BeOfType ([PsIpc.Transport.Sockets.SocketPeer])
+            $envelope.Sender | Should -BeOfType ([PsIpc.Transport.Channels.IpcPeer])
             $envelope.Sender.Server | Should -Be $srv
             { $envelope | ConvertTo-Json -Depth 1 -WarningAction SilentlyContinue } | Should -Not -Throw
 

@@ -14,7 +14,7 @@ namespace PsIpc.Transport.Tests
         private const int MiB = 1024 * 1024;
 
         [Fact]
-        public void UnfinishedFramesOfAllParsersShareTheBudgetAndCompletedOnesGiveItBack()
+        public void UnfinishedFramesOfAllParsersShareTheBudgetAndCompletedOnesCarryTheirShare()
         {
             var budget = new ReceiveBudget(5 * MiB);
             var a = new FrameParser(8 * MiB) { Budget = budget };
@@ -35,6 +35,9 @@ namespace PsIpc.Transport.Tests
             byte[] rest = new byte[4 * MiB - (MiB + MiB / 2)];
             a.Feed(rest, 0, rest.Length, frames);
             Assert.Single(frames);
+            Assert.Equal(4 * MiB, frames[0].BudgetHeld); // held until the server hands the message out
+            Assert.Equal(4 * MiB, budget.Used);
+            budget.Release(frames[0].BudgetHeld);
             Assert.Equal(0, budget.Used);
         }
 
@@ -55,7 +58,7 @@ namespace PsIpc.Transport.Tests
         }
 
         [Fact]
-        public void SmallFramesTakeNothingOnceComplete()
+        public void SmallFramesHoldOnlyTheirOwnSizeUntilHandedOut()
         {
             var budget = new ReceiveBudget(MiB);
             var parser = new FrameParser(MiB) { Budget = budget };
@@ -63,7 +66,36 @@ namespace PsIpc.Transport.Tests
             byte[] stream = Wire.Concat(Wire.Frame(FrameType.Text, new byte[100]), Wire.Frame(FrameType.Text, new byte[0]));
             for (int i = 0; i < 1000; i++) parser.Feed(stream, 0, stream.Length, frames);
             Assert.Equal(2000, frames.Count);
+            Assert.Equal(1000 * 100, budget.Used);
+            long held = 0;
+            foreach (Frame f in frames) held += f.BudgetHeld;
+            Assert.Equal(budget.Used, held);
+            budget.Release(held);
             Assert.Equal(0, budget.Used);
+        }
+
+        [Fact]
+        public void CompleteMessagesNobodyReceivesCountAgainstTheServersBudget()
+        {
+            // Defect: the budget counted only unfinished messages, so complete large messages waiting for a
+            // script that does not receive piled up without bound (25 clients x 60 MiB took a server to 2.2 GiB).
+            var options = new ChannelOptions { MaxMessageSize = 8 * MiB, ReceiveBudget = new ReceiveBudget(4 * MiB) };
+            using var server = SocketServerChannel.ListenTcp(null, IPAddress.Loopback, 0, SocketFraming.LengthPrefixed, 10, options);
+            using Socket first = Handshaken(server.Port);
+            using Socket second = Handshaken(server.Port);
+
+            Wire.SendAll(first, Wire.Frame(FrameType.Bytes, new byte[3 * MiB])); // complete, and nobody receives
+            Assert.True(SpinWaitFor(() => server.MessagesReceived == 1 && options.ReceiveBudget.Used == 3 * MiB), $"used {options.ReceiveBudget.Used}");
+            Wire.SendAll(second, Wire.Header(3 * MiB, (byte)FrameType.Bytes));
+            Wire.SendAll(second, new byte[MiB]); // grows past the 1 MiB left
+
+            Frame refusal = Wire.ReadFrame(second);
+            Assert.Equal(FrameType.Error, refusal.Type);
+            IpcMessage message = Rx.NextMessage(server); // handed out: its share comes back
+            Assert.Equal(3 * MiB, message.Payload.Length);
+            IpcException fault = Rx.NextFault(server);
+            Assert.Equal(IpcErrorKind.ServerBusy, fault.Kind);
+            Assert.True(SpinWaitFor(() => options.ReceiveBudget.Used == 0), $"used {options.ReceiveBudget.Used}");
         }
 
         [Fact]

@@ -1,6 +1,8 @@
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Threading;
+using PsIpc.Transport.Connections;
 using PsIpc.Transport.Framing;
 
 namespace PsIpc.Transport.Channels
@@ -8,23 +10,30 @@ namespace PsIpc.Transport.Channels
     /// <summary>
     /// The client end of one connection to a server (a pipe, a TCP or Unix socket): what it receives is
     /// queued here, what it sends goes to that one connection, and when the server ends the connection the
-    /// queue is completed (after the fault, if it failed).
+    /// queue is completed (after the fault, if it failed). A transport derives from it and only connects.
     /// </summary>
-    public abstract class ConnectionClientChannel : IpcChannel
+    public abstract class ConnectionClientChannel : IpcChannel, IConnectionOwner
     {
         private readonly BoundedQueue<IpcMessage> _inbound;
+        private MessageConnection? _connection;
 
-        internal ConnectionClientChannel(string name, ChannelKind kind, ChannelOptions options)
+        private protected ConnectionClientChannel(string name, ChannelKind kind, ChannelOptions? options)
             : base(name, kind, ChannelRole.Client, options)
         {
             _inbound = new BoundedQueue<IpcMessage>(Options.ReceiveBufferMessages, Options.ReceiveBufferBytes);
         }
 
-        /// <summary>Set by the derived class once connected, before the channel is handed out.</summary>
-        private protected IConnection Connection { get; set; }
+        private protected MessageConnection Connection => _connection ?? throw new InvalidOperationException("The channel is not connected yet.");
 
-        /// <summary>The server's process id, from its Hello (the PsIpc protocol; 0 otherwise).</summary>
+        /// <summary>The server's process id, from its hello (the PsIpc protocol; 0 otherwise).</summary>
         public override int PeerProcessId => Connection.PeerProcessId;
+
+        /// <summary>
+        /// True when the server is known: it runs as this user (pipes and Unix sockets, checked by the system), or
+        /// it proved the shared secret (-Secret) over TLS or on this machine. CliXml is decoded only from
+        /// authenticated peers.
+        /// </summary>
+        public override bool IsAuthenticated => Connection.Identity.IsAuthenticated;
 
         public override int PeerCount => Connection.IsEnded ? 0 : 1;
 
@@ -38,35 +47,68 @@ namespace PsIpc.Transport.Channels
             }
         }
 
-        /// <summary>Where the connection puts what it receives.</summary>
-        internal BoundedQueue<IpcMessage> InboundQueue => _inbound;
+        /// <summary>
+        /// Starts the connection over <paramref name="stream"/> and waits until it is open (the server's hello),
+        /// until <paramref name="handshake"/>. On failure the connection is aborted and the error thrown.
+        /// </summary>
+        private protected void Open(ConnectedStream stream, MessageFraming framing, Deadline handshake, CancellationToken cancellationToken)
+        {
+            var connection = new MessageConnection(stream, this, framing, Options, Name, isServerSide: false) { SenderView = this, CountersOf = this };
+            _connection = connection;
+            connection.Start();
+            try
+            {
+                if (!connection.WaitForOpen(handshake, cancellationToken)) throw HandshakeTimedOut();
+            }
+            catch (IpcException e)
+            {
+                connection.Abort(null);
+                throw Translate(e);
+            }
+            catch
+            {
+                connection.Abort(null);
+                throw;
+            }
+        }
 
-        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
-            _inbound.TakeBatch(into, max, deadline, cancellationToken);
+        /// <summary>The error when the server did not answer the handshake in time.</summary>
+        private protected abstract IpcException HandshakeTimedOut();
+
+        /// <summary>A server's refusal as this kind of client reports it (a socket server's PipeBusy is ServerBusy).</summary>
+        private protected virtual IpcException Translate(IpcException error) => error;
 
         protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
-            var frame = new OutgoingFrame((PsIpc.Transport.Framing.FrameType)format, payload);
-            Connection.Enqueue(frame, deadline, cancellationToken);
-            CountSent(frame.Payload.Length);
+            Connection.Enqueue(new OutgoingFrame((FrameType)format, payload), deadline, cancellationToken);
+            CountSent(payload.Length);
         }
+
+        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
+            _inbound.TakeBatch(into, max, deadline, cancellationToken);
 
         public override void Flush(Deadline deadline, CancellationToken cancellationToken) => Connection.Flush(deadline, cancellationToken);
 
         protected override void CloseCore(Deadline deadline)
         {
-            Connection.Close(deadline);
+            _connection?.Close(deadline);
             _inbound.CompleteAndClear();
         }
 
+        BoundedQueue<IpcMessage> IConnectionOwner.Inbound => _inbound;
+
+        IpcException? IConnectionOwner.OnOpened(MessageConnection connection) => null;
+
+        bool IConnectionOwner.KeepsHalfClosed => false; // the server is done: so is this end
+
         /// <summary>The connection ended: its fault (if any) is the last thing Receive reports.</summary>
-        private protected void OnConnectionEnded(IpcException fault)
+        void IConnectionOwner.OnEnded(MessageConnection connection, IpcException? fault)
         {
             try
             {
                 if (fault != null)
                 {
-                    _inbound.TryAdd(IpcMessage.ForFault(fault, this), 64, Deadline.Infinite, CancellationToken.None);
+                    _inbound.TryAdd(IpcMessage.ForFault(Translate(fault), this), 64, Deadline.Infinite, CancellationToken.None);
                 }
                 _inbound.Complete();
             }

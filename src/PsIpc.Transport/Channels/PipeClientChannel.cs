@@ -1,15 +1,17 @@
+#nullable enable
 using System;
 using System.Threading;
+using PsIpc.Transport.Connections;
 using PsIpc.Transport.Pipes;
 
 namespace PsIpc.Transport.Channels
 {
     /// <summary>The client end of a named pipe: one connection to a PsIpc pipe server.</summary>
-    public sealed class PipeClientChannel : ConnectionClientChannel, IConnectionOwner
+    public sealed class PipeClientChannel : ConnectionClientChannel
     {
         private readonly PipeName _pipe;
 
-        private PipeClientChannel(PipeName pipe, ChannelOptions options)
+        private PipeClientChannel(PipeName pipe, ChannelOptions? options)
             : base(pipe.Name, ChannelKind.Pipe, options)
         {
             _pipe = pipe;
@@ -20,45 +22,24 @@ namespace PsIpc.Transport.Channels
         /// handshake until the deadline.
         /// </summary>
         /// <exception cref="IpcException">ConnectTimeout, AccessDenied, PipeBusy, ProtocolError, InvalidPipeName...</exception>
-        public static PipeClientChannel Connect(string name, Deadline deadline, CancellationToken cancellationToken, ChannelOptions options = null)
+        public static PipeClientChannel Connect(string name, Deadline deadline, CancellationToken cancellationToken, ChannelOptions? options = null)
         {
             PipeName pipe = PipeName.Parse(name);
             PipeStreamPair pair = PipeEndpoints.Connect(pipe, deadline, cancellationToken);
             var channel = new PipeClientChannel(pipe, options);
-            var connection = new StreamConnection(pair.Stream, pair.Socket, channel, channel.Options, pipe.Name, isServerSide: false)
-            {
-                SenderView = channel,
-                CountersOf = channel,
-            };
-            channel.Connection = connection;
-            connection.Start();
-            try
-            {
-                // The socket is connected, so the server is there: give its Hello the time a round trip needs
-                // even when the caller polls (-TimeoutSeconds 0), and never more than the handshake timeout.
-                Deadline handshake = deadline.RemainingMilliseconds >= 0 && deadline.RemainingMilliseconds < 1000
-                    ? Deadline.After(TimeSpan.FromSeconds(1))
-                    : deadline.IsInfinite ? Deadline.After(channel.Options.HandshakeTimeout) : deadline;
-                if (!connection.WaitForHello(handshake, cancellationToken))
-                {
-                    throw new IpcException(IpcErrorKind.ConnectTimeout,
-                        $"Connected to the pipe '{pipe.Name}' but its server did not answer the PsIpc handshake in time.", pipe.Name);
-                }
-            }
-            catch
-            {
-                connection.Abort(null);
-                throw;
-            }
+            // The socket is connected, so the server is there: give its hello the time a round trip needs
+            // even when the caller polls (-TimeoutSeconds 0), and never more than the handshake timeout.
+            Deadline handshake = deadline.RemainingMilliseconds >= 0 && deadline.RemainingMilliseconds < 1000
+                ? Deadline.After(TimeSpan.FromSeconds(1))
+                : deadline.IsInfinite ? Deadline.After(channel.Options.HandshakeTimeout) : deadline;
+            channel.Open(PipeEndpoints.Describe(pair, pipe), MessageFraming.LengthPrefixed, handshake, cancellationToken);
             return channel;
         }
 
         public override string Address => _pipe.Path;
 
-        BoundedQueue<IpcMessage> IConnectionOwner.Inbound => InboundQueue;
-
-        IpcException IConnectionOwner.OnHello(StreamConnection connection) => null;
-
-        void IConnectionOwner.OnEnded(StreamConnection connection, IpcException fault) => OnConnectionEnded(fault);
+        private protected override IpcException HandshakeTimedOut() =>
+            new IpcException(IpcErrorKind.ConnectTimeout,
+                $"Connected to the pipe '{_pipe.Name}' but its server did not answer the PsIpc handshake in time.", _pipe.Name);
     }
 }

@@ -9,7 +9,7 @@ namespace PsIpc.Transport.Framing
     /// A length above <see cref="MaxMessageSize"/> or an unknown type is rejected before any payload
     /// buffer is allocated.
     /// </summary>
-    public sealed class FrameParser
+    public sealed class FrameParser : Connections.IFrameReader
     {
         private static readonly byte[] Empty = new byte[0];
         private readonly byte[] _header = new byte[FrameHeader.Size];
@@ -36,8 +36,9 @@ namespace PsIpc.Transport.Framing
         }
 
         /// <summary>
-        /// Shared by the connections of one server: the payload buffers of unfinished frames are taken from
-        /// it and given back when the frame completes (or <see cref="ReleaseBudget"/> at the connection's end).
+        /// Shared by the connections of one server: the payload buffers are taken from it; a complete frame
+        /// carries its share (<see cref="Frame"/>.BudgetHeld) until the server hands its message out, an
+        /// unfinished one gives it back through <see cref="ReleaseBudget"/> at the connection's end.
         /// Null: no shared limit.
         /// </summary>
         public Channels.ReceiveBudget Budget { get; set; }
@@ -181,16 +182,24 @@ namespace PsIpc.Transport.Framing
             if (!Budget.TryReserve(bytes))
             {
                 throw new IpcException(IpcErrorKind.ServerBusy,
-                    $"The server already holds {Budget.Used} bytes of unfinished messages from its clients (its limit is {Budget.Limit}); " +
+                    $"The server already holds {Budget.Used} bytes of messages from its clients, unfinished or not yet received (its limit is {Budget.Limit}); " +
                     $"this connection's {_payloadLength}-byte message does not fit now.");
             }
             _reserved += bytes;
         }
 
+        /// <summary>Nothing completes at the end of the stream: a partial frame is an error the connection reports.</summary>
+        public void Finish(List<Frame> frames)
+        {
+        }
+
         private void Complete(List<Frame> frames)
         {
-            ReleaseBudget(); // the message leaves for the receive queue, which has its own bound
-            frames.Add(new Frame(_type, _payload));
+            // The payload keeps its share of the budget until the server hands the message out: complete
+            // messages waiting for a receiver count against the server's bound as much as unfinished ones.
+            long held = _reserved;
+            _reserved = 0;
+            frames.Add(new Frame(_type, _payload, held));
             _headerFilled = 0;
             _payload = null;
             _payloadFilled = 0;

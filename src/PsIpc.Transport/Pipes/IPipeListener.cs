@@ -37,5 +37,14 @@ namespace PsIpc.Transport.Pipes
             UnixNative.IsWindows
                 ? WindowsPipeConnector.Connect(name, deadline, cancellationToken)
                 : UnixPipeConnector.Connect(name, deadline, cancellationToken);
+
+        /// <summary>
+        /// A connected pipe as a message connection takes it: both ends checked to run as this user (SO_PEERCRED
+        /// on Unix, CurrentUserOnly on Windows) before it gets here.
+        /// </summary>
+        public static Connections.ConnectedStream Describe(PipeStreamPair pair, PipeName name) =>
+            new Connections.ConnectedStream(pair.Stream, pair.Socket,
+                new Connections.PeerIdentity(name.Path, UnixNative.IsWindows ? (uint?)null : UnixNative.EffectiveUserId, true,
+                    Connections.PeerAuthentication.SameUser));
     }
 }

@@ -1,0 +1,235 @@
+#nullable enable
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Net.Sockets;
+using System.Threading;
+using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
+
+namespace PsIpc.Transport.Connections
+{
+    // The receive path: the reader thread cuts frames with the framing's reader and hands batches of messages to
+    // the owner's bounded queue; when that is full it stops reading, and the peer's writes block: back-pressure.
+    internal sealed partial class MessageConnection
+    {
+        private long _bytesReceived;
+        private long _lastReceivedTicks = Stopwatch.GetTimestamp(); // the start counts as activity
+
+        private void ReadLoop()
+        {
+            int max = Math.Max(1, _options.MaxMessageSize);
+            var buffer = new byte[_framing.Kind == Sockets.SocketFraming.Raw ? Math.Min(BufferSize, max) : BufferSize];
+            IFrameReader reader = _framing.CreateReader(_options);
+            var frames = new List<Frame>(256);
+            var messages = new List<IpcMessage>(256);
+            IpcException? fault = null;
+            bool halfClosed = false;
+            try
+            {
+                while (true)
+                {
+                    // Inside a large payload, read straight into it: one copy less, and far fewer reads.
+                    ArraySegment<byte> direct;
+                    try
+                    {
+                        direct = reader.DirectTarget(BufferSize); // grows the payload: may not fit the budget
+                    }
+                    catch (IpcException e)
+                    {
+                        fault = Named(e);
+                        SendErrorFrame(fault);
+                        break;
+                    }
+                    int n = direct.Count > 0
+                        ? _stream.Read(direct.Array!, direct.Offset, direct.Count)
+                        : _stream.Read(buffer, 0, buffer.Length);
+                    _bytesReceived += n;
+                    frames.Clear();
+                    if (n == 0)
+                    {
+                        reader.Finish(frames);
+                        Dispatch(frames, messages, ref fault);
+                        fault ??= EndOfStreamFault(reader);
+                        halfClosed = fault == null && !_framing.HasHandshake && _owner.KeepsHalfClosed && !ClosedHere && SenderView != null;
+                        if (halfClosed)
+                        {
+                            messages.Add(IpcMessage.ForEndOfInput(SenderView!));
+                            Interlocked.CompareExchange(ref _phase, (int)Phase.HalfClosed, (int)Phase.Open);
+                        }
+                        Deliver(messages);
+                        break;
+                    }
+                    IpcException? parseError = null;
+                    try
+                    {
+                        if (direct.Count > 0) reader.Advance(n, frames);
+                        else reader.Feed(buffer, 0, n, frames);
+                    }
+                    catch (IpcException e)
+                    {
+                        parseError = Named(e); // the frames before the bad one still count
+                    }
+                    bool stop = Dispatch(frames, messages, ref fault);
+                    Deliver(messages);
+                    if (parseError != null)
+                    {
+                        fault = parseError;
+                        SendErrorFrame(parseError);
+                        break;
+                    }
+                    if (stop) break;
+                }
+            }
+            catch (OperationCanceledException) { }
+            catch (InvalidOperationException) { } // the owner's queue was completed: it closed
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+            {
+                if (!ClosedHere)
+                {
+                    fault = new IpcException(IpcErrorKind.PeerDisconnected,
+                        $"The connection to the peer of '{ChannelName}' broke: {e.Message}", ChannelName, e);
+                }
+            }
+            finally
+            {
+                reader.ReleaseBudget();
+                if (!halfClosed)
+                {
+                    if (fault == null && Reason == ShutdownReason.None) TrySetReason(ShutdownReason.PeerLeft, null);
+                    End(fault);
+                }
+                _readerDone.Set();
+                // A close or abort that came while the reader was leaving saw it still running and left the end
+                // to it: report it now (End runs once).
+                if (halfClosed && Reason != ShutdownReason.None) End(Fault);
+            }
+        }
+
+        // The framing's readers know no channel names: add ours.
+        private IpcException Named(IpcException e) =>
+            e.Target != null ? e : new IpcException(e.Kind, e.Message, ChannelName, e.InnerException);
+
+        private IpcException? EndOfStreamFault(IFrameReader reader)
+        {
+            if (ClosedHere) return null;
+            if (reader.IsMidFrame)
+            {
+                return new IpcException(IpcErrorKind.PeerDisconnected,
+                    $"The peer of '{ChannelName}' disconnected in the middle of a message ({reader.PartialBytes} bytes of it had arrived); the messages before it were delivered.",
+                    ChannelName);
+            }
+            if (!_framing.HasHandshake || PeerHello != null) return null; // at a message boundary: everything it sent arrived
+            if (_bytesReceived == 0)
+            {
+                return null; // connected and left without a byte: a probe (e.g. New-IpcPipe checking the name), not an error
+            }
+            return new IpcException(IpcErrorKind.ProtocolError,
+                $"The peer of '{ChannelName}' closed the connection without the PsIpc handshake.", ChannelName);
+        }
+
+        // Returns true when the peer will send nothing more (goodbye or error).
+        private bool Dispatch(List<Frame> frames, List<IpcMessage> messages, ref IpcException? fault)
+        {
+            foreach (Frame frame in frames)
+            {
+                if (!_framing.HasHandshake)
+                {
+                    messages.Add(new IpcMessage((MessageFormat)frame.Type, frame.Payload, SenderView!) { BudgetHeld = frame.BudgetHeld });
+                    continue;
+                }
+                if (!FrameTypes.IsData(frame.Type)) _options.ReceiveBudget?.Release(frame.BudgetHeld);
+                if (PeerHello == null)
+                {
+                    if (!AcceptHello(frame, ref fault)) return true;
+                    continue;
+                }
+                switch (frame.Type)
+                {
+                    case FrameType.Goodbye:
+                        return true;
+                    case FrameType.Error:
+                        fault = ErrorFrame.Decode(frame.Payload, ChannelName);
+                        return true;
+                    case FrameType.Hello:
+                        fault = new IpcException(IpcErrorKind.ProtocolError, $"The peer of '{ChannelName}' sent a second Hello.", ChannelName);
+                        SendErrorFrame(fault);
+                        return true;
+                    default:
+                        messages.Add(new IpcMessage((MessageFormat)frame.Type, frame.Payload, SenderView!) { BudgetHeld = frame.BudgetHeld });
+                        break;
+                }
+            }
+            return false;
+        }
+
+        private bool AcceptHello(Frame frame, ref IpcException? fault)
+        {
+            if (frame.Type == FrameType.Error)
+            {
+                fault = ErrorFrame.Decode(frame.Payload, ChannelName);
+                return false;
+            }
+            Hello? hello = frame.Type == FrameType.Hello ? Hello.TryParse(frame.Payload) : null;
+            if (hello == null)
+            {
+                fault = new IpcException(IpcErrorKind.ProtocolError,
+                    $"The peer of '{ChannelName}' does not speak the PsIpc protocol (its first frame is not a Hello).", ChannelName);
+                SendErrorFrame(fault);
+                return false;
+            }
+            if (hello.Version != Hello.CurrentVersion)
+            {
+                fault = new IpcException(IpcErrorKind.ProtocolVersionMismatch,
+                    $"The peer of '{ChannelName}' speaks PsIpc protocol version {hello.Version}; this side speaks {Hello.CurrentVersion}.", ChannelName);
+                SendErrorFrame(fault);
+                return false;
+            }
+            PeerHello = hello;
+            _handshakeTimer?.Dispose();
+            IpcException? refusal = _owner.OnOpened(this);
+            if (refusal != null)
+            {
+                SendErrorFrame(refusal);
+                TrySetReason(ShutdownReason.Refused, null);
+                return false;
+            }
+            Interlocked.CompareExchange(ref _phase, (int)Phase.Open, (int)Phase.Opening);
+            _opened.Set();
+            return true;
+        }
+
+        private void Deliver(List<IpcMessage> messages)
+        {
+            if (messages.Count == 0) return;
+            long bytes = 0;
+            int markers = 0;
+            foreach (IpcMessage m in messages)
+            {
+                bytes += m.Size;
+                if (m.IsEndOfInput) markers++;
+            }
+            Interlocked.Exchange(ref _lastReceivedTicks, Stopwatch.GetTimestamp());
+            int added = _owner.Inbound.TryAddRange(messages, m => m.Size + 64L, Deadline.Infinite, _abort.Token);
+            (CountersOf ?? SenderView)?.CountReceived(added - markers, bytes);
+            messages.Clear();
+        }
+
+        private void SendErrorFrame(IpcException error)
+        {
+            if (!_framing.HasHandshake) return; // Line and Raw have no way to say why: the peer sees the end of the stream
+            // A server that accepted the hello answers with its own first; an error right after must not
+            // overtake it (the writer thread sends the hello, this is the reader thread).
+            if (_isServerSide && _opened.IsSet && !_helloSent)
+            {
+                SpinWait.SpinUntil(() => _helloSent || _writerDone.IsSet, 1000);
+            }
+            try
+            {
+                WriteControlFrame(FrameType.Error, ErrorFrame.Encode(error.Kind, error.Message));
+            }
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { }
+        }
+    }
+}

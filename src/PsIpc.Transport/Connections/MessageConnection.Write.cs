@@ -1,0 +1,247 @@
+#nullable enable
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Net.Sockets;
+using System.Threading;
+using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
+
+namespace PsIpc.Transport.Connections
+{
+    // The send path: a queue drained by the writer thread into one buffer per write, and the inline path.
+    internal sealed partial class MessageConnection
+    {
+        private const int MaxBatch = 4096;
+
+        // A frame this small, sent when the connection has been idle this long, is written on the caller's
+        // thread: a request/reply loop then pays no thread hand-off. Streams of messages still go through the
+        // writer thread, which batches them.
+        private const int InlineMaxFrame = 4096;
+        private static readonly long InlineIdleTicks = Stopwatch.Frequency / 50000; // 20 us
+
+        private readonly BoundedQueue<OutgoingFrame> _outbound;
+        private readonly object _writeLock = new object();
+        private readonly object _flushGate = new object();
+        private readonly ManualResetEventSlim _writerDone = new ManualResetEventSlim(false);
+        private readonly byte[] _inlineBuffer = new byte[InlineMaxFrame];
+        private Thread? _writer;
+        private long _framesQueued, _framesWritten;
+        private long _lastEnqueueTicks;
+        private volatile bool _helloSent; // nothing may be written inline before our hello
+
+        public void Enqueue(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
+        {
+            ThrowIfUnusable();
+            if (frame.Payload.Length > PeerMaxMessageSize)
+            {
+                throw new IpcException(IpcErrorKind.MessageTooLarge,
+                    $"The message is {frame.Payload.Length} bytes; the peer of '{ChannelName}' accepts at most {PeerMaxMessageSize}.", ChannelName);
+            }
+            if (TryWriteInline(frame)) return;
+            bool added;
+            try
+            {
+                added = _outbound.TryAdd(frame, _framing.EncodedSize(frame), deadline, cancellationToken);
+            }
+            catch (InvalidOperationException)
+            {
+                ThrowIfUnusable();
+                throw;
+            }
+            if (!added)
+            {
+                throw new IpcException(IpcErrorKind.SendTimeout,
+                    $"Timed out waiting for room to send on '{ChannelName}': the peer is not reading.", ChannelName);
+            }
+            Interlocked.Increment(ref _framesQueued);
+        }
+
+        /// <summary>Waits until everything queued so far was written to the stream.</summary>
+        public void Flush(Deadline deadline, CancellationToken cancellationToken)
+        {
+            long target = Interlocked.Read(ref _framesQueued);
+            if (Interlocked.Read(ref _framesWritten) >= target) return;
+            // Woken by the writer after each batch, by the end of the connection, and by cancellation.
+            lock (_flushGate)
+            {
+                while (Interlocked.Read(ref _framesWritten) < target)
+                {
+                    ThrowIfUnusable();
+                    if (!GateWait.Wait(_flushGate, deadline, cancellationToken))
+                    {
+                        throw new IpcException(IpcErrorKind.FlushTimeout,
+                            $"Timed out while {target - Interlocked.Read(ref _framesWritten)} message(s) still waited to be written to '{ChannelName}'.", ChannelName);
+                    }
+                }
+            }
+        }
+
+        private void PulseFlushWaiters()
+        {
+            lock (_flushGate) Monitor.PulseAll(_flushGate);
+        }
+
+        private void ThrowIfUnusable()
+        {
+            IpcException? fault = Fault;
+            if (fault != null)
+            {
+                throw new IpcException(fault.Kind == IpcErrorKind.ChannelClosed ? IpcErrorKind.ChannelClosed : IpcErrorKind.PeerDisconnected,
+                    $"'{ChannelName}' can no longer send: {fault.Message}", ChannelName, fault);
+            }
+            if (IsEnded || _outbound.IsCompleted)
+            {
+                throw new IpcException(IpcErrorKind.PeerDisconnected,
+                    $"The peer of '{ChannelName}' has closed the connection.", ChannelName);
+            }
+        }
+
+        private bool TryWriteInline(OutgoingFrame frame)
+        {
+            long now = Stopwatch.GetTimestamp();
+            long last = _lastEnqueueTicks;
+            _lastEnqueueTicks = now;
+            if (_socket == null || !_connected.DirectSocketWrites || !_helloSent || now - last < InlineIdleTicks) return false;
+            int size = _framing.EncodedSize(frame);
+            if (size > InlineMaxFrame) return false;
+            if (!Monitor.TryEnter(_writeLock)) return false;
+            try
+            {
+                // The writer takes its batches under this lock, so an empty queue here means nothing is in flight.
+                if (_outbound.Count != 0 || IsEnded) return false;
+                if (!_socket.Poll(0, SelectMode.SelectWrite)) return false; // never block the caller in write()
+                int used = Encode(frame, _inlineBuffer, 0);
+                _socket.Send(_inlineBuffer, 0, used, SocketFlags.None);
+                Interlocked.Increment(ref _framesQueued);
+                Interlocked.Increment(ref _framesWritten);
+                return true;
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                var fault = new IpcException(IpcErrorKind.PeerDisconnected,
+                    $"Writing to the peer of '{ChannelName}' failed: the peer has gone ({e.Message}).", ChannelName, e);
+                TrySetReason(ShutdownReason.Faulted, fault);
+                if (Volatile.Read(ref _phase) == (int)Phase.HalfClosed) End(Fault); // its reader is gone already
+                throw new IpcException(IpcErrorKind.PeerDisconnected, fault.Message, ChannelName, e);
+            }
+            finally
+            {
+                Monitor.Exit(_writeLock);
+            }
+        }
+
+        private void WriteLoop()
+        {
+            try
+            {
+                if (_framing.HasHandshake)
+                {
+                    if (_isServerSide) _opened.Wait(_abort.Token); // answer only a client whose hello was accepted
+                    WriteControlFrame(FrameType.Hello, new Hello(Hello.CurrentVersion, Process.GetCurrentProcess().Id, _options.MaxMessageSize).ToPayload());
+                    _helloSent = true;
+                }
+                var buffer = new byte[BufferSize];
+                var batch = new List<OutgoingFrame>(256);
+                while (true)
+                {
+                    batch.Clear();
+                    int queued = _outbound.WaitForItems(Deadline.Infinite, _abort.Token);
+                    if (queued < 0) break;
+                    LetBatchGrow(queued);
+                    int n;
+                    lock (_writeLock)
+                    {
+                        n = _outbound.TakeBatch(batch, MaxBatch, Deadline.After(TimeSpan.Zero), _abort.Token);
+                        if (n <= 0) continue;
+                        WriteBatch(batch, buffer);
+                    }
+                    Interlocked.Add(ref _framesWritten, n);
+                    PulseFlushWaiters();
+                }
+                if (IsEnded) return; // the peer left first: nobody to say goodbye to
+                if (_framing.HasHandshake) WriteControlFrame(FrameType.Goodbye, new byte[0]);
+                try { _socket?.Shutdown(SocketShutdown.Send); } catch (SocketException) { } catch (ObjectDisposedException) { }
+            }
+            catch (OperationCanceledException) { }
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+            {
+                if (!IsEnded)
+                {
+                    TrySetReason(ShutdownReason.Faulted, new IpcException(IpcErrorKind.PeerDisconnected,
+                        $"Writing to the peer of '{ChannelName}' failed: the peer has gone ({e.Message}).", ChannelName, e));
+                }
+                _outbound.CompleteAndClear();
+                ShutdownStream();
+                // A half-closed peer's reader is gone already: this end is the last to know.
+                if (Volatile.Read(ref _phase) == (int)Phase.HalfClosed) End(Fault);
+            }
+            finally
+            {
+                PulseFlushWaiters();
+                _writerDone.Set();
+            }
+        }
+
+        // A few small messages here mean a stream has started (sporadic messages are written inline), so
+        // give the producer a few microseconds to queue more: one write for many messages beats one wake-up
+        // and write each. Pure spinning, bounded: SpinWait.SpinOnce would escalate to Sleep(1), a millisecond
+        // per batch, which is what large messages would then pay.
+        private void LetBatchGrow(int queued)
+        {
+            if (queued >= 64 || _outbound.Bytes >= 16 * 1024) return;
+            for (int i = 0; i < 16 && _outbound.Count < 64; i++) Thread.SpinWait(30);
+        }
+
+        private int Encode(in OutgoingFrame frame, byte[] buffer, int offset)
+        {
+            int start = offset;
+            _framing.WritePrefix(buffer, offset, frame);
+            offset += _framing.PrefixSize(frame);
+            Buffer.BlockCopy(frame.Payload, 0, buffer, offset, frame.Payload.Length);
+            offset += frame.Payload.Length;
+            _framing.WriteSuffix(buffer, offset, frame);
+            return offset + _framing.SuffixSize(frame) - start;
+        }
+
+        private void WriteBatch(List<OutgoingFrame> batch, byte[] buffer)
+        {
+            int used = 0;
+            foreach (OutgoingFrame frame in batch)
+            {
+                if (used + _framing.EncodedSize(frame) <= buffer.Length)
+                {
+                    used += Encode(frame, buffer, used);
+                    continue;
+                }
+                // Too big for what is left: send the buffer and the prefix, then the payload as it is.
+                int prefix = _framing.PrefixSize(frame);
+                if (used + prefix > buffer.Length)
+                {
+                    _stream.Write(buffer, 0, used);
+                    used = 0;
+                }
+                _framing.WritePrefix(buffer, used, frame);
+                used += prefix;
+                if (used > 0) _stream.Write(buffer, 0, used);
+                used = 0;
+                _stream.Write(frame.Payload, 0, frame.Payload.Length);
+                _framing.WriteSuffix(buffer, 0, frame);
+                used = _framing.SuffixSize(frame);
+            }
+            if (used > 0) _stream.Write(buffer, 0, used);
+            _stream.Flush();
+        }
+
+        private void WriteControlFrame(FrameType type, byte[] payload)
+        {
+            lock (_writeLock)
+            {
+                byte[] frame = FrameHeader.Frame(type, payload);
+                _stream.Write(frame, 0, frame.Length);
+                _stream.Flush();
+            }
+        }
+    }
+}
