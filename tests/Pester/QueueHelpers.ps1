@@ -40,6 +40,7 @@ function Get-QueueTestBroker {
         $env:PSIPC_RABBITMQ_STATE = $state
     }
     $broker = Get-RabbitMqBroker -Path $state
+    $env:PSIPC_AMQP_URI = $broker.Uri   # the doc examples' broker
     $broker | Add-Member -NotePropertyName Credential -NotePropertyValue ([pscredential]::new($broker.UserName, (ConvertTo-SecureString $broker.Password -AsPlainText -Force))) -PassThru
 }
 
