@@ -260,6 +260,7 @@ function Invoke-Test {
     try {
         $broker = Start-TestBroker
         $env:PSIPC_RABBITMQ_STATE = $broker.StateFile
+        $env:PSIPC_AMQP_URI = $broker.Uri   # what the examples of docs/cmdlets/Connect-IpcQueue.md connect to
     }
     catch {
         Write-Host "No RabbitMQ broker for the queue tests: $($_.Exception.Message)" -ForegroundColor Red
@@ -295,7 +296,7 @@ function Invoke-Test {
             # Read back: a test may have restarted the node (new process id).
             Stop-RabbitMqBroker (Get-RabbitMqBroker -Path $broker.StateFile)
         }
-        Remove-Item Env:PSIPC_RABBITMQ_STATE -ErrorAction SilentlyContinue
+        Remove-Item Env:PSIPC_RABBITMQ_STATE, Env:PSIPC_AMQP_URI -ErrorAction SilentlyContinue
     }
 
     foreach ($r in $runs) {
