@@ -26,6 +26,7 @@ namespace PsIpc.Amqp
         private ConfirmingPublisher? _publisher;
         private IChannel? _publishChannel;
         private QueueConsumer? _consumer;
+        private Acknowledgements? _acks;
         private string? _consumeQueue;
 
         private AmqpQueueChannel(string name, AmqpQueueOptions options, IConnection connection, IChannel control, AmqpTopology topology, string address)
@@ -134,6 +135,7 @@ namespace PsIpc.Amqp
         protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken)
         {
             QueueConsumer consumer = Consumer(deadline, cancellationToken);
+            _acks!.Flush(); // what the last batch wrote: the broker can send more while this one waits
             int start = into.Count;
             int taken = consumer.Take(into, max, deadline, cancellationToken);
             if (taken > 0)
@@ -148,8 +150,7 @@ namespace PsIpc.Amqp
         /// <summary>Written to the pipeline: the broker may forget it.</summary>
         public override void Acknowledge(IpcMessage message)
         {
-            if (!(message.DeliveryToken is DeliveryToken token) || IsClosed) return;
-            Settle(token, t => _control.BasicAckAsync(t.Tag, multiple: false));
+            if (message.DeliveryToken is DeliveryToken token && !IsClosed) _acks?.Ack(token);
         }
 
         /// <summary>
@@ -161,7 +162,7 @@ namespace PsIpc.Amqp
             if (messages == null || IsClosed) return;
             for (int i = start; i < messages.Count; i++)
             {
-                if (messages[i].DeliveryToken is DeliveryToken token) Settle(token, t => _control.BasicNackAsync(t.Tag, multiple: false, requeue: true));
+                if (messages[i].DeliveryToken is DeliveryToken token) _acks?.Requeue(token);
             }
         }
 
@@ -172,27 +173,13 @@ namespace PsIpc.Amqp
         /// </summary>
         public override void Reject(IpcMessage message, Exception reason)
         {
-            if (!_topology.HasDeadLetterQueue || !(message.DeliveryToken is DeliveryToken token) || IsClosed) return;
-            Settle(token, t => _control.BasicRejectAsync(t.Tag, requeue: false));
+            if (!(message.DeliveryToken is DeliveryToken token) || IsClosed) return;
+            if (_topology.HasDeadLetterQueue) _acks?.DeadLetter(token);
+            else _acks?.Keep(token);
         }
 
         /// <summary>Whether an undecodable message goes to a dead-letter queue (else it is kept, unacknowledged).</summary>
         public bool HasDeadLetterQueue => _topology.HasDeadLetterQueue;
-
-        private void Settle(DeliveryToken token, Func<DeliveryToken, System.Threading.Tasks.ValueTask> settle)
-        {
-            // A delivery of a connection that was lost is void: the broker requeued it already.
-            QueueConsumer? consumer = _consumer;
-            if (consumer == null || token.Generation != consumer.Generation) return;
-            try
-            {
-                Waits.Run(t => settle(token), Deadline.After(TimeSpan.FromSeconds(10)), CancellationToken.None);
-            }
-            catch (Exception e) when (AmqpErrors.IsConnectionLoss(e) || e is Waits.DeadlineExpired)
-            {
-                // Lost with the connection: the broker delivers it again, as it does for anything unacknowledged.
-            }
-        }
 
         protected override void CloseCore(Deadline deadline)
         {
@@ -205,6 +192,7 @@ namespace PsIpc.Amqp
             {
                 flushError = e;
             }
+            _acks?.Dispose(); // the acknowledgements of what was written go out before the channel closes
             // Closing the channels hands whatever is unacknowledged back to the queue.
             Deadline closing = Deadline.Earliest(deadline, Deadline.After(TimeSpan.FromSeconds(10)));
             foreach (IChannel? channel in new[] { _publishChannel, _control })
@@ -260,6 +248,7 @@ namespace PsIpc.Amqp
                 {
                     throw new IpcException(IpcErrorKind.ChannelClosed, $"'{Name}' lost its broker connection before the consumer started ({e.Message}).", Name, e);
                 }
+                _acks = new Acknowledgements(_control, () => consumer.Generation, _options.Prefetch);
                 return _consumer = consumer;
             }
         }
