@@ -146,6 +146,41 @@ namespace PsIpc.Amqp.Tests
         }
 
         [Fact]
+        public void AKeptMessageIsNotCoveredByTheAcknowledgementsOfLaterOnes()
+        {
+            string name = TestBroker.UniqueName("keep-between");
+            using (AmqpQueueChannel q = Broker.Connect(Broker.Options(name)))
+            {
+                SendText(q, "a", "poison", "b", "c");
+                List<IpcMessage> got = ReceiveAll(q, 4, acknowledge: false);
+                q.Acknowledge(got[0]);
+                q.Reject(got[1], new FormatException("cannot decode")); // no dead-letter queue: kept
+                q.Acknowledge(got[2]);
+                q.Acknowledge(got[3]);
+            }
+            using AmqpQueueChannel again = Broker.Connect(Broker.Options(name));
+            Assert.Equal(new[] { "poison" }, ReceiveAll(again, 1).Select(m => m.GetText()));
+            var none = new List<IpcMessage>();
+            Assert.Equal(0, again.Receive(none, 10, Deadline.After(TimeSpan.FromMilliseconds(300)), default));
+        }
+
+        [Fact]
+        public void AcknowledgementsReachTheBrokerWithoutAnotherReceive()
+        {
+            string name = TestBroker.UniqueName("ack-later");
+            AmqpQueueOptions options = Broker.Options(name);
+            options.Prefetch = 100; // a batch would be 50: these three go out on the timer
+            using AmqpQueueChannel q = Broker.Connect(options);
+            SendText(q, "1", "2", "3");
+            foreach (IpcMessage m in ReceiveAll(q, 3, acknowledge: false)) q.Acknowledge(m);
+            // The channel stays open and receives nothing more; the broker still learns they are done.
+            Deadline giveUp = Soon;
+            int unacknowledged;
+            while ((unacknowledged = Broker.Unacknowledged(name)) != 0 && !giveUp.HasExpired) { }
+            Assert.Equal(0, unacknowledged);
+        }
+
+        [Fact]
         public void ConsumersOfOneQueueShareItsMessages()
         {
             string name = TestBroker.UniqueName("shared");

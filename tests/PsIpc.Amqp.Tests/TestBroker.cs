@@ -1,4 +1,7 @@
 using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
 using System.IO;
 using System.Text.Json;
 using System.Threading.Tasks;
@@ -24,6 +27,8 @@ namespace PsIpc.Amqp.Tests
         public string Uri { get; private set; } = string.Empty;
         public string TlsUri { get; private set; } = string.Empty;
         public string CertificateThumbprint { get; private set; } = string.Empty;
+        public string NodeName { get; private set; } = string.Empty;
+        private Dictionary<string, string> NodeEnvironment { get; set; } = new Dictionary<string, string>();
 
         private static TestBroker Load()
         {
@@ -53,7 +58,33 @@ namespace PsIpc.Amqp.Tests
                 Uri = root.GetProperty("Uri").GetString()!,
                 TlsUri = root.GetProperty("TlsUri").GetString()!,
                 CertificateThumbprint = root.GetProperty("CertificateThumbprint").GetString()!,
+                NodeName = root.GetProperty("NodeName").GetString()!,
+                NodeEnvironment = root.GetProperty("Environment").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? string.Empty),
             };
+        }
+
+        /// <summary>Messages of the queue delivered and not acknowledged (rabbitmqctl: AMQP cannot tell).</summary>
+        public int Unacknowledged(string queue)
+        {
+            var psi = new ProcessStartInfo("/usr/lib/rabbitmq/bin/rabbitmqctl")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (string a in new[] { "-n", NodeName, "-q", "list_queues", "name", "messages_unacknowledged", "--no-table-headers" }) psi.ArgumentList.Add(a);
+            foreach (string key in new[] { "HOME", "ERL_EPMD_PORT" }) psi.Environment[key] = NodeEnvironment[key];
+            using Process ctl = Process.Start(psi)!;
+            Task<string> errors = ctl.StandardError.ReadToEndAsync();
+            string output = ctl.StandardOutput.ReadToEnd();
+            ctl.WaitForExit();
+            if (ctl.ExitCode != 0) throw new InvalidOperationException($"rabbitmqctl failed ({ctl.ExitCode}): {errors.Result}");
+            foreach (string line in output.Split('\n'))
+            {
+                string[] columns = line.Trim().Split('\t');
+                if (columns.Length == 2 && columns[0] == queue) return int.Parse(columns[1]);
+            }
+            throw new InvalidOperationException($"rabbitmqctl does not list the queue {queue}: {output}");
         }
 
         public static string UniqueName(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N").Substring(0, 8);
