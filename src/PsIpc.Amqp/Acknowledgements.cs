@@ -54,7 +54,7 @@ namespace PsIpc.Amqp
                 if (_disposed || token.Generation != _generation()) return; // void: the broker requeued it
                 if (_oneByOneGeneration == token.Generation)
                 {
-                    Send(() => _channel.BasicAckAsync(token.Tag, multiple: false));
+                    Send(t => _channel.BasicAckAsync(token.Tag, multiple: false, t));
                     return;
                 }
                 if (_pending > 0 && _pendingGeneration != token.Generation) _pending = 0;
@@ -75,11 +75,11 @@ namespace PsIpc.Amqp
 
         /// <summary>Taken but not written: back to the queue.</summary>
         public void Requeue(DeliveryToken token) =>
-            Settle(token, () => _channel.BasicNackAsync(token.Tag, multiple: false, requeue: true));
+            Settle(token, t => _channel.BasicNackAsync(token.Tag, multiple: false, requeue: true, t));
 
         /// <summary>Undecodable, with a dead-letter route: the broker moves it there.</summary>
         public void DeadLetter(DeliveryToken token) =>
-            Settle(token, () => _channel.BasicRejectAsync(token.Tag, requeue: false));
+            Settle(token, t => _channel.BasicRejectAsync(token.Tag, requeue: false, t));
 
         /// <summary>Undecodable, no dead-letter route: left unacknowledged (the broker keeps it); acks go one by one from now on.</summary>
         public void Keep(DeliveryToken token)
@@ -112,7 +112,7 @@ namespace PsIpc.Amqp
             _timer.Dispose();
         }
 
-        private void Settle(DeliveryToken token, Func<ValueTask> settle)
+        private void Settle(DeliveryToken token, Func<CancellationToken, ValueTask> settle)
         {
             lock (_gate)
             {
@@ -129,19 +129,24 @@ namespace PsIpc.Amqp
             _pending = 0;
             if (_pendingGeneration != _generation()) return;
             ulong tag = _highest;
-            Send(() => _channel.BasicAckAsync(tag, multiple: true));
+            Send(t => _channel.BasicAckAsync(tag, multiple: true, t));
         }
 
-        /// <summary>Hands one frame to the client (it usually completes at once); a lost connection voids it.</summary>
-        private static void Send(Func<ValueTask> send)
+        /// <summary>
+        /// Hands one frame to the client (it usually completes at once). A lost connection voids it, and so does
+        /// a send that stalls (the dead connection's write queue after a broker restart): the broker requeued
+        /// those deliveries anyway.
+        /// </summary>
+        private static void Send(Func<CancellationToken, ValueTask> send)
         {
             try
             {
-                ValueTask pending = send();
-                if (pending.IsCompleted) pending.GetAwaiter().GetResult();
-                else pending.AsTask().Wait(SendTimeout);
+                using (var stalled = new CancellationTokenSource(SendTimeout))
+                {
+                    send(stalled.Token).AsTask().GetAwaiter().GetResult();
+                }
             }
-            catch (Exception e) when (AmqpErrors.IsConnectionLoss(e) || e is AggregateException)
+            catch (Exception e) when (AmqpErrors.IsConnectionLoss(e) || e is OperationCanceledException)
             {
                 // Lost with the connection: the broker delivers the message again, as it does for anything unacknowledged.
             }

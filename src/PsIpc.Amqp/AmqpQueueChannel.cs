@@ -107,6 +107,9 @@ namespace PsIpc.Amqp
         /// <summary>Messages sent and not yet confirmed by the broker.</summary>
         public int Unconfirmed => _publisher?.Unconfirmed ?? 0;
 
+        /// <summary>Messages sent again after a reconnect, because their confirm never came (each may arrive twice).</summary>
+        public long Republished => _publisher?.Republished ?? 0;
+
         public override IpcException NotSupportedError(ChannelOperation operation) => operation == ChannelOperation.Receive
             ? new IpcException(IpcErrorKind.OperationNotSupported,
                 $"'{Name}' publishes to the exchange '{_topology.Exchange}' and has no queue to receive from: connect with -Subscribe or -Queue to receive.", Name)

@@ -33,6 +33,9 @@ namespace PsIpc.Amqp
             public long ExpiresAt; // Stopwatch ticks
         }
 
+        /// <summary>How long one call into the client may take before it counts as stalled (see <see cref="Call{T}"/>).</summary>
+        private static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(5);
+
         private readonly object _publishLock = new object();
         private readonly object _gate = new object();
         private readonly IChannel _channel;
@@ -43,7 +46,7 @@ namespace PsIpc.Amqp
         private readonly TimeSpan _timeout;
         private readonly SortedDictionary<ulong, Pending> _unconfirmed = new SortedDictionary<ulong, Pending>();
         private readonly SortedList<long, Pending> _resend = new SortedList<long, Pending>();
-        private long _nextOrder, _generation;
+        private long _nextOrder, _generation, _republished, _stalls;
         private int _nacked, _returned, _expired;
         private string? _returnReason;
         private IpcException? _fatal;
@@ -69,6 +72,12 @@ namespace PsIpc.Amqp
                 return Task.CompletedTask;
             };
         }
+
+        /// <summary>Messages published again after a reconnect (each may arrive twice).</summary>
+        public long Republished => Interlocked.Read(ref _republished);
+
+        /// <summary>Client calls cancelled because they stalled (rabbitmq-dotnet-client#1930), then retried.</summary>
+        public long Stalls => Interlocked.Read(ref _stalls);
 
         /// <summary>Messages published and not yet confirmed, including those waiting for a reconnect.</summary>
         public int Unconfirmed
@@ -142,6 +151,7 @@ namespace PsIpc.Amqp
                 }
                 if (resend != null)
                 {
+                    Interlocked.Add(ref _republished, resend.Count);
                     foreach (Pending p in resend) Publish(p, deadline, cancellationToken);
                 }
             }
@@ -160,19 +170,10 @@ namespace PsIpc.Amqp
                 generation = _generation;
             }
             Deadline publishDeadline = Deadline.Earliest(deadline, DeadlineAt(pending.ExpiresAt));
-            ulong sequence;
-            try
-            {
-                sequence = Waits.Run(token => _channel.GetNextPublishSequenceNumberAsync(token).AsTask(), publishDeadline, cancellationToken);
-            }
-            catch (Exception e) when (AmqpErrors.IsConnectionLoss(e))
+            if (!Call(token => _channel.GetNextPublishSequenceNumberAsync(token).AsTask(), publishDeadline, deadline, cancellationToken, out ulong sequence))
             {
                 lock (_gate) _resend[pending.Order] = pending;
                 return;
-            }
-            catch (Waits.DeadlineExpired)
-            {
-                throw PublishTimedOut(deadline);
             }
             lock (_gate)
             {
@@ -184,12 +185,21 @@ namespace PsIpc.Amqp
                 // Registered before publishing: the confirm may arrive before BasicPublishAsync returns.
                 _unconfirmed[sequence] = pending;
             }
+            bool published;
             try
             {
-                Waits.Run(token => _channel.BasicPublishAsync(_exchange, _routingKey, _mandatory, pending.Properties, pending.Body, token),
-                    publishDeadline, cancellationToken);
+                published = Call(async token =>
+                {
+                    await _channel.BasicPublishAsync(_exchange, _routingKey, _mandatory, pending.Properties, pending.Body, token).ConfigureAwait(false);
+                    return true;
+                }, publishDeadline, deadline, cancellationToken, out _);
             }
-            catch (Exception e) when (AmqpErrors.IsConnectionLoss(e))
+            catch (Exception)
+            {
+                lock (_gate) _unconfirmed.Remove(sequence);
+                throw;
+            }
+            if (!published)
             {
                 lock (_gate)
                 {
@@ -197,11 +207,33 @@ namespace PsIpc.Amqp
                     if (_unconfirmed.Remove(sequence)) _resend[pending.Order] = pending;
                 }
             }
-            catch (Exception e) when (e is Waits.DeadlineExpired || e is OperationCanceledException)
+        }
+
+        /// <summary>
+        /// One call into the client, bounded by the caller's deadline, the message's and <see cref="StallTimeout"/>.
+        /// False when the message must wait for a reconnect: the connection is gone, or the call stalled. A stalled
+        /// publish is what rabbitmq-dotnet-client#1930 (not fixed in 7.2.2) does after a broker restart: it waits
+        /// for room in the dead connection's write queue and holds the channel's confirm lock, which in turn
+        /// holds up the client's shutdown and recovery. Cancelling it lets the recovery go on.
+        /// </summary>
+        private bool Call<T>(Func<CancellationToken, Task<T>> operation, Deadline publishDeadline, Deadline deadline,
+            CancellationToken cancellationToken, out T result)
+        {
+            result = default!;
+            try
             {
-                lock (_gate) _unconfirmed.Remove(sequence);
-                if (e is Waits.DeadlineExpired) throw PublishTimedOut(deadline);
-                throw;
+                result = Waits.Run(operation, Deadline.Earliest(publishDeadline, Deadline.After(StallTimeout)), cancellationToken);
+                return true;
+            }
+            catch (Exception e) when (AmqpErrors.IsConnectionLoss(e))
+            {
+                return false;
+            }
+            catch (Waits.DeadlineExpired)
+            {
+                if (deadline.HasExpired || publishDeadline.HasExpired) throw PublishTimedOut(deadline);
+                Interlocked.Increment(ref _stalls);
+                return false;
             }
         }
 
@@ -224,19 +256,14 @@ namespace PsIpc.Amqp
                         if (!Waits.Wait(_gate, publishDeadline, cancellationToken)) throw PublishTimedOut(deadline);
                     }
                 }
-                try
+                // Not taken by the client (a lost or stalled connection): again, once it has reconnected.
+                if (Call(async token =>
                 {
-                    Waits.Run(token => _channel.BasicPublishAsync(_exchange, _routingKey, _mandatory, pending.Properties, pending.Body, token),
-                        publishDeadline, cancellationToken);
+                    await _channel.BasicPublishAsync(_exchange, _routingKey, _mandatory, pending.Properties, pending.Body, token).ConfigureAwait(false);
+                    return true;
+                }, publishDeadline, deadline, cancellationToken, out _))
+                {
                     return;
-                }
-                catch (Exception e) when (AmqpErrors.IsConnectionLoss(e))
-                {
-                    // Not taken by the client: try again once it has reconnected.
-                }
-                catch (Waits.DeadlineExpired)
-                {
-                    throw PublishTimedOut(deadline);
                 }
             }
         }
