@@ -99,8 +99,8 @@ Describe 'Scenario: scripts talking through a RabbitMQ queue' {
             $q = Connect-IpcQueue -Uri $Uri -Queue $Queue -Prefetch 1 -TimeoutSeconds 30
             Receive-IpcMessage $q -TimeoutSeconds 0 -ErrorAction SilentlyContinue   # consuming from now on
             'ready'
-            # One job at a time, until none came for 5 s.
-            while ($null -ne ($job = Receive-IpcMessage $q -Count 1 -TimeoutSeconds 5 -ErrorAction SilentlyContinue)) { "did $job" }
+            # One job at a time, until none came for 3 s.
+            while ($null -ne ($job = Receive-IpcMessage $q -Count 1 -TimeoutSeconds 3 -ErrorAction SilentlyContinue)) { "did $job" }
         }
         $w1 = Start-TestPwshChild $worker -ArgumentList $Broker.Uri, $queue
         $w2 = Start-TestPwshChild $worker -ArgumentList $Broker.Uri, $queue
@@ -141,36 +141,34 @@ Describe 'Scenario: scripts talking through a RabbitMQ queue' {
         $twice = @($rest | Where-Object { $_ -in $gotByVictim })
         $lost | Should -BeNullOrEmpty
         $twice | Should -Contain 'job 5' -Because 'the job it was working on was never acknowledged'
-        # Jobs 1-4 were acknowledged as they were done (an ack still in flight at the kill would come back too).
-        $twice.Count | Should -BeLessOrEqual 2
+        # Jobs 1-4 were done; their acknowledgements go out within 20 ms (batched), so a kill right after
+        # can bring some of them back: at-least-once. Count them; each of jobs 6-30 comes exactly once.
+        Write-Host "    kill -9: $($twice.Count) of the 5 jobs the worker had taken came again ($($twice -join ', '))"
         @($rest | Where-Object { $_ -notin $gotByVictim }).Count | Should -Be 25
     }
 
-    It 'publish/subscribe: every subscriber process gets every event, a topic subscriber only its keys' {
+    It 'publish/subscribe: every subscriber gets every event, in this process or another; a topic subscriber only its keys' {
         $exchange = New-TestQueueName 'events'
-        $subscriber = {
-            param($Uri, $Exchange, $Type, $Key)
-            $s = Connect-IpcQueue -Uri $Uri -Exchange $Exchange -ExchangeType $Type -BindingKey $Key -Subscribe -TimeoutSeconds 30
+        $elsewhere = Start-TestPwshChild {
+            param($Uri, $Exchange)
+            $s = Connect-IpcQueue -Uri $Uri -Exchange $Exchange -ExchangeType Topic -Subscribe -TimeoutSeconds 30
             'ready'
             Receive-IpcMessage $s -Count 2 -TimeoutSeconds 60 | ForEach-Object Key
-        }
-        $all1 = Start-TestPwshChild $subscriber -ArgumentList $Broker.Uri, $exchange, 'Topic', '#'
-        $all2 = Start-TestPwshChild $subscriber -ArgumentList $Broker.Uri, $exchange, 'Topic', '#'
-        $web = Start-TestPwshChild $subscriber -ArgumentList $Broker.Uri, $exchange, 'Topic', 'deploy.web'
-        foreach ($p in $all1, $all2, $web) { Read-PeerLine $p -TimeoutSeconds 60 | Should -Be 'ready' }
+        } -ArgumentList $Broker.Uri, $exchange
+        $all = Connect-IpcQueue -Uri $Broker.Uri -Exchange $exchange -ExchangeType Topic -Subscribe -TimeoutSeconds 30
+        $web = Connect-IpcQueue -Uri $Broker.Uri -Exchange $exchange -ExchangeType Topic -BindingKey 'deploy.web' -Subscribe -TimeoutSeconds 30
+        Read-PeerLine $elsewhere -TimeoutSeconds 60 | Should -Be 'ready'
 
-        foreach ($key in 'deploy.web', 'deploy.db', 'deploy.web') {
+        foreach ($key in 'deploy.web', 'deploy.db') {
             $p = Connect-IpcQueue -Uri $Broker.Uri -Exchange $exchange -ExchangeType Topic -RoutingKey $key -TimeoutSeconds 30
             [pscustomobject]@{ Key = $key } | Send-IpcMessage $p -Format Json
             Close-IpcChannel $p
         }
-        foreach ($p in $all1, $all2) {
-            $r = $p | Wait-PwshChild -TimeoutSeconds 60
-            $r.ExitCode | Should -Be 0 -Because $r.Error
-            $r.Output | Should -Be @('deploy.web', 'deploy.db')
-        }
-        $r = $web | Wait-PwshChild -TimeoutSeconds 60
+        (Receive-IpcMessage $all -Count 2 -TimeoutSeconds 30).Key | Should -Be @('deploy.web', 'deploy.db')
+        (Receive-IpcMessage $web -Count 1 -TimeoutSeconds 30).Key | Should -Be 'deploy.web'
+        Receive-IpcMessage $web -TimeoutSeconds 1 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $r = $elsewhere | Wait-PwshChild -TimeoutSeconds 60
         $r.ExitCode | Should -Be 0 -Because $r.Error
-        $r.Output | Should -Be @('deploy.web', 'deploy.web')
+        $r.Output | Should -Be @('deploy.web', 'deploy.db')
     }
 }
