@@ -9,6 +9,7 @@
     Description            = 'Inter-process communication for PowerShell: named pipes, TCP and Unix sockets, and shared memory between scripts, jobs and other programs, with objects, timeouts and Ctrl+C that work.'
     PowerShellVersion      = '5.1'
     DotNetFrameworkVersion = '4.7.2'
+    TypesToProcess         = @('PsIpc.Types.ps1xml')
     FormatsToProcess       = @('PsIpc.Format.ps1xml')
     # The queue cmdlets: a small assembly without RabbitMQ.Client, which it loads on first use (bin/amqp).
     NestedModules          = @('bin/PsIpc.Queue.dll')

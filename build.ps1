@@ -9,11 +9,11 @@
         dotnet pwsh -NoProfile -File ./build.ps1 [Build|Docs|Test|Bench|Demo ...] [-Configuration Release]
 
     Build  dotnet build src/PsIpc with the version from PsIpc.psd1, stage output/PsIpc
-           (PsIpc.psd1, PsIpc.Format.ps1xml, bin/*.dll, en-US/PsIpc.dll-Help.xml), run Docs,
-           and check that the staged module imports.
+           (PsIpc.psd1, PsIpc.Format.ps1xml, PsIpc.Types.ps1xml, bin/*.dll, en-US/PsIpc.dll-Help.xml),
+           run Docs, and check that the staged module imports.
     Docs   docs/cmdlets/*.md -> output/PsIpc/en-US/PsIpc.dll-Help.xml (platyPS's New-ExternalHelp
            when platyPS is installed, build/ConvertTo-Maml.ps1 otherwise).
-    Test   Build, xUnit (tests/PsIpc.Transport.Tests), Pester 5.7.1 (tests/Pester) in a fresh pwsh;
+    Test   Build, xUnit (tests/PsIpc.Transport.Tests, then tests/PsIpc.Tests), Pester 5.7.1 (tests/Pester) in a fresh pwsh;
            results in output/testresults; the last line is "N passed, N failed[, N skipped]".
     Bench  Build, then bench/Invoke-Bench.ps1 -ModulePath output/PsIpc <extra arguments>.
     Demo   Build, then examples/demo.ps1 in a fresh pwsh.
@@ -40,10 +40,14 @@ Set-StrictMode -Version 3.0
 $RepoRoot = $PSScriptRoot
 $Manifest = Join-Path $RepoRoot 'PsIpc.psd1'
 $ModuleProject = Join-Path $RepoRoot 'src/PsIpc/PsIpc.csproj'
-$TestProject = Join-Path $RepoRoot 'tests/PsIpc.Transport.Tests/PsIpc.Transport.Tests.csproj'
-# RabbitMQ queues (issue 10): the nested module's cmdlets, their engine in bin/amqp/<tfm>/, its tests and broker.
+# The xUnit projects, in the order they run: the transport core, then the module's own C#. Each writes its .trx.
+$XUnitProjects = @(
+    @{ Name = 'xUnit core'; Project = Join-Path $RepoRoot 'tests/PsIpc.Transport.Tests/PsIpc.Transport.Tests.csproj'; Trx = 'xunit.trx' }
+    @{ Name = 'xUnit module'; Project = Join-Path $RepoRoot 'tests/PsIpc.Tests/PsIpc.Tests.csproj'; Trx = 'xunit-module.trx' }
+    @{ Name = 'xUnit amqp'; Project = Join-Path $RepoRoot 'tests/PsIpc.Amqp.Tests/PsIpc.Amqp.Tests.csproj'; Trx = 'xunit-amqp.trx' }
+)
+# RabbitMQ queues (issue 10): the nested module with the queue cmdlets and its engine (bin/amqp/<tfm>/), the tests' broker.
 $QueueProject = Join-Path $RepoRoot 'src/PsIpc.Queue/PsIpc.Queue.csproj'
-$AmqpTestProject = Join-Path $RepoRoot 'tests/PsIpc.Amqp.Tests/PsIpc.Amqp.Tests.csproj'
 $BrokerModule = Join-Path $RepoRoot 'build/RabbitMqBroker.psm1'
 $ModuleOut = Join-Path $RepoRoot 'output/PsIpc'
 $TestResults = Join-Path $RepoRoot 'output/testresults'
@@ -136,9 +140,11 @@ function Invoke-Build {
     if (Test-Path -LiteralPath $ModuleOut) { Remove-Item -LiteralPath $ModuleOut -Recurse -Force }
     $bin = New-Item -ItemType Directory -Force -Path (Join-Path $ModuleOut 'bin')
     Copy-Item -LiteralPath $Manifest -Destination $ModuleOut
-    $format = Join-Path $RepoRoot 'src/PsIpc/PsIpc.Format.ps1xml'
-    if (-not (Test-Path -LiteralPath $format)) { throw "Missing $format (PsIpc.psd1 lists it in FormatsToProcess)." }
-    Copy-Item -LiteralPath $format -Destination $ModuleOut
+    foreach ($data in 'PsIpc.Format.ps1xml', 'PsIpc.Types.ps1xml') {
+        $file = Join-Path $RepoRoot "src/PsIpc/$data"
+        if (-not (Test-Path -LiteralPath $file)) { throw "Missing $file (PsIpc.psd1 lists it in FormatsToProcess or TypesToProcess)." }
+        Copy-Item -LiteralPath $file -Destination $ModuleOut
+    }
     Get-ChildItem -LiteralPath $targetDir -File |
         Where-Object { $_.Extension -in '.dll', '.pdb' } |
         Where-Object { $name = $_.Name; -not ($HostAssemblies | Where-Object { $name -like $_ }) } |
@@ -183,15 +189,34 @@ function Invoke-QueueBuild {
     Write-Host "bin/amqp: $((Get-ChildItem -LiteralPath (Join-Path $Bin 'amqp/net8.0') -Filter *.dll).Name -join ', ')"
 }
 
-function Start-TestBroker {
+function Start-QueueTestBroker {
     # A private RabbitMQ broker for the queue tests (build/RabbitMqBroker.psm1), installed with apt-get
-    # when missing and running as root. Returns the broker, or throws why there is none.
+    # when missing and running as root; the tests find it through $env:PSIPC_RABBITMQ_STATE. Without one
+    # the run fails (the queue tests are never skipped silently): a 'Broker' run with the reason.
+    param([System.Collections.Generic.List[object]] $Runs)
     Write-Step 'RabbitMQ: a private broker for the queue tests'
-    Import-Module -Name $BrokerModule -Force
-    Install-RabbitMqServer
-    $broker = Start-RabbitMqBroker -Directory (Join-Path $RepoRoot "output/rabbitmq/test-$PID")
-    Write-Host "broker $($broker.NodeName) at $($broker.Uri) (amqps: $($broker.TlsPort))"
-    $broker
+    try {
+        Import-Module -Name $BrokerModule -Force
+        Install-RabbitMqServer
+        $script:TestBroker = Start-RabbitMqBroker -Directory (Join-Path $RepoRoot "output/rabbitmq/test-$PID")
+        Write-Host "broker $($script:TestBroker.NodeName) at $($script:TestBroker.Uri) (amqps: $($script:TestBroker.TlsPort))"
+        $env:PSIPC_RABBITMQ_STATE = $script:TestBroker.StateFile
+        $env:PSIPC_AMQP_URI = $script:TestBroker.Uri   # what the examples of docs/cmdlets/Connect-IpcQueue.md connect to
+    }
+    catch {
+        Write-Host "No RabbitMQ broker for the queue tests: $($_.Exception.Message)" -ForegroundColor Red
+        $env:PSIPC_RABBITMQ_STATE = "unavailable: $($_.Exception.Message)"
+        $Runs.Add(@{ Name = 'Broker'; ExitCode = 1; Passed = 0; Failed = 0; Skipped = 0; Problem = 'no RabbitMQ broker' })
+    }
+}
+
+function Stop-QueueTestBroker {
+    if (-not $script:TestBroker) { return }
+    Write-Step "RabbitMQ: stop $($script:TestBroker.NodeName)"
+    # Read back: a test may have restarted the node (a new process id).
+    Stop-RabbitMqBroker (Get-RabbitMqBroker -Path $script:TestBroker.StateFile)
+    $script:TestBroker = $null
+    Remove-Item Env:PSIPC_RABBITMQ_STATE, Env:PSIPC_AMQP_URI -ErrorAction SilentlyContinue
 }
 
 function Invoke-Docs {
@@ -230,74 +255,49 @@ function Get-XUnitCount {
     }
 }
 
-function Invoke-XUnit {
-    # One xUnit project; returns its run (counts from the .trx file).
-    param([string] $Name, [string] $Project, [string] $Trx)
-    Write-Step "xUnit: $([System.IO.Path]::GetRelativePath($RepoRoot, (Split-Path $Project)))"
-    $trxPath = Join-Path $TestResults $Trx
-    $testArgs = @('test', $Project, '-c', $Configuration, "-p:Version=$Version", '-nologo',
-        '--logger', "trx;LogFileName=$Trx", '--results-directory', $TestResults,
-        '--blame-hang-timeout', '5m', '--blame-hang-dump-type', 'none')
-    if ($IsCI) { $testArgs += '-nodeReuse:false' }
-    $code = Invoke-Native dotnet $testArgs -AllowFailure
-    $xunit = @{ Name = $Name; ExitCode = $code; Passed = 0; Failed = 0; Skipped = 0; Problem = $null }
-    if (Test-Path -LiteralPath $trxPath) {
-        $counts = Get-XUnitCount $trxPath
-        foreach ($key in $counts.Keys) { $xunit[$key] = $counts[$key] }
-    }
-    else { $xunit.Problem = "no results (dotnet test exited with $code)" }
-    $xunit
-}
-
 function Invoke-Test {
     Invoke-Build
     $null = New-Item -ItemType Directory -Force -Path $TestResults
     Get-ChildItem -LiteralPath $TestResults -File | Where-Object Name -Match '^(xunit.*\.trx|pester-.*)$' | Remove-Item
     $runs = [System.Collections.Generic.List[object]]::new()
+    Start-QueueTestBroker -Runs $runs
 
-    # The queue tests' broker. Without one the run fails (the queue tests are never skipped silently).
-    $broker = $null
-    try {
-        $broker = Start-TestBroker
-        $env:PSIPC_RABBITMQ_STATE = $broker.StateFile
-        $env:PSIPC_AMQP_URI = $broker.Uri   # what the examples of docs/cmdlets/Connect-IpcQueue.md connect to
+    foreach ($xunitProject in $XUnitProjects) {
+        Write-Step "$($xunitProject.Name): $([System.IO.Path]::GetRelativePath($RepoRoot, (Split-Path $xunitProject.Project)))"
+        $trx = Join-Path $TestResults $xunitProject.Trx
+        $testArgs = @('test', $xunitProject.Project, '-c', $Configuration, "-p:Version=$Version", '-nologo',
+            '--logger', "trx;LogFileName=$($xunitProject.Trx)", '--results-directory', $TestResults,
+            '--blame-hang-timeout', '5m', '--blame-hang-dump-type', 'none')
+        if ($IsCI) { $testArgs += '-nodeReuse:false' }
+        $code = Invoke-Native dotnet $testArgs -AllowFailure
+        $xunit = @{ Name = $xunitProject.Name; ExitCode = $code; Passed = 0; Failed = 0; Skipped = 0; Problem = $null }
+        if (Test-Path -LiteralPath $trx) {
+            $counts = Get-XUnitCount $trx
+            foreach ($key in $counts.Keys) { $xunit[$key] = $counts[$key] }
+        }
+        else { $xunit.Problem = "no results (dotnet test exited with $code)" }
+        $runs.Add($xunit)
     }
-    catch {
-        Write-Host "No RabbitMQ broker for the queue tests: $($_.Exception.Message)" -ForegroundColor Red
-        $env:PSIPC_RABBITMQ_STATE = "unavailable: $($_.Exception.Message)"
-        $runs.Add(@{ Name = 'Broker'; ExitCode = 1; Passed = 0; Failed = 0; Skipped = 0; Problem = 'no RabbitMQ broker' })
-    }
-    try {
-        $runs.Add((Invoke-XUnit -Name 'xUnit' -Project $TestProject -Trx 'xunit.trx'))
-        $runs.Add((Invoke-XUnit -Name 'xAmqp' -Project $AmqpTestProject -Trx 'xunit-amqp.trx'))
 
-        Write-Step 'Pester: tests/Pester (fresh pwsh)'
-        $minutes = if ($env:PSIPC_PESTER_TIMEOUT_MINUTES) { [double]$env:PSIPC_PESTER_TIMEOUT_MINUTES } else { 30 }
-        $code = Invoke-Pwsh -CloseInput -TimeoutMinutes $minutes -Environment @{ PSIPC_MODULE_PATH = $ModuleOut } -ArgumentList @(
-            '-File', (Join-Path $RepoRoot 'tests/Invoke-PesterTests.ps1'),
-            '-Path', (Join-Path $RepoRoot 'tests/Pester'),
-            '-ModulePath', $ModuleOut,
-            '-OutputDirectory', $TestResults)
-        $pester = @{ Name = 'Pester'; ExitCode = $code; Passed = 0; Failed = 0; Skipped = 0; Problem = $null }
-        $summaryFile = Join-Path $TestResults 'pester-summary.json'
-        if (Test-Path -LiteralPath $summaryFile) {
-            $s = Get-Content -LiteralPath $summaryFile -Raw | ConvertFrom-Json
-            $pester.Passed = $s.Passed
-            # A failed BeforeAll/AfterAll or a test file that cannot run is a failure too.
-            $pester.Failed = $s.Failed + $s.FailedBlocks + $s.FailedContainers
-            $pester.Skipped = $s.Skipped + $s.Inconclusive
-        }
-        else { $pester.Problem = "no results (exit code $code)" }
-        $runs.Add($pester)
+    Write-Step 'Pester: tests/Pester (fresh pwsh)'
+    $minutes = if ($env:PSIPC_PESTER_TIMEOUT_MINUTES) { [double]$env:PSIPC_PESTER_TIMEOUT_MINUTES } else { 30 }
+    $code = Invoke-Pwsh -CloseInput -TimeoutMinutes $minutes -Environment @{ PSIPC_MODULE_PATH = $ModuleOut } -ArgumentList @(
+        '-File', (Join-Path $RepoRoot 'tests/Invoke-PesterTests.ps1'),
+        '-Path', (Join-Path $RepoRoot 'tests/Pester'),
+        '-ModulePath', $ModuleOut,
+        '-OutputDirectory', $TestResults)
+    $pester = @{ Name = 'Pester'; ExitCode = $code; Passed = 0; Failed = 0; Skipped = 0; Problem = $null }
+    $summaryFile = Join-Path $TestResults 'pester-summary.json'
+    if (Test-Path -LiteralPath $summaryFile) {
+        $s = Get-Content -LiteralPath $summaryFile -Raw | ConvertFrom-Json
+        $pester.Passed = $s.Passed
+        # A failed BeforeAll/AfterAll or a test file that cannot run is a failure too.
+        $pester.Failed = $s.Failed + $s.FailedBlocks + $s.FailedContainers
+        $pester.Skipped = $s.Skipped + $s.Inconclusive
     }
-    finally {
-        if ($broker) {
-            Write-Step "RabbitMQ: stop $($broker.NodeName)"
-            # Read back: a test may have restarted the node (new process id).
-            Stop-RabbitMqBroker (Get-RabbitMqBroker -Path $broker.StateFile)
-        }
-        Remove-Item Env:PSIPC_RABBITMQ_STATE, Env:PSIPC_AMQP_URI -ErrorAction SilentlyContinue
-    }
+    else { $pester.Problem = "no results (exit code $code)" }
+    $runs.Add($pester)
+    Stop-QueueTestBroker
 
     foreach ($r in $runs) {
         if (-not $r.Problem -and $r.Passed + $r.Failed -eq 0) { $r.Problem = 'ran no test' }
@@ -326,6 +326,7 @@ function Invoke-Demo {
 #endregion
 
 $script:TestRuns = $null
+$script:TestBroker = $null
 try {
     Push-Location -LiteralPath $RepoRoot
     foreach ($t in $Task) {
@@ -343,14 +344,17 @@ catch {
     Write-Host $_.ScriptStackTrace -ForegroundColor DarkGray
     exit 1
 }
-finally { Pop-Location }
+finally {
+    Stop-QueueTestBroker   # when a task failed half-way
+    Pop-Location
+}
 
 if ($script:TestRuns) {
     $runs = $script:TestRuns
     Write-Host ''
     foreach ($r in $runs) {
         $note = if ($r.Problem) { "  <- $($r.Problem), counted as 1 failed" } else { '' }
-        Write-Host ("  {0,-7} passed {1}, failed {2}, skipped {3}{4}" -f $r.Name, $r.Passed, $r.Failed, $r.Skipped, $note)
+        Write-Host ("  {0,-12} passed {1}, failed {2}, skipped {3}{4}" -f $r.Name, $r.Passed, $r.Failed, $r.Skipped, $note)
     }
     $passed = $failed = $skipped = 0
     foreach ($r in $runs) { $passed += $r.Passed; $failed += $r.Failed; $skipped += $r.Skipped }

@@ -45,6 +45,12 @@ namespace PsIpc.Transport
         IdleTimeout,
         // The channel contract: an operation the channel cannot do (receiving from a peer view, sending to a segment).
         OperationNotSupported,
+        // A Unix socket path that cannot be bound: its directory cannot be created, or the file system refuses a socket there.
+        SocketPathInvalid,
+        // Shared memory: a file shrunk under its mapping, a segment directory squatted or misconfigured.
+        SharedMemoryTruncated,
+        SharedMemoryDirectoryNotOwned,
+        InvalidSharedMemoryDirectory,
         // RabbitMQ queues (issue 10).
         BrokerUnreachable,
         QueueNotFound,

@@ -43,7 +43,9 @@ namespace PsIpc
                 case IpcErrorKind.InvalidPipeName:
                 case IpcErrorKind.PipeNameTooLong:
                 case IpcErrorKind.SocketPathTooLong:
+                case IpcErrorKind.SocketPathInvalid:
                 case IpcErrorKind.InvalidSharedMemoryName:
+                case IpcErrorKind.InvalidSharedMemoryDirectory:
                     return ErrorCategory.InvalidArgument;
                 case IpcErrorKind.PipeNotFound:
                 case IpcErrorKind.SharedMemoryNotFound:
@@ -61,6 +63,7 @@ namespace PsIpc
                     return ErrorCategory.InvalidOperation;
                 case IpcErrorKind.SharedMemoryCorrupt:
                 case IpcErrorKind.SharedMemoryDamaged:
+                case IpcErrorKind.SharedMemoryTruncated:
                     return ErrorCategory.InvalidData;
                 case IpcErrorKind.PublishNotConfirmed:
                     return ErrorCategory.WriteError;
@@ -72,6 +75,7 @@ namespace PsIpc
                     return ErrorCategory.LimitsExceeded;
                 case IpcErrorKind.AccessDenied:
                 case IpcErrorKind.AuthenticationRequired:
+                case IpcErrorKind.SharedMemoryDirectoryNotOwned:
                     return ErrorCategory.PermissionDenied;
                 case IpcErrorKind.AuthenticationFailed:
                     return ErrorCategory.AuthenticationError;

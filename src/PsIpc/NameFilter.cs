@@ -8,27 +8,53 @@ namespace PsIpc
     /// <summary>
     /// What every Get- command of the module does with its -Name: no names lists everything; each name is a
     /// wildcard pattern; a plain name that matches nothing is a not-found error (a pattern that matches
-    /// nothing is quiet, as with Get-Process).
+    /// nothing is quiet, as with Get-Process); a pattern that is not valid ('[') is an InvalidWildcardPattern
+    /// error, and the other names are still looked up.
     /// </summary>
     internal static class NameFilter
     {
         public static void WriteMatches<T>(Cmdlet cmdlet, IReadOnlyCollection<T> items, string[] names, WildcardOptions options,
-            Func<T, WildcardPattern, bool> isMatch, Func<string, ErrorRecord> notFound)
+            Func<T, WildcardPattern, bool> isMatch, Func<string, ErrorRecord> notFound, Func<T, object> output = null)
         {
+            Func<T, object> shape = output ?? (item => item);
             if (names == null)
             {
-                cmdlet.WriteObject(items, enumerateCollection: true);
+                foreach (T item in items) cmdlet.WriteObject(shape(item));
                 return;
             }
             foreach (string name in names)
             {
-                var pattern = WildcardPattern.Get(name, options);
+                WildcardPattern pattern = Parse(name, options, out ErrorRecord invalid);
+                if (pattern == null)
+                {
+                    cmdlet.WriteError(invalid);
+                    continue;
+                }
                 var matches = items.Where(item => isMatch(item, pattern)).ToList();
                 if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
                 {
                     cmdlet.WriteError(notFound(name));
                 }
-                cmdlet.WriteObject(matches, enumerateCollection: true);
+                foreach (T item in matches) cmdlet.WriteObject(shape(item));
+            }
+        }
+
+        // WildcardPattern parses on its first match, and a bad pattern would then throw from inside the filter.
+        private static WildcardPattern Parse(string name, WildcardOptions options, out ErrorRecord invalid)
+        {
+            invalid = null;
+            var pattern = WildcardPattern.Get(name, options);
+            try
+            {
+                pattern.IsMatch(string.Empty);
+                return pattern;
+            }
+            catch (WildcardPatternException e)
+            {
+                var error = new ArgumentException(
+                    $"'{name}' is not a valid wildcard pattern ({e.Message}). To match [ or ] as themselves, escape them with a backtick: `[ and `].", e);
+                invalid = ErrorMapping.ToErrorRecord(error, "InvalidWildcardPattern", ErrorCategory.InvalidArgument, name);
+                return null;
             }
         }
     }

@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Collections;
 using System.Collections.Generic;
@@ -47,7 +48,7 @@ namespace PsIpc
             {
                 foreach (SharedMemoryInfo info in SharedMemoryInfo.List()) names.Add(info.Name);
             }
-            catch (Exception e) when (e is System.IO.IOException || e is UnauthorizedAccessException)
+            catch (Exception e) when (e is System.IO.IOException || e is UnauthorizedAccessException || e is Transport.IpcException)
             {
                 // Completion offers what it can.
             }

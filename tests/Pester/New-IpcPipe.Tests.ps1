@@ -173,6 +173,286 @@ hang()
         }
     }
 
+    Context 'Script block handler (-ScriptBlock)' {
+        It 'answers each client with the script block''s output, and serves until it is closed' {
+            $pipe = New-IpcPipe -Name (New-TestPipeName) -ScriptBlock { param($m) "ACK: $m"; [pscustomobject]@{ Echo = $m; Length = $m.Length } }
+            $pipe | Should -BeOfType ([PsIpc.Transport.Channels.PipeServerChannel])
+            $pipe.MaxClients | Should -Be ([int]::MaxValue)
+            $pipe.Handler.ThrottleLimit | Should -Be 8
+            $pipe.Handler.Depth | Should -Be 2
+            $pipe.HandlerErrors | Should -Be 0
+
+            foreach ($i in 1..3) {
+                $client = New-IpcPipe -Name $pipe.Name -Connect -TimeoutSeconds 5
+                Send-IpcMessage -Channel $client -InputObject "hello $i"
+                $text, $object = Receive-IpcMessage -Channel $client -Count 2 -TimeoutSeconds 5
+                $text | Should -Be "ACK: hello $i"
+                $object.Echo | Should -Be "hello $i"   # CliXml: a pipe's peer is of this user
+                $object.Length | Should -Be 7
+                Close-IpcChannel -Channel $client
+            }
+            $pipe.ClientsAccepted | Should -Be 3
+            Wait-Until { $pipe.Handler.MessagesHandled -eq 3 } | Should -BeTrue
+            $pipe.State | Should -Not -Be 'Closed'
+        }
+
+        It 'takes -MaxClients, -ThrottleLimit and -Depth' {
+            $pipe = New-IpcPipe -Name (New-TestPipeName) -MaxClients 2 -ThrottleLimit 3 -Depth 5 -ScriptBlock { param($m) $m }
+            $pipe.MaxClients | Should -Be 2
+            $pipe.Handler.ThrottleLimit | Should -Be 3
+            $pipe.Handler.Depth | Should -Be 5
+            $pipe.Handler.ToString() | Should -Be '{ param($m) $m } (ThrottleLimit 3)'
+        }
+
+        It 'answers a client in another process' {
+            $pipe = New-IpcPipe -ScriptBlock { param($m) if ($m -is [string]) { $m.ToUpper() } else { $m.n * 2 } }
+            $result = Invoke-PwshChild {
+                param($Name)
+                $client = New-IpcPipe -Name $Name -Connect -TimeoutSeconds 10
+                Send-IpcMessage -Channel $client -InputObject 'from the child'
+                Send-IpcMessage -Channel $client -InputObject ([pscustomobject]@{ n = 21 })
+                Receive-IpcMessage -Channel $client -Count 2 -TimeoutSeconds 10
+                Close-IpcChannel -Channel $client
+            } -ArgumentList $pipe.Name
+            $result.ExitCode | Should -Be 0 -Because $result.Error
+            $result.Output | Should -Be 'FROM THE CHILD', '42'
+            $pipe.HandlerErrors | Should -Be 0
+        }
+
+        It 'counts a script block that throws or writes an error, and goes on serving' {
+            $pipe = New-IpcPipe -ScriptBlock {
+                param($m)
+                if ($m -eq 'bad') { throw "cannot handle $m" }
+                if ($m -eq 'warn') { 'before'; Write-Error "no good: $m"; 'after'; return }
+                "ok $m"
+            }
+            $client = New-IpcPipe -Name $pipe.Name -Connect -TimeoutSeconds 5
+            'bad', 'good', 'warn', 'last' | Send-IpcMessage -Channel $client
+            Receive-IpcMessage -Channel $client -Count 4 -TimeoutSeconds 5 | Should -Be 'ok good', 'before', 'after', 'ok last'
+            Wait-Until { $pipe.HandlerErrors -eq 2 } | Should -BeTrue
+            $pipe.RecentHandlerErrors.Message | Should -Be 'cannot handle bad', 'no good: warn'
+            Wait-Until { $pipe.Handler.MessagesHandled -eq 4 } | Should -BeTrue
+            $pipe.State | Should -Be 'Connected'
+        }
+
+        It 'answers each client in the order of its requests, and the clients in parallel' {
+            # A gate the script block of the first client's first message waits on, in the handler's runspace.
+            $key = 'PsIpcTestGate-' + [guid]::NewGuid().ToString('N')
+            $gate = [System.Threading.ManualResetEventSlim]::new($false)
+            [System.AppDomain]::CurrentDomain.SetData($key, $gate)
+            try {
+                $pipe = New-IpcPipe -ThrottleLimit 4 -ScriptBlock ([scriptblock]::Create(@"
+param(`$m)
+if (`$m -eq 'a1') { `$null = [System.AppDomain]::CurrentDomain.GetData('$key').Wait(30000) }
+Start-Sleep -Milliseconds (Get-Random -Maximum 10)
+"`$m-x"
+"`$m-y"
+"@))
+                $a = New-IpcPipe -Name $pipe.Name -Connect -TimeoutSeconds 5
+                $b = New-IpcPipe -Name $pipe.Name -Connect -TimeoutSeconds 5
+                1..5 | ForEach-Object { "a$_" } | Send-IpcMessage -Channel $a
+                1..5 | ForEach-Object { "b$_" } | Send-IpcMessage -Channel $b
+                # b is answered while a's first message waits: a slow client does not hold up the others.
+                Receive-IpcMessage -Channel $b -Count 10 -TimeoutSeconds 10 | Should -Be (1..5 | ForEach-Object { "b$_-x"; "b$_-y" })
+                Wait-Until { $pipe.Handler.Busy -eq 1 } | Should -BeTrue
+                Receive-IpcMessage -Channel $a -TimeoutSeconds 0 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+                $gate.Set()
+                Receive-IpcMessage -Channel $a -Count 10 -TimeoutSeconds 10 | Should -Be (1..5 | ForEach-Object { "a$_-x"; "a$_-y" })
+            }
+            finally {
+                $gate.Set()
+                [System.AppDomain]::CurrentDomain.SetData($key, $null)
+            }
+        }
+
+        It 'serializes reply objects to -Depth (<Label>)' -ForEach @(
+            @{ Label = 'default 2: cut'; Depth = $null; Whole = $false }
+            @{ Label = '-Depth 4: whole'; Depth = 4; Whole = $true }
+        ) {
+            $parameters = @{ ScriptBlock = { param($path) [System.IO.DirectoryInfo]::new($path) } }
+            if ($Depth) { $parameters.Depth = $Depth }
+            $pipe = New-IpcPipe @parameters
+            $client = New-IpcPipe -Name $pipe.Name -Connect -TimeoutSeconds 5
+            Send-IpcMessage -Channel $client -InputObject '/tmp/a/b/c/d'
+            $reply = Receive-IpcMessage -Channel $client -Count 1 -TimeoutSeconds 5
+            $reply.pstypenames[0] | Should -Be 'Deserialized.System.IO.DirectoryInfo'
+            $reply.Parent.Parent.pstypenames[0] | Should -Be $(if ($Whole) { 'Deserialized.System.IO.DirectoryInfo' } else { 'System.String' })
+            if ($Whole) { $reply.Parent.Parent.Parent.Name | Should -Be 'a' }
+            else { $reply.Parent.Parent | Should -Be '/tmp/a/b' }   # cut at the default depth 2: its text
+        }
+
+        It 'lets a running script block finish and deliver its reply when closed, then releases its runspaces' {
+            $before = @(Get-Runspace).Count
+            $pipe = New-IpcPipe -ThrottleLimit 2 -ScriptBlock { param($m) if ($m -eq 'slow') { Start-Sleep -Milliseconds 500 }; "done $m" }
+            $client = New-IpcPipe -Name $pipe.Name -Connect -TimeoutSeconds 5
+            $other = New-IpcPipe -Name $pipe.Name -Connect -TimeoutSeconds 5
+            Send-IpcMessage -Channel $other -InputObject 'quick'
+            Receive-IpcMessage -Channel $other -Count 1 -TimeoutSeconds 5 | Should -Be 'done quick'
+            Send-IpcMessage -Channel $client -InputObject 'slow'
+            Wait-Until { $pipe.Handler.Busy -eq 1 } | Should -BeTrue
+            Close-IpcChannel -Channel $pipe -TimeoutSeconds 10
+            Receive-IpcMessage -Channel $client -Count 1 -TimeoutSeconds 5 | Should -Be 'done slow'
+            $pipe.State | Should -Be 'Closed'
+            Wait-Until { @(Get-Runspace).Count -eq $before } | Should -BeTrue -Because "$(@(Get-Runspace).Count) runspaces, $before before"
+        }
+
+        It 'stops a script block still running at the close deadline, also when Close-IpcChannel is stopped (Ctrl+C)' {
+            $before = @(Get-Runspace).Count
+            $pipe = New-IpcPipe -ScriptBlock { param($m) Start-Sleep -Seconds 600; 'never' }
+            $client = New-IpcPipe -Name $pipe.Name -Connect -TimeoutSeconds 5
+            Send-IpcMessage -Channel $client -InputObject 'stuck'
+            Wait-Until { $pipe.Handler.Busy -eq 1 } | Should -BeTrue
+            $ps = [powershell]::Create()
+            try {
+                $null = $ps.AddScript({
+                        param($ModulePath, $Channel)
+                        Import-Module $ModulePath
+                        Close-IpcChannel -Channel $Channel -TimeoutSeconds 2
+                    }).AddArgument($env:PSIPC_MODULE_PATH).AddArgument($pipe)
+                $null = $ps.BeginInvoke()
+                Wait-Until { $pipe.IsClosed } -TimeoutSeconds 30 | Should -BeTrue
+                $ps.Stop()   # Ctrl+C: Close-IpcChannel returns, the close goes on to its deadline
+                $ps.InvocationStateInfo.State | Should -BeIn 'Stopped', 'Completed'
+            }
+            finally { $ps.Dispose() }
+            Wait-Until { $pipe.State -eq 'Closed' -and @(Get-Runspace).Count -eq $before } -TimeoutSeconds 30 |
+                Should -BeTrue -Because "$(@(Get-Runspace).Count) runspaces, $before before"
+            Receive-IpcMessage -Channel $client -TimeoutSeconds 5 | Should -BeNullOrEmpty   # the end of the stream, no reply
+            $pipe.HandlerErrors | Should -Be 0 -Because 'a script block stopped by the close did not fail'
+        }
+
+        It 'stops with the runspace that created the pipe' {
+            $before = @(Get-Runspace).Count
+            $ps = [powershell]::Create()
+            try {
+                $null = $ps.AddScript({
+                        param($ModulePath)
+                        Import-Module $ModulePath
+                        New-IpcPipe -ScriptBlock { param($m) "from the runspace: $m" }
+                    }).AddArgument($env:PSIPC_MODULE_PATH)
+                $pipe = $ps.Invoke()[0]
+                $client = New-IpcPipe -Name $pipe.Name -Connect -TimeoutSeconds 5
+                Send-IpcMessage -Channel $client -InputObject 'hi'
+                Receive-IpcMessage -Channel $client -Count 1 -TimeoutSeconds 5 | Should -Be 'from the runspace: hi'
+            }
+            finally { $ps.Dispose() }
+            Wait-Until { $pipe.State -eq 'Closed' } | Should -BeTrue
+            Receive-IpcMessage -Channel $client -TimeoutSeconds 5 | Should -BeNullOrEmpty
+            Close-IpcChannel -Channel $client
+            Wait-Until { @(Get-Runspace).Count -eq $before } | Should -BeTrue -Because "$(@(Get-Runspace).Count) runspaces, $before before"
+        }
+
+        It 'is not offered with -Connect' {
+            { New-IpcPipe -Name (New-TestPipeName) -Connect -ScriptBlock { 'x' } } | Should -Throw -ErrorId 'AmbiguousParameterSet,PsIpc.Commands.NewIpcPipeCommand'
+        }
+    }
+
+    Context 'Pipes of programs that know nothing of PsIpc (-Framing Line and Raw)' {
+        It 'a Line client talks to a plain .NET NamedPipeServerStream' {
+            $name = New-TestPipeName
+            $dotnet = [System.IO.Pipes.NamedPipeServerStream]::new($name, [System.IO.Pipes.PipeDirection]::InOut, 1,
+                [System.IO.Pipes.PipeTransmissionMode]::Byte, [System.IO.Pipes.PipeOptions]::Asynchronous)
+            try {
+                $accepting = $dotnet.WaitForConnectionAsync()
+                $client = New-IpcPipe -Name $name -Connect -Framing Line -TimeoutSeconds 10
+                $accepting.Wait(30000) | Should -BeTrue
+                $reader = [System.IO.StreamReader]::new($dotnet)
+                $writer = [System.IO.StreamWriter]::new($dotnet)
+                $writer.AutoFlush = $true
+
+                Send-IpcMessage $client 'hello from PsIpc'
+                $reader.ReadLineAsync().Wait(30000) | Out-Null
+                $writer.Write("ACK one`nACK two`n")
+
+                $client.Framing | Should -Be 'Line'
+                Receive-IpcMessage $client -Count 2 -TimeoutSeconds 30 | Should -Be @('ACK one', 'ACK two')
+            }
+            finally {
+                Clear-TestState
+                $dotnet.Dispose()
+            }
+        }
+
+        It 'a Line server answers a plain .NET NamedPipeClientStream, reply by envelope' {
+            $server = New-IpcPipe -Name (New-TestPipeName) -Framing Line
+            $dotnet = [System.IO.Pipes.NamedPipeClientStream]::new('.', $server.Name, [System.IO.Pipes.PipeDirection]::InOut)
+            try {
+                $dotnet.Connect(30000)
+                $writer = [System.IO.StreamWriter]::new($dotnet)
+                $writer.AutoFlush = $true
+                $reader = [System.IO.StreamReader]::new($dotnet)
+                $writer.Write("ping`r`n")
+
+                $envelope = Receive-IpcMessage $server -Count 1 -TimeoutSeconds 30 -Envelope
+                $envelope.Body | Should -BeExactly 'ping'
+                $envelope.Sender.Framing | Should -Be 'Line'
+                Send-IpcMessage $envelope.Sender 'pong'
+
+                $line = $reader.ReadLineAsync()
+                $line.Wait(30000) | Should -BeTrue
+                $line.Result | Should -BeExactly 'pong'
+            }
+            finally {
+                $dotnet.Dispose()
+                Clear-TestState
+            }
+        }
+
+        It 'a Raw server hands bytes as they come and writes bytes as they are' {
+            $server = New-IpcPipe -Name (New-TestPipeName) -Framing Raw
+            $dotnet = [System.IO.Pipes.NamedPipeClientStream]::new('.', $server.Name, [System.IO.Pipes.PipeDirection]::InOut)
+            try {
+                $dotnet.Connect(30000)
+                $dotnet.Write([byte[]](1, 2, 3), 0, 3)
+                $dotnet.Flush()
+
+                $envelope = Receive-IpcMessage $server -Count 1 -TimeoutSeconds 30 -Envelope
+                , $envelope.Body | Should -BeOfType ([byte[]])
+                $envelope.Body | Should -Be @(1, 2, 3)
+                Send-IpcMessage $envelope.Sender ([byte[]](9, 8))
+
+                $buffer = [byte[]]::new(16)
+                $read = $dotnet.ReadAsync($buffer, 0, 16)
+                $read.Wait(30000) | Should -BeTrue
+                $buffer[0..($read.Result - 1)] | Should -Be @(9, 8)
+            }
+            finally {
+                $dotnet.Dispose()
+                Clear-TestState
+            }
+        }
+
+        It 'a Line server with -ScriptBlock answers a plain client that sends its request and half-closes' {
+            $server = New-IpcPipe -Name (New-TestPipeName) -Framing Line -ScriptBlock { param($line) "ACK: $line" }
+            $socket = [System.Net.Sockets.Socket]::new([System.Net.Sockets.AddressFamily]::Unix, [System.Net.Sockets.SocketType]::Stream,
+                [System.Net.Sockets.ProtocolType]::Unspecified)
+            try {
+                $socket.Connect([System.Net.Sockets.UnixDomainSocketEndPoint]::new($server.Address))
+                $socket.ReceiveTimeout = 30000
+                $stream = [System.Net.Sockets.NetworkStream]::new($socket)
+                $null = $socket.Send([System.Text.Encoding]::UTF8.GetBytes("Hello, IPC!`n"))
+                $socket.Shutdown([System.Net.Sockets.SocketShutdown]::Send)
+                [System.IO.StreamReader]::new($stream).ReadToEnd() | Should -BeExactly "ACK: Hello, IPC!`n"
+            }
+            finally {
+                $socket.Dispose()
+                Clear-TestState
+            }
+        } -Skip:$IsWindows
+
+        It 'refuses a PsIpc client of a Line server with no handshake it can complete: the client times out, the server lives on' {
+            $server = New-IpcPipe -Name (New-TestPipeName) -Framing Line
+            try {
+                { New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 1 -ErrorAction Stop } |
+                    Should -Throw -ErrorId 'ConnectTimeout,PsIpc.Commands.NewIpcPipeCommand'
+                $server.State | Should -Not -Be 'Closed'
+            }
+            finally {
+                Clear-TestState
+            }
+        }
+    }
+
     Context 'Names' {
         It 'rejects the invalid name <Name> with InvalidPipeName' -ForEach @(
             @{ Name = 'a/b' }

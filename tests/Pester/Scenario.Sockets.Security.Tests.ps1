@@ -3,7 +3,8 @@ BeforeAll {
     . $PSScriptRoot/TestHelpers.ps1
 
     $script:Secret = ConvertTo-SecureString 'correct horse battery staple' -AsPlainText -Force
-    $script:WrongSecret = ConvertTo-SecureString 'Tr0ub4dor&3' -AsPlainText -Force
+    # Another secret long enough to be taken (16 characters at least), so that the server decides.
+    $script:WrongSecret = ConvertTo-SecureString 'Tr0ub4dor&3, not the secret' -AsPlainText -Force
     $script:ReferenceClient = Join-Path $RepoRoot 'examples/psipc_client.py'
 
     function New-TestCertificate {
@@ -73,6 +74,28 @@ Describe 'Socket security: shared secret (-Secret)' {
     It 'refuses a secret given as plain text, before anything starts' {
         { Start-IpcSocketServer -Secret 'plain text' } | Should -Throw -ErrorId 'ParameterArgumentTransformationError,PsIpc.Commands.StartIpcSocketServerCommand'
         @(Get-IpcSocketServer).Count | Should -Be 0
+    }
+
+    It 'refuses a secret shorter than 16 characters on both ends (SecretTooShort), before anything starts' {
+        $short = ConvertTo-SecureString ('s' * 15) -AsPlainText -Force
+        $err = { Start-IpcSocketServer -Secret $short } |
+            Should -Throw -ErrorId 'SecretTooShort,PsIpc.Commands.StartIpcSocketServerCommand' -PassThru
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err.Exception.Message | Should -Match 'at least 16'
+        @(Get-IpcSocketServer).Count | Should -Be 0
+
+        $srv = Start-IpcSocketServer -Secret $Secret
+        { Connect-IpcSocket -Port $srv.Port -Secret $short -TimeoutSeconds 5 } |
+            Should -Throw -ErrorId 'SecretTooShort,PsIpc.Commands.ConnectIpcSocketCommand'
+        $srv.ConnectionsAccepted + $srv.ConnectionsRefused + $srv.ConnectionErrors | Should -Be 0 -Because 'the client refused its secret before connecting'
+    }
+
+    It 'takes a secret of exactly 16 characters' {
+        $sixteen = ConvertTo-SecureString ('s' * 16) -AsPlainText -Force
+        $srv = Start-IpcSocketServer -Secret $sixteen -ScriptBlock { param($m) "ACK: $m" }
+        $c = Connect-IpcSocket -Port $srv.Port -Secret $sixteen -TimeoutSeconds 5
+        Send-IpcMessage $c 'sixteen'
+        Receive-IpcMessage $c -Count 1 -TimeoutSeconds 5 | Should -Be 'ACK: sixteen'
     }
 
     It 'refuses a wrong secret with AuthenticationFailed on both sides, and goes on serving' {
@@ -165,7 +188,7 @@ say(reply[0], reply[1][0])
         $ok.ExitCode | Should -Be 0 -Because $ok.Output
         $ok.Output | Should -Match 'got  Text   py: hi'
 
-        $bad = Invoke-ReferenceClient -SecretText 'wrong' -Arguments "127.0.0.1:$($srv.Port)", '--tcp', '--text', 'hi', '--receive', '1'
+        $bad = Invoke-ReferenceClient -SecretText 'a wrong secret, long enough' -Arguments "127.0.0.1:$($srv.Port)", '--tcp', '--text', 'hi', '--receive', '1'
         $bad.ExitCode | Should -Be 1
         $bad.Output | Should -Match 'shared secret does not match'
         Wait-Until { $srv.ConnectionsRefused -eq 1 } | Should -BeTrue

@@ -187,6 +187,29 @@ say('done')
             $e.Body.Sum | Should -Be 5
         }
 
+        It 'serializes reply objects to -Depth, in JSON for a TCP client and CliXml for a Unix socket client' {
+            $reply = { param($m) @{ L1 = @{ L2 = @{ L3 = @{ L4 = 'leaf' } } } } }
+            $cut = Start-IpcSocketServer -ScriptBlock $reply
+            $whole = Start-IpcSocketServer -ScriptBlock $reply -Depth 3
+            $whole.Handler.Depth | Should -Be 3
+            $c = Connect-IpcSocket -Port $cut.Port -TimeoutSeconds 5
+            Send-IpcMessage $c 'x'
+            $e = Receive-IpcMessage $c -Count 1 -Envelope -TimeoutSeconds 5
+            $e.Format | Should -Be 'Json'
+            $e.Body.L1.L2.L3 | Should -Be 'System.Collections.Hashtable'   # cut at the default depth 2
+            $c = Connect-IpcSocket -Port $whole.Port -TimeoutSeconds 5
+            Send-IpcMessage $c 'x'
+            (Receive-IpcMessage $c -Count 1 -TimeoutSeconds 5).L1.L2.L3.L4 | Should -Be 'leaf'
+
+            $dir = New-SocketTestDir
+            $unix = Start-IpcSocketServer -Path (Join-Path $dir 's.sock') -Depth 4 -ScriptBlock { param($path) [System.IO.DirectoryInfo]::new($path) }
+            $c = Connect-IpcSocket -Path $unix.Path -TimeoutSeconds 5
+            Send-IpcMessage $c '/tmp/a/b/c/d'
+            $e = Receive-IpcMessage $c -Count 1 -Envelope -TimeoutSeconds 5
+            $e.Format | Should -Be 'CliXml'
+            $e.Body.Parent.Parent.Parent.Name | Should -Be 'a'   # the default depth 2 would make Parent.Parent its text
+        }
+
         It 'closes its runspaces when the server stops' {
             $before = @(Get-Runspace).Count
             $srv = Start-IpcSocketServer -ThrottleLimit 3 -ScriptBlock { param($m) Start-Sleep -Milliseconds 50; $m }

@@ -64,6 +64,22 @@ namespace PsIpc.Transport.Tests
         }
 
         [Fact]
+        public void BothEndsSayTheirPeerIsAuthenticatedSoCliXmlIsAccepted()
+        {
+            // A pipe's peer runs as this user (checked by the system when it connects).
+            using var cleanup = new Cleanup();
+            string name = Wire.UniqueName();
+            PipeServerChannel server = Server(cleanup, name);
+            PipeClientChannel client = Client(cleanup, name);
+            SendText(client, "who");
+            IpcChannel peer = Rx.NextMessage(server).Sender;
+            Assert.True(peer.IsAuthenticated);
+            Assert.True(peer.AcceptsCliXml);
+            Assert.True(client.IsAuthenticated);
+            Assert.True(client.AcceptsCliXml);
+        }
+
+        [Fact]
         public void StateAndCountersFollowTheConversation()
         {
             using var cleanup = new Cleanup();

@@ -3,6 +3,7 @@ using System;
 using System.Threading;
 using PsIpc.Transport.Connections;
 using PsIpc.Transport.Pipes;
+using PsIpc.Transport.Sockets;
 
 namespace PsIpc.Transport.Channels
 {
@@ -11,10 +12,11 @@ namespace PsIpc.Transport.Channels
     {
         private readonly PipeName _pipe;
 
-        private PipeClientChannel(PipeName pipe, ChannelOptions? options)
+        private PipeClientChannel(PipeName pipe, ChannelOptions? options, SocketFraming framing)
             : base(pipe.Name, ChannelKind.Pipe, options)
         {
             _pipe = pipe;
+            Framing = framing;
         }
 
         /// <summary>
@@ -22,21 +24,32 @@ namespace PsIpc.Transport.Channels
         /// handshake until the deadline.
         /// </summary>
         /// <exception cref="IpcException">ConnectTimeout, AccessDenied, PipeBusy, ProtocolError, InvalidPipeName...</exception>
-        public static PipeClientChannel Connect(string name, Deadline deadline, CancellationToken cancellationToken, ChannelOptions? options = null)
+        public static PipeClientChannel Connect(string name, Deadline deadline, CancellationToken cancellationToken, ChannelOptions? options = null) =>
+            Connect(name, deadline, cancellationToken, options, SocketFraming.LengthPrefixed);
+
+        /// <summary>
+        /// Connects with the given framing: Line or Raw talk to a pipe served by a program that knows nothing of
+        /// PsIpc (a .NET NamedPipeServerStream; on Unix any program's socket at the pipe's path).
+        /// </summary>
+        public static PipeClientChannel Connect(string name, Deadline deadline, CancellationToken cancellationToken, ChannelOptions? options,
+            SocketFraming framing)
         {
             PipeName pipe = PipeName.Parse(name);
             PipeStreamPair pair = PipeEndpoints.Connect(pipe, deadline, cancellationToken);
-            var channel = new PipeClientChannel(pipe, options);
+            var channel = new PipeClientChannel(pipe, options, framing);
             // The socket is connected, so the server is there: give its hello the time a round trip needs
             // even when the caller polls (-TimeoutSeconds 0), and never more than the handshake timeout.
             Deadline handshake = deadline.RemainingMilliseconds >= 0 && deadline.RemainingMilliseconds < 1000
                 ? Deadline.After(TimeSpan.FromSeconds(1))
                 : deadline.IsInfinite ? Deadline.After(channel.Options.HandshakeTimeout) : deadline;
-            channel.Open(PipeEndpoints.Describe(pair, pipe), MessageFraming.LengthPrefixed, handshake, cancellationToken);
+            channel.Open(PipeEndpoints.Describe(pair, pipe), MessageFraming.For(framing), handshake, cancellationToken);
             return channel;
         }
 
         public override string Address => _pipe.Path;
+
+        /// <summary>How messages are cut: LengthPrefixed (the PsIpc protocol), Line or Raw.</summary>
+        public SocketFraming Framing { get; }
 
         private protected override IpcException HandshakeTimedOut() =>
             new IpcException(IpcErrorKind.ConnectTimeout,

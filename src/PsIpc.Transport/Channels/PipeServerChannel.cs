@@ -17,13 +17,21 @@ namespace PsIpc.Transport.Channels
         private readonly PipeName _pipe;
 
         public PipeServerChannel(string? name, int maxClients, ChannelOptions? options)
-            : this(PipeName.Parse(name ?? PipeName.NewUniqueName()), maxClients, options)
+            : this(PipeName.Parse(name ?? PipeName.NewUniqueName()), maxClients, options, Sockets.SocketFraming.LengthPrefixed)
         {
         }
 
-        private PipeServerChannel(PipeName pipe, int maxClients, ChannelOptions? options)
-            : base(pipe.Name, ChannelKind.Pipe, options?.Clone(), MessageFraming.LengthPrefixed, sweepIdle: false)
+        /// <param name="framing">LengthPrefixed: the PsIpc protocol. Line or Raw: for clients that know nothing of
+        /// PsIpc (a .NET NamedPipeClientStream, any program's Unix socket at the pipe's path).</param>
+        public PipeServerChannel(string? name, int maxClients, ChannelOptions? options, Sockets.SocketFraming framing)
+            : this(PipeName.Parse(name ?? PipeName.NewUniqueName()), maxClients, options, framing)
         {
+        }
+
+        private PipeServerChannel(PipeName pipe, int maxClients, ChannelOptions? options, Sockets.SocketFraming framing)
+            : base(pipe.Name, ChannelKind.Pipe, options?.Clone(), MessageFraming.For(framing), sweepIdle: false)
+        {
+            Framing = framing;
             if (maxClients < 1) throw new ArgumentOutOfRangeException(nameof(maxClients), "MaxClients must be at least 1.");
             _pipe = pipe;
             MaxClients = maxClients;
@@ -32,6 +40,9 @@ namespace PsIpc.Transport.Channels
         }
 
         public int MaxClients { get; }
+
+        /// <summary>How messages are cut: LengthPrefixed (the PsIpc protocol), Line or Raw.</summary>
+        public Sockets.SocketFraming Framing { get; }
 
         /// <summary>Clients that completed the handshake so far.</summary>
         public int ClientsAccepted => (int)Math.Min(int.MaxValue, ConnectionsAccepted);

@@ -1,43 +1,50 @@
+#nullable enable
 using System;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
 namespace PsIpc.Transport.Platform
 {
-    /// <summary>The few libc calls the Unix transports need that .NET Standard does not expose.</summary>
-    internal static class UnixNative
+    /// <summary>
+    /// What the transports ask of the operating system beyond .NET Standard: which system this is, who we are
+    /// and who is at the other end of a Unix socket, and what a path is. Built on <see cref="Libc"/>.
+    /// </summary>
+    internal static unsafe class UnixNative
     {
-        private const int SOL_SOCKET_LINUX = 1;
-        private const int SO_PEERCRED_LINUX = 17;
-
-        public static bool IsLinux => RuntimeInformation.IsOSPlatform(OSPlatform.Linux);
-        public static bool IsMacOS => RuntimeInformation.IsOSPlatform(OSPlatform.OSX);
-        public static bool IsWindows => RuntimeInformation.IsOSPlatform(OSPlatform.Windows);
+        public static bool IsLinux => Libc.IsLinux;
+        public static bool IsMacOS => Libc.IsMacOS;
+        public static bool IsWindows => Libc.IsWindows;
 
         /// <summary>sun_path holds 108 bytes on Linux and 104 on macOS/BSD, the terminating NUL included.</summary>
         public static int MaxSocketPathBytes => IsLinux ? 107 : 103;
 
-        [DllImport("libc", EntryPoint = "geteuid")]
-        private static extern uint geteuid();
+        public static uint EffectiveUserId => Libc.GetEffectiveUserId();
 
-        [DllImport("libc", EntryPoint = "chmod", SetLastError = true)]
-        private static extern int chmod([MarshalAs(UnmanagedType.LPStr)] string path, uint mode);
+        /// <summary>The login name of a user id, or null when it has none.</summary>
+        public static string? UserName(uint uid)
+        {
+            // struct passwd starts with char *pw_name on Linux and macOS; 128 bytes hold either layout.
+            byte* passwd = stackalloc byte[128];
+            for (int size = 1024; size <= 1024 * 1024; size *= 4)
+            {
+                var buffer = new byte[size];
+                fixed (byte* b = buffer)
+                {
+                    byte* result = null;
+                    int rc = Libc.GetPasswordEntry(uid, passwd, b, (UIntPtr)size, &result);
+                    if (rc == 0) return result == null ? null : Marshal.PtrToStringAnsi(*(IntPtr*)passwd);
+                    if (rc != Libc.Errno.ERANGE) return null;
+                }
+            }
+            return null;
+        }
 
-        [DllImport("libc", EntryPoint = "getsockopt", SetLastError = true)]
-        private static extern unsafe int getsockopt(IntPtr socket, int level, int optionName, void* optionValue, ref uint optionLength);
-
-        [DllImport("libc", EntryPoint = "getpeereid", SetLastError = true)]
-        private static extern int getpeereid(IntPtr socket, out uint uid, out uint gid);
-
-        [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-        private static extern int open([MarshalAs(UnmanagedType.LPStr)] string path, int flags);
-
-        [DllImport("libc", EntryPoint = "close")]
-        private static extern int close(int fd);
-
-        private const int ENXIO = 6; // open() of a socket file: "No such device or address" (Linux and macOS)
-
-        public static uint EffectiveUserId => geteuid();
+        /// <summary>"uid 65534 (nobody)", or "uid 65534" for an id without a name.</summary>
+        public static string DescribeUser(uint uid)
+        {
+            string? name = UserName(uid);
+            return name == null ? $"uid {uid}" : $"uid {uid} ({name})";
+        }
 
         /// <summary>
         /// True when <paramref name="path"/> is a socket file. open() fails with ENXIO on sockets only;
@@ -45,47 +52,30 @@ namespace PsIpc.Transport.Platform
         /// </summary>
         public static bool IsSocketFile(string path)
         {
-            int nonBlock = IsLinux ? 0x800 : 0x4;
-            int fd = open(path, nonBlock);
-            if (fd >= 0)
+            using (SafeFd fd = UnixFiles.OpenToProbe(path))
             {
-                close(fd);
-                return false;
+                return fd.IsInvalid && Libc.LastError == Libc.Errno.ENXIO;
             }
-            return Marshal.GetLastWin32Error() == ENXIO;
         }
 
-        /// <summary>
-        /// The owner and mode of a directory (symbolic links followed), or false when it cannot be read.
-        /// </summary>
+        /// <summary>The owner and mode of a directory (symbolic links followed), or false when it cannot be read.</summary>
         public static bool TryGetDirectoryOwnerAndMode(string path, out uint uid, out uint mode)
         {
             uid = 0;
             mode = 0;
-            // O_DIRECTORY, and on Linux O_PATH: a directory we may not list can still be looked at.
-            int flags = IsLinux ? 0x10000 | 0x200000 : 0x100000;
-            int fd = open(path, flags);
-            if (fd < 0) return false;
-            try
+            using (SafeFd fd = UnixFiles.OpenDirectoryToLookAt(path))
             {
-                return SharedMemory.ShmNative.TryGetOwnerAndMode(fd, out uid, out mode);
-            }
-            finally
-            {
-                close(fd);
+                if (fd.IsInvalid || !FileStatus.TryGet(fd, out FileStatus status)) return false;
+                uid = status.Uid;
+                mode = status.Mode;
+                return true;
             }
         }
 
-        public static void SetMode(string path, uint mode)
-        {
-            if (chmod(path, mode) != 0)
-            {
-                throw new System.IO.IOException($"chmod {Convert.ToString(mode, 8)} '{path}' failed (errno {Marshal.GetLastWin32Error()}).");
-            }
-        }
+        public static void SetMode(string path, uint mode) => UnixFiles.SetMode(path, mode);
 
         /// <summary>The user id of the process at the other end of a connected Unix socket.</summary>
-        public static unsafe uint GetPeerUserId(Socket socket)
+        public static uint GetPeerUserId(Socket socket)
         {
             IntPtr fd = socket.Handle;
             if (IsLinux)
@@ -93,15 +83,15 @@ namespace PsIpc.Transport.Platform
                 // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
                 int* cred = stackalloc int[3];
                 uint size = 12;
-                if (getsockopt(fd, SOL_SOCKET_LINUX, SO_PEERCRED_LINUX, cred, ref size) != 0)
+                if (Libc.GetSocketOption(fd, Libc.SolSocketLinux, Libc.SoPeerCredLinux, cred, ref size) != 0)
                 {
-                    throw new SocketException(Marshal.GetLastWin32Error());
+                    throw new SocketException(Libc.LastError);
                 }
                 return (uint)cred[1];
             }
-            if (getpeereid(fd, out uint uid, out _) != 0)
+            if (Libc.GetPeerEffectiveId(fd, out uint uid, out _) != 0)
             {
-                throw new SocketException(Marshal.GetLastWin32Error());
+                throw new SocketException(Libc.LastError);
             }
             return uid;
         }

@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.IO;
 using System.Net.Sockets;
@@ -23,7 +24,7 @@ namespace PsIpc.Transport.Platform
     internal static class UnixSocketFiles
     {
         /// <param name="failure">Builds the caller's error (its kind and wording) for a failure.</param>
-        public static Socket BindExclusive(string path, Func<UnixBindFailure, Exception, IpcException> failure)
+        public static Socket BindExclusive(string path, Func<UnixBindFailure, Exception?, IpcException> failure)
         {
             var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             try

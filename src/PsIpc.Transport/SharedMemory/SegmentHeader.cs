@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Text;
 
@@ -75,7 +76,7 @@ namespace PsIpc.Transport.SharedMemory
         /// Checks a header against the file it is in. Returns null when it is valid, else why not. Reads only
         /// inside the first <paramref name="fileLength"/> bytes.
         /// </summary>
-        public static string Validate(byte* b, long fileLength, out SharedMemoryKind kind, out long capacity)
+        public static string? Validate(byte* b, long fileLength, out SharedMemoryKind kind, out long capacity)
         {
             kind = 0;
             capacity = 0;

@@ -1,4 +1,6 @@
+#nullable enable
 using System.Threading;
+using PsIpc.Transport.Platform;
 
 namespace PsIpc.Transport.SharedMemory
 {
@@ -14,13 +16,16 @@ namespace PsIpc.Transport.SharedMemory
         public const int SliceMilliseconds = 50;
         private const int SpinCount = 100;
 
+        private readonly SharedMapping _mapping;
         private readonly int* _word;
         private readonly int* _waiters;
         private readonly int* _recoveries;
         private readonly int _pid;
 
-        public SharedLock(byte* header, int pid)
+        public SharedLock(SharedMapping mapping, int pid)
         {
+            byte* header = mapping.Pointer;
+            _mapping = mapping;
             _word = (int*)(header + SegmentHeader.LockOffset);
             _waiters = (int*)(header + SegmentHeader.LockWaitersOffset);
             _recoveries = (int*)(header + SegmentHeader.LockRecoveriesOffset);
@@ -50,13 +55,15 @@ namespace PsIpc.Transport.SharedMemory
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                // A wait can be long: the file may have been truncated meanwhile (touching it would be SIGBUS).
+                _mapping.EnsureIntact();
                 int holder = Volatile.Read(ref *_word);
                 if (holder == 0)
                 {
                     if (Interlocked.CompareExchange(ref *_word, _pid, 0) == 0) return true;
                     continue;
                 }
-                if (holder != _pid && !ShmNative.IsProcessAlive(holder))
+                if (holder != _pid && !ProcessLiveness.IsAlive(holder))
                 {
                     if (Interlocked.CompareExchange(ref *_word, _pid, holder) == holder)
                     {
@@ -72,11 +79,11 @@ namespace PsIpc.Transport.SharedMemory
                 Interlocked.Increment(ref *_waiters);
                 try
                 {
-                    SharedWait.Wait(_word, holder, slice, cancellationToken);
+                    SharedWait.Wait(_word, holder, slice, cancellationToken, _mapping);
                 }
                 finally
                 {
-                    Interlocked.Decrement(ref *_waiters);
+                    if (_mapping.IsIntact) Interlocked.Decrement(ref *_waiters);
                 }
             }
         }

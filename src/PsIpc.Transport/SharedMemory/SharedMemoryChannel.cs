@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -23,18 +24,18 @@ namespace PsIpc.Transport.SharedMemory
         private int _users;
         private SharedLock _lock;
 
-        private protected SharedMemoryChannel(string name, ChannelKind kind, bool created, SharedMapping mapping, long capacity, ChannelOptions options)
+        private protected SharedMemoryChannel(string name, ChannelKind kind, bool created, SharedMapping mapping, long capacity, ChannelOptions? options)
             : base(name, kind, created ? ChannelRole.Server : ChannelRole.Client, options)
         {
             _mapping = mapping;
             Capacity = capacity;
             Header = mapping.Pointer;
-            _lock = new SharedLock(mapping.Pointer, s_pid);
+            _lock = new SharedLock(mapping, s_pid);
             IsCreator = created;
         }
 
         /// <summary>Creates a new segment or queue of <paramref name="capacity"/> data bytes (a queue's is rounded up to a multiple of 8).</summary>
-        public static SharedMemoryChannel Create(string name, long capacity, bool queue, ChannelOptions options = null)
+        public static SharedMemoryChannel Create(string name, long capacity, bool queue, ChannelOptions? options = null)
         {
             if (queue) capacity = (capacity + 7) & ~7L;
             if (capacity < SegmentHeader.MinCapacity || capacity > SegmentHeader.MaxCapacity)
@@ -49,7 +50,7 @@ namespace PsIpc.Transport.SharedMemory
         }
 
         /// <summary>Opens an existing segment or queue by name; which one it is comes from its header.</summary>
-        public static SharedMemoryChannel Open(string name, ChannelOptions options = null)
+        public static SharedMemoryChannel Open(string name, ChannelOptions? options = null)
         {
             SharedMapping mapping = SegmentStore.Open(name, out SharedMemoryKind kind, out long capacity);
             return kind == SharedMemoryKind.Queue ? (SharedMemoryChannel)new SharedMemoryQueue(name, false, mapping, capacity, options)
@@ -128,14 +129,15 @@ namespace PsIpc.Transport.SharedMemory
 
         /// <summary>
         /// Reads a value from the mapping for a property (a table view may format a channel that another
-        /// thread is closing): the default once closed, never a read of unmapped memory.
+        /// thread is closing, or whose file another process truncated): the default once closed or truncated,
+        /// never a read of unmapped memory or beyond the end of the file.
         /// </summary>
-        private protected T WhileMapped<T>(Func<T> read)
+        private protected T WhileMapped<T>(Func<T> read) where T : struct
         {
             Interlocked.Increment(ref _users);
             try
             {
-                return IsClosed ? default(T) : read();
+                return IsClosed || !_mapping.IsIntact ? default(T) : read();
             }
             finally
             {
@@ -149,6 +151,8 @@ namespace PsIpc.Transport.SharedMemory
         /// </summary>
         private protected void EnterLock(Deadline deadline, CancellationToken cancellationToken, IpcErrorKind timeoutKind)
         {
+            // The lock word is in the mapping: first make sure the file still covers it (and the data after it).
+            _mapping.EnsureIntact();
             // The common case, a free lock, costs one compare-and-swap: no linked token source per message.
             if (_lock.TryEnterNow()) return;
             bool entered, recovered;
@@ -183,6 +187,9 @@ namespace PsIpc.Transport.SharedMemory
         }
 
         private protected void ExitLock() => _lock.Exit();
+
+        /// <summary>The mapping, for checks that its file was not truncated after a wait.</summary>
+        private protected SharedMapping Mapping => _mapping;
 
         /// <summary>Runs with the lock held after it was taken over from a dead holder: make the data consistent or mark it damaged.</summary>
         private protected abstract void Repair();

@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Collections.Generic;
 
@@ -10,6 +11,7 @@ namespace PsIpc.Transport.SharedMemory
         {
             Name = name;
             Path = SegmentStore.PathOf(name);
+            Status = "unreadable";
         }
 
         public string Name { get; }
@@ -49,10 +51,10 @@ namespace PsIpc.Transport.SharedMemory
         private static unsafe SharedMemoryInfo Read(string name)
         {
             var info = new SharedMemoryInfo(name);
-            byte[] header = SegmentStore.ReadHeader(name, out string problem);
+            byte[]? header = SegmentStore.ReadHeader(name, out string? problem);
             if (header == null || problem != null)
             {
-                info.Status = problem ?? "unreadable";
+                info.Status = problem ?? info.Status;
                 return info;
             }
             fixed (byte* b = header)
@@ -64,8 +66,15 @@ namespace PsIpc.Transport.SharedMemory
                 info.CreatedAt = new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddMilliseconds(*(long*)(b + SegmentHeader.CreatedAtOffset)).ToLocalTime();
                 if (kind == SharedMemoryKind.Queue)
                 {
-                    info.Used = *(long*)(b + SegmentHeader.TailOffset) - *(long*)(b + SegmentHeader.HeadOffset);
-                    info.Messages = *(long*)(b + SegmentHeader.EnqueuedOffset) - *(long*)(b + SegmentHeader.DequeuedOffset);
+                    long head = *(long*)(b + SegmentHeader.HeadOffset), tail = *(long*)(b + SegmentHeader.TailOffset);
+                    string? ring = SharedRing.CheckCounters(head, tail, info.Capacity);
+                    if (ring != null)
+                    {
+                        info.Status = $"the queue is corrupt: {ring}";
+                        return info;
+                    }
+                    info.Used = tail - head;
+                    info.Messages = unchecked(*(long*)(b + SegmentHeader.EnqueuedOffset) - *(long*)(b + SegmentHeader.DequeuedOffset));
                 }
                 else
                 {

@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 
 namespace PsIpc.Transport.SharedMemory
@@ -10,7 +11,7 @@ namespace PsIpc.Transport.SharedMemory
 
         public static void Validate(string name)
         {
-            string why = null;
+            string? why = null;
             if (string.IsNullOrEmpty(name)) why = "it is empty";
             else if (name.Length > MaxLength) why = $"it has {name.Length} characters (at most {MaxLength})";
             else if (name[0] == '.') why = "it starts with '.'";

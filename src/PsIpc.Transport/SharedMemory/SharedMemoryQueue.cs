@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -22,9 +23,9 @@ namespace PsIpc.Transport.SharedMemory
         private const long SpinMicroseconds = 50;
 
         private readonly SharedRing _ring;
-        [ThreadStatic] private static byte[][] t_one; // SendCore's one-message batch, per thread: no allocation per message
+        [ThreadStatic] private static byte[][]? t_one; // SendCore's one-message batch, per thread: no allocation per message
 
-        internal SharedMemoryQueue(string name, bool created, SharedMapping mapping, long capacity, ChannelOptions options)
+        internal SharedMemoryQueue(string name, bool created, SharedMapping mapping, long capacity, ChannelOptions? options)
             : base(name, ChannelKind.Memory, created, mapping, capacity, options)
         {
             _ring = new SharedRing(mapping.Pointer, capacity, name);
@@ -56,7 +57,7 @@ namespace PsIpc.Transport.SharedMemory
             }
             finally
             {
-                one[0] = null;
+                one[0] = Array.Empty<byte>(); // do not keep the payload alive
             }
         }
 
@@ -117,7 +118,7 @@ namespace PsIpc.Transport.SharedMemory
                     }
                     finally
                     {
-                        Interlocked.Decrement(ref *_ring.ProducersWaiting);
+                        Awake(_ring.ProducersWaiting);
                     }
                     if (IsClosed) throw ClosedError();
                     if (deadline.HasExpired)
@@ -194,7 +195,7 @@ namespace PsIpc.Transport.SharedMemory
                     }
                     finally
                     {
-                        Interlocked.Decrement(ref *_ring.ConsumersWaiting);
+                        Awake(_ring.ConsumersWaiting);
                     }
                     if (IsClosed) throw ClosedError();
                     if (deadline.HasExpired) return 0;
@@ -264,13 +265,23 @@ namespace PsIpc.Transport.SharedMemory
             }
         }
 
+        /// <summary>
+        /// Counts a sleeper out again. A sleep can last up to a second: the file may have been truncated meanwhile,
+        /// and then the header is gone (touching it would be SIGBUS), so this throws SharedMemoryTruncated instead.
+        /// </summary>
+        private void Awake(int* waiting)
+        {
+            Mapping.EnsureIntact();
+            Interlocked.Decrement(ref *waiting);
+        }
+
         private void SleepUntilChanged(int* word, int seen, Deadline deadline, CancellationToken cancellationToken)
         {
             cancellationToken.ThrowIfCancellationRequested();
             int remaining = deadline.RemainingMilliseconds;
             if (remaining == 0) return;
             int slice = remaining < 0 || remaining > SafetySliceMilliseconds ? SafetySliceMilliseconds : remaining;
-            SharedWait.Wait(word, seen, slice, cancellationToken);
+            SharedWait.Wait(word, seen, slice, cancellationToken, Mapping);
             cancellationToken.ThrowIfCancellationRequested();
         }
 
@@ -283,7 +294,7 @@ namespace PsIpc.Transport.SharedMemory
 
         private protected override void Repair()
         {
-            string problem = _ring.CheckInvariants();
+            string? problem = _ring.CheckInvariants();
             if (problem != null)
             {
                 MarkDamaged(true);

@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Threading;
 using PsIpc.Transport.Channels;
@@ -14,7 +15,7 @@ namespace PsIpc.Transport.SharedMemory
     /// </summary>
     public sealed unsafe class SharedMemorySegment : SharedMemoryChannel
     {
-        internal SharedMemorySegment(string name, bool created, SharedMapping mapping, long capacity, ChannelOptions options)
+        internal SharedMemorySegment(string name, bool created, SharedMapping mapping, long capacity, ChannelOptions? options)
             : base(name, ChannelKind.Memory, created, mapping, capacity, options)
         {
         }
@@ -64,7 +65,7 @@ namespace PsIpc.Transport.SharedMemory
         }
 
         /// <summary>The latest value as a message (its Sender is this segment); null when none was ever written.</summary>
-        public IpcMessage ReadValue(Deadline deadline, CancellationToken cancellationToken)
+        public IpcMessage? ReadValue(Deadline deadline, CancellationToken cancellationToken)
         {
             BeginUse();
             try

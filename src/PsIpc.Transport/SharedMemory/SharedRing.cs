@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Threading;
@@ -13,11 +14,19 @@ namespace PsIpc.Transport.SharedMemory
     /// end because positions and the capacity are multiples of 8, a payload may (it is copied in two parts).
     /// Every method is called with the segment's lock held. A writer advances the tail only after the record is
     /// complete, and a reader the head only after copying it out, so a process killed at any point leaves the
-    /// ring consistent. Everything read from shared memory is checked before it is used as a size or an index.
+    /// ring consistent. Everything read from shared memory is checked before it is used as a size or an index,
+    /// and no sum of such values can overflow: head and tail are at most <see cref="MaxPosition"/> (2^62), so a
+    /// batch (at most one ring, 2^40 bytes) added to them stays far below 2^63.
     /// </summary>
     internal sealed unsafe class SharedRing
     {
         public const int RecordHeaderSize = 8;
+
+        /// <summary>
+        /// The largest head or tail a consistent ring has: 2^62 bytes (4 EiB, 146 years at 1 GB/s). A larger one
+        /// comes from a damaged or hostile header, and one batch more could overflow a 64-bit position.
+        /// </summary>
+        public const long MaxPosition = 1L << 62;
 
         private readonly byte* _header;
         private readonly byte* _data;
@@ -87,11 +96,17 @@ namespace PsIpc.Transport.SharedMemory
         public static long RecordSize(long payloadLength) => RecordHeaderSize + ((payloadLength + 7) & ~7L);
 
         /// <summary>Null when head and tail are consistent, else what is wrong.</summary>
-        public string CheckInvariants()
+        public string? CheckInvariants() => CheckCounters(Volatile.Read(ref Head), Volatile.Read(ref Tail), _capacity);
+
+        /// <summary>
+        /// Null when a ring of <paramref name="capacity"/> bytes can have this head and tail, else what is wrong.
+        /// Overflow-safe for any values: tail - head is computed only once both are known to be in [0, 2^62].
+        /// </summary>
+        public static string? CheckCounters(long head, long tail, long capacity)
         {
-            long head = Volatile.Read(ref Head), tail = Volatile.Read(ref Tail);
             if (head < 0 || tail < head) return $"head {head} and tail {tail} are out of order";
-            if (tail - head > _capacity) return $"{tail - head} bytes are queued in a ring of {_capacity}";
+            if (tail > MaxPosition) return $"tail {tail} is beyond the largest position a ring reaches ({MaxPosition})";
+            if (tail - head > capacity) return $"{tail - head} bytes are queued in a ring of {capacity}";
             if ((head & 7) != 0 || (tail & 7) != 0) return $"head {head} or tail {tail} is not a multiple of 8";
             return null;
         }
@@ -111,7 +126,9 @@ namespace PsIpc.Transport.SharedMemory
             {
                 byte[] payload = payloads[start + n];
                 long need = RecordSize(payload.Length);
+                // end - head <= capacity <= 2^40 and need <= 2^31 + 16: no overflow; end stays <= head + capacity.
                 if (end - head + need > _capacity) break;
+                if (end + need > MaxPosition) throw Corrupt($"its byte count would pass {MaxPosition}");
                 WriteRecord(end, format, payload);
                 end += need;
                 n++;
@@ -122,7 +139,7 @@ namespace PsIpc.Transport.SharedMemory
 
         private void WriteRecord(long position, MessageFormat format, byte[] payload)
         {
-            long at = position % _capacity;
+            long at = Slot(position);
             *(uint*)(_data + at) = (uint)payload.Length;
             *(uint*)(_data + at + 4) = (byte)format;
             CopyIn(payload, PayloadPosition(at));
@@ -147,8 +164,8 @@ namespace PsIpc.Transport.SharedMemory
             long head = Head, tail = Volatile.Read(ref Tail);
             ThrowIfInconsistent(head, tail);
             long need = 0;
-            for (int i = start; i < messages.Count; i++) need += RecordSize(messages[i].Payload.Length);
-            if (tail - head + need > _capacity || need > head) return false;
+            for (int i = start; i < messages.Count && need <= _capacity; i++) need += RecordSize(messages[i].Payload.Length);
+            if (need > _capacity || tail - head + need > _capacity || need > head) return false;
             long at = head - need;
             for (int i = start; i < messages.Count; i++)
             {
@@ -176,7 +193,7 @@ namespace PsIpc.Transport.SharedMemory
         /// <summary>Batches up to this many ring bytes are taken as one copy (<see cref="Taken"/>); larger ones record by record.</summary>
         public const int CopyBatchLimit = 256 * 1024;
 
-        [ThreadStatic] private static byte[] t_scratch;
+        [ThreadStatic] private static byte[]? t_scratch;
 
         /// <summary>
         /// Takes up to <paramref name="max"/> records (and about <paramref name="maxBytes"/> of payload; always at least
@@ -196,7 +213,7 @@ namespace PsIpc.Transport.SharedMemory
             int n = 0;
             while (n < max && end != tail && (n == 0 || bytes < maxBytes))
             {
-                long at = end % _capacity;
+                long at = Slot(end);
                 long length = *(uint*)(_data + at);
                 uint format = *(uint*)(_data + at + 4);
                 long size = RecordSize(length);
@@ -212,9 +229,9 @@ namespace PsIpc.Transport.SharedMemory
             long span = end - head;
             if (span <= CopyBatchLimit)
             {
-                byte[] scratch = t_scratch;
+                byte[]? scratch = t_scratch;
                 if (scratch == null || scratch.Length < span) t_scratch = scratch = new byte[Math.Max(span, 4096)];
-                CopyOut(scratch, (int)span, head % _capacity);
+                CopyOut(scratch, (int)span, Slot(head));
                 taken = new Taken { Buffer = scratch, Length = (int)span, Count = n };
             }
             else
@@ -222,11 +239,19 @@ namespace PsIpc.Transport.SharedMemory
                 DateTime receivedAt = DateTime.Now;
                 for (long position = head; position != end;)
                 {
-                    long at = position % _capacity;
-                    var payload = new byte[*(uint*)(_data + at)];
+                    // Read again and checked again: a process that scribbled on the ring since the first pass
+                    // gets an error, never a copy beyond the batch or the mapping.
+                    long at = Slot(position);
+                    long length = *(uint*)(_data + at);
+                    uint format = *(uint*)(_data + at + 4);
+                    if (RecordSize(length) > end - position || !FrameTypes.IsData((FrameType)format) || (format & 0xFFFFFF00) != 0)
+                    {
+                        throw Corrupt($"the record at {position} changed while it was taken");
+                    }
+                    var payload = new byte[length];
                     CopyOut(payload, payload.Length, PayloadPosition(at));
-                    into.Add(new IpcMessage((MessageFormat)(*(uint*)(_data + at + 4)), payload, sender, receivedAt));
-                    position += RecordSize(payload.Length);
+                    into.Add(new IpcMessage((MessageFormat)format, payload, sender, receivedAt));
+                    position += RecordSize(length);
                 }
             }
             Volatile.Write(ref Head, end); // release the space only after the records were copied out
@@ -261,6 +286,18 @@ namespace PsIpc.Transport.SharedMemory
             }
         }
 
+        /// <summary>
+        /// The offset in the data area of a position (a byte count): checked to leave room for a record header
+        /// inside the ring, so that no value read from shared memory can make a pointer outside the mapping.
+        /// </summary>
+        private long Slot(long position)
+        {
+            if (position < 0 || position > MaxPosition + _capacity) throw Corrupt($"the position {position} is out of range");
+            long at = position % _capacity;
+            if (at > _capacity - RecordHeaderSize || (at & 7) != 0) throw Corrupt($"the position {position} is not a record boundary");
+            return at;
+        }
+
         /// <summary>Where the payload of the record at <paramref name="at"/> starts (at + 8, or 0 at the end of the ring).</summary>
         private long PayloadPosition(long at)
         {
@@ -291,10 +328,8 @@ namespace PsIpc.Transport.SharedMemory
 
         private void ThrowIfInconsistent(long head, long tail)
         {
-            if (head < 0 || tail < head || tail - head > _capacity || ((head | tail) & 7) != 0)
-            {
-                throw Corrupt($"head {head} and tail {tail} do not fit a ring of {_capacity} bytes");
-            }
+            string? problem = CheckCounters(head, tail, _capacity);
+            if (problem != null) throw Corrupt(problem);
         }
 
         private IpcException Corrupt(string problem)

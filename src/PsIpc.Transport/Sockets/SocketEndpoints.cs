@@ -41,9 +41,13 @@ namespace PsIpc.Transport.Sockets
         }
 
         /// <summary>Checks that a Unix socket path fits sun_path.</summary>
-        /// <exception cref="IpcException">SocketPathTooLong.</exception>
+        /// <exception cref="IpcException">SocketPathTooLong, SocketPathInvalid.</exception>
         public static string CheckUnixPath(string path, string name)
         {
+            if (path.IndexOf('\0') >= 0)
+            {
+                throw new IpcException(IpcErrorKind.SocketPathInvalid, "The Unix socket path contains a NUL character, which no file name can hold.", name);
+            }
             string full = Path.GetFullPath(path);
             int bytes = Encoding.UTF8.GetByteCount(full);
             if (bytes > UnixNative.MaxSocketPathBytes)
@@ -59,15 +63,14 @@ namespace PsIpc.Transport.Sockets
         /// when it does not exist. A socket file that a live server holds is never taken over; a stale one
         /// (nobody listens) is replaced; a file that is not a socket is left alone.
         /// </summary>
-        /// <exception cref="IpcException">SocketPathTooLong, AddressInUse.</exception>
+        /// <exception cref="IpcException">SocketPathTooLong, SocketPathInvalid, AddressInUse, AccessDenied.</exception>
         public static Socket ListenUnix(string path, string name)
         {
             path = CheckUnixPath(path, name);
             string directory = Path.GetDirectoryName(path);
             if (!string.IsNullOrEmpty(directory) && !Directory.Exists(directory))
             {
-                Directory.CreateDirectory(directory);
-                UnixNative.SetMode(directory, Convert.ToUInt32("700", 8));
+                CreatePrivateDirectory(directory, path, name);
             }
             else if (!string.IsNullOrEmpty(directory))
             {
@@ -80,11 +83,39 @@ namespace PsIpc.Transport.Sockets
                 socket.Listen(Backlog);
                 return socket;
             }
+            catch (Exception e) when (e is IOException || e is SocketException)
+            {
+                socket.Dispose();
+                TryDelete(path);
+                throw new IpcException(IpcErrorKind.SocketPathInvalid,
+                    $"The Unix socket '{path}' was bound but cannot be made private or listened on ({e.Message}). Use a -Path on a local file system.", name, e);
+            }
             catch
             {
                 socket.Dispose();
                 TryDelete(path);
                 throw;
+            }
+        }
+
+        /// <exception cref="IpcException">SocketPathInvalid, AccessDenied.</exception>
+        private static void CreatePrivateDirectory(string directory, string path, string name)
+        {
+            try
+            {
+                Directory.CreateDirectory(directory);
+                UnixNative.SetMode(directory, Convert.ToUInt32("700", 8));
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw new IpcException(IpcErrorKind.AccessDenied,
+                    $"Cannot create the directory '{directory}' of the Unix socket '{path}': {e.Message} Use a directory of your own.", name, e);
+            }
+            catch (IOException e)
+            {
+                // A part of the path is a file, or a file system where nothing can be created (/proc).
+                throw new IpcException(IpcErrorKind.SocketPathInvalid,
+                    $"Cannot create the directory '{directory}' of the Unix socket '{path}': {e.Message} Choose a -Path in a directory you can create.", name, e);
             }
         }
 
@@ -116,7 +147,28 @@ namespace PsIpc.Transport.Sockets
             }
         }
 
-        private static Socket BindUnixExclusive(string path, string name) =>
+        /// <exception cref="IpcException">AddressInUse, AccessDenied, SocketPathInvalid.</exception>
+        private static Socket BindUnixExclusive(string path, string name)
+        {
+            try
+            {
+                return BindUnixExclusiveOrThrow(path, name);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)
+            {
+                throw new IpcException(IpcErrorKind.AccessDenied,
+                    $"Cannot create the Unix socket '{path}': permission denied. Use a directory of your own.", name, e);
+            }
+            catch (SocketException e)
+            {
+                // bind() refused the path itself: a file system without sockets (/proc, /sys), a read-only one, a
+                // part of the path that is not a directory.
+                throw new IpcException(IpcErrorKind.SocketPathInvalid,
+                    $"Cannot create the Unix socket '{path}': {e.Message} ({e.SocketErrorCode}). Choose a -Path in a directory of your own on a local file system.", name, e);
+            }
+        }
+
+        private static Socket BindUnixExclusiveOrThrow(string path, string name) =>
             UnixSocketFiles.BindExclusive(path, (failure, inner) =>
             {
                 switch (failure)

@@ -25,8 +25,6 @@ namespace PsIpc.Transport.Sockets
         private readonly SocketSecurity? _security;
         private readonly Socket _listener;
         private readonly string? _path;
-        private readonly HandlerErrorLog _handlerErrors = new HandlerErrorLog();
-        private object? _handler;
 
         private SocketServerChannel(string name, Socket listener, SocketTransport transport, SocketFraming framing, int maxConnections,
             string? path, ChannelOptions? options, SocketSecurity? security)
@@ -127,25 +125,6 @@ namespace PsIpc.Transport.Sockets
 
         /// <summary>Bytes of messages all clients together may make the server hold, unfinished or waiting to be received; then the connection that needs more is closed (ServerBusy).</summary>
         public long ReceiveBudgetBytes => Options.ReceiveBudget!.Limit;
-
-        /// <summary>Messages a script-block handler failed on (it threw or wrote an error).</summary>
-        public long HandlerErrors => _handlerErrors.Count;
-
-        /// <summary>The last few handler failures, oldest first.</summary>
-        public System.Collections.Generic.IReadOnlyList<Exception> RecentHandlerErrors => _handlerErrors.Recent;
-
-        public void RecordHandlerError(Exception error) => _handlerErrors.Record(error);
-
-        /// <summary>The module's handler of this server's messages, if one was given (-ScriptBlock); null otherwise.</summary>
-        public object? Handler
-        {
-            get => _handler;
-            set
-            {
-                _handler = value;
-                KeepsHalfClosedConnections = value != null;
-            }
-        }
 
         private protected override int Capacity => MaxConnections;
 

@@ -24,7 +24,6 @@ namespace PsIpc.Transport.Sockets
 
         private readonly object _gate = new object();
         private readonly Dictionary<IPEndPoint, UdpPeer> _peers = new Dictionary<IPEndPoint, UdpPeer>();
-        private readonly HandlerErrorLog _handlerErrors = new HandlerErrorLog();
         private readonly BoundedQueue<IpcMessage> _inbound;
         private readonly Socket _socket;
         private readonly Thread _receiver;
@@ -122,12 +121,6 @@ namespace PsIpc.Transport.Sockets
         /// <summary>Why the last malformed or oversized datagram was dropped.</summary>
         public IpcException LastDropError => _drops.LastError;
 
-        public long HandlerErrors => _handlerErrors.Count;
-
-        public IReadOnlyList<Exception> RecentHandlerErrors => _handlerErrors.Recent;
-
-        public object Handler { get; set; }
-
         /// <summary>The peers remembered now, as channels a reply can be sent to.</summary>
         public IReadOnlyList<IpcChannel> Peers
         {
@@ -145,8 +138,6 @@ namespace PsIpc.Transport.Sockets
                 lock (_gate) return _peers.Count > 0 ? ChannelState.Connected : ChannelState.Listening;
             }
         }
-
-        public void RecordHandlerError(Exception error) => _handlerErrors.Record(error);
 
         protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
             _inbound.TakeBatch(into, max, deadline, cancellationToken);

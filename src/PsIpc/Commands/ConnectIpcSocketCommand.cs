@@ -67,25 +67,22 @@ namespace PsIpc.Commands
         protected override void EndProcessing()
         {
             var options = new ChannelOptions { MaxMessageSize = MaxMessageSize };
-            SocketSecurity security;
-            try
+            ErrorRecord refusedSecret = SecretArgument.Refusal(Secret);
+            if (refusedSecret != null)
             {
-                security = new SocketSecurity
-                {
-                    Secret = SecretArgument.ToKey(Secret),
-                    UseTls = UseTls || CertificateThumbprint != null,
-                    CertificateThumbprint = CertificateThumbprint,
-                };
-            }
-            catch (ArgumentException e)
-            {
-                ThrowTerminatingError(new ErrorRecord(e, "EmptySecret", ErrorCategory.InvalidArgument, null));
+                ThrowTerminatingError(refusedSecret);
                 return;
             }
+            var security = new SocketSecurity
+            {
+                Secret = SecretArgument.ToKey(Secret),
+                UseTls = UseTls || CertificateThumbprint != null,
+                CertificateThumbprint = CertificateThumbprint,
+            };
             try
             {
                 IpcChannel channel = ParameterSetName == UnixSet
-                    ? SocketClientChannel.ConnectUnix(SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path), Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security)
+                    ? SocketClientChannel.ConnectUnix(SocketAddressParser.ResolvePath(SessionState, Path), Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security)
                     : Udp ? (IpcChannel)UdpClientChannel.Connect(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options)
                     : SocketClientChannel.ConnectTcp(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security);
                 ChannelRegistry.Register(channel);

@@ -1,5 +1,7 @@
-using System.Linq;
+#nullable enable
+using System.Collections.Generic;
 using System.Management.Automation;
+using PsIpc.Transport;
 using PsIpc.Transport.SharedMemory;
 
 namespace PsIpc.Commands
@@ -13,12 +15,25 @@ namespace PsIpc.Commands
         [ArgumentCompleter(typeof(SharedMemoryNameCompleter))]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
-        public string[] Name { get; set; }
+        public string[]? Name { get; set; }
 
-        protected override void ProcessRecord() =>
-            NameFilter.WriteMatches(this, SharedMemoryInfo.List(), Name, WildcardOptions.None,
+        protected override void ProcessRecord()
+        {
+            IReadOnlyList<SharedMemoryInfo> segments;
+            try
+            {
+                segments = SharedMemoryInfo.List();
+            }
+            catch (IpcException e)
+            {
+                // Nothing can be listed (the directory belongs to another user, say): one error, as Get-ChildItem gives.
+                WriteError(ErrorMapping.ToErrorRecord(e));
+                return;
+            }
+            NameFilter.WriteMatches(this, segments, Name, WildcardOptions.None,
                 (segment, pattern) => pattern.IsMatch(segment.Name),
-                name => ErrorMapping.ToErrorRecord(new Transport.IpcException(Transport.IpcErrorKind.SharedMemoryNotFound,
+                name => ErrorMapping.ToErrorRecord(new IpcException(IpcErrorKind.SharedMemoryNotFound,
                     $"No shared memory segment is named '{name}'.", name)));
+        }
     }
 }

@@ -1,10 +1,14 @@
 using System.Management.Automation;
+using PsIpc.Handlers;
 using PsIpc.Transport;
 using PsIpc.Transport.Channels;
 
 namespace PsIpc.Commands
 {
-    /// <summary>Creates the server end of a named pipe, or with -Connect the client end.</summary>
+    /// <summary>
+    /// Creates the server end of a named pipe, or with -Connect the client end. With -ScriptBlock the server
+    /// answers by itself, as Start-IpcSocketServer -ScriptBlock does.
+    /// </summary>
     [Cmdlet(VerbsCommon.New, "IpcPipe", DefaultParameterSetName = ServerSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(PipeServerChannel), ParameterSetName = new[] { ServerSet })]
     [OutputType(typeof(PipeClientChannel), ParameterSetName = new[] { ClientSet })]
@@ -27,9 +31,31 @@ namespace PsIpc.Commands
         [ValidateRange(0, int.MaxValue)]
         public double TimeoutSeconds { get; set; }
 
+        /// <summary>Clients over the server's lifetime; 1 by default, without limit with -ScriptBlock (it serves until closed).</summary>
         [Parameter(ParameterSetName = ServerSet)]
         [ValidateRange(1, int.MaxValue)]
         public int MaxClients { get; set; } = 1;
+
+        /// <summary>Answers each message: it gets the message as its first argument, its output is the reply.</summary>
+        [Parameter(ParameterSetName = ServerSet)]
+        [ValidateNotNull]
+        public ScriptBlock ScriptBlock { get; set; }
+
+        [Parameter(ParameterSetName = ServerSet)]
+        [ValidateRange(1, 1024)]
+        public int ThrottleLimit { get; set; } = 8;
+
+        /// <summary>How deep -ScriptBlock's reply objects are serialized, as Send-IpcMessage -Depth.</summary>
+        [Parameter(ParameterSetName = ServerSet)]
+        [ValidateRange(1, 100)]
+        public int Depth { get; set; } = 2;
+
+        /// <summary>
+        /// LengthPrefixed (the default) speaks the PsIpc protocol. Line (one UTF-8 text message a line) and Raw
+        /// (bytes as they come) talk to pipes served or used by programs that know nothing of PsIpc.
+        /// </summary>
+        [Parameter]
+        public Transport.Sockets.SocketFraming Framing { get; set; } = Transport.Sockets.SocketFraming.LengthPrefixed;
 
         [Parameter]
         [ValidateRange(0, int.MaxValue)]
@@ -44,13 +70,16 @@ namespace PsIpc.Commands
                 if (Connect)
                 {
                     if (!ShouldProcess(Name, "Connect to a named pipe")) return;
-                    channel = PipeClientChannel.Connect(Name, DeadlineFrom(TimeoutSeconds), CancelToken, options);
+                    channel = PipeClientChannel.Connect(Name, DeadlineFrom(TimeoutSeconds), CancelToken, options, Framing);
                 }
                 else
                 {
                     string name = Name ?? Transport.Pipes.PipeName.NewUniqueName();
                     if (!ShouldProcess(name, "Create a named pipe server")) return;
-                    channel = new PipeServerChannel(name, MaxClients, options);
+                    // A handler serves until the pipe is closed, unless told how many clients to take.
+                    bool serveUntilClosed = ScriptBlock != null && !MyInvocation.BoundParameters.ContainsKey(nameof(MaxClients));
+                    channel = new PipeServerChannel(name, serveUntilClosed ? int.MaxValue : MaxClients, options, Framing);
+                    if (ScriptBlock != null) AttachHandler(channel);
                 }
                 ChannelRegistry.Register(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId);
                 RunspaceLifetime.Bind(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
@@ -63,6 +92,26 @@ namespace PsIpc.Commands
             catch (System.OperationCanceledException)
             {
                 // Stopped by Ctrl+C: PowerShell reports the stop itself.
+            }
+        }
+
+        private void AttachHandler(IpcChannel server)
+        {
+            try
+            {
+                RequestHandler.Attach(server, ScriptBlock, new HandlerSettings
+                {
+                    ThrottleLimit = ThrottleLimit,
+                    Depth = Depth,
+                    LanguageMode = SessionState.LanguageMode,
+                    TextReplies = Framing != Transport.Sockets.SocketFraming.LengthPrefixed,
+                });
+                if (Framing != Transport.Sockets.SocketFraming.LengthPrefixed) ((ServerChannel)server).KeepsHalfClosedConnections = true;
+            }
+            catch
+            {
+                server.Close(Deadline.After(System.TimeSpan.Zero));
+                throw;
             }
         }
     }

@@ -1,3 +1,4 @@
+#nullable enable
 using System.Management.Automation;
 using PsIpc.Transport;
 using PsIpc.Transport.Channels;
@@ -16,7 +17,7 @@ namespace PsIpc.Commands
         [Parameter(Mandatory = true, Position = 0)]
         [ArgumentCompleter(typeof(SharedMemoryNameCompleter))]
         [ValidateNotNullOrEmpty]
-        public string Name { get; set; }
+        public string Name { get; set; } = string.Empty;
 
         [Parameter(Mandatory = true, Position = 1, ParameterSetName = CreateSet)]
         [ValidateRange(64L, 1099511627776L)]

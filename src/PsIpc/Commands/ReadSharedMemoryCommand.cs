@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Management.Automation;
 using PsIpc.Transport;
@@ -13,13 +14,13 @@ namespace PsIpc.Commands
     {
         private const string ValueSet = "Value";
         private const string BytesSet = "Bytes";
-        private PayloadCodec _codec;
+        private readonly PayloadCodec _codec = new PayloadCodec();
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
         [SharedMemoryTransformation]
         [ArgumentCompleter(typeof(SharedMemoryNameCompleter))]
         [ValidateNotNull]
-        public SharedMemoryChannel SharedMemory { get; set; }
+        public SharedMemoryChannel? SharedMemory { get; set; }
 
         [Parameter(ParameterSetName = BytesSet)]
         [ValidateRange(0L, long.MaxValue)]
@@ -34,14 +35,13 @@ namespace PsIpc.Commands
         [ValidateRange(0, int.MaxValue)]
         public double TimeoutSeconds { get; set; }
 
-        protected override void BeginProcessing() => _codec = new PayloadCodec();
-
         protected override void ProcessRecord()
         {
-            if (!(SharedMemory is SharedMemorySegment segment))
+            SharedMemoryChannel channel = SharedMemory ?? throw new PSArgumentNullException(nameof(SharedMemory)); // mandatory, not null
+            if (!(channel is SharedMemorySegment segment))
             {
                 ThrowIpcError(new IpcException(IpcErrorKind.SharedMemoryIsQueue,
-                    $"'{SharedMemory.Name}' is a shared memory queue: take its messages with Receive-IpcMessage.", SharedMemory.Name));
+                    $"'{channel.Name}' is a shared memory queue: take its messages with Receive-IpcMessage.", channel.Name));
                 return;
             }
             try
@@ -53,7 +53,7 @@ namespace PsIpc.Commands
                     WriteObject(bytes);
                     return;
                 }
-                IpcMessage message = segment.ReadValue(DeadlineFrom(TimeoutSeconds), CancelToken);
+                IpcMessage? message = segment.ReadValue(DeadlineFrom(TimeoutSeconds), CancelToken);
                 if (message == null)
                 {
                     WriteVerbose($"No value was written to '{segment.Name}' yet.");
@@ -81,6 +81,6 @@ namespace PsIpc.Commands
             }
         }
 
-        protected override void EndProcessing() => _codec?.Dispose();
+        protected override void EndProcessing() => _codec.Dispose();
     }
 }

@@ -1,3 +1,5 @@
+#nullable enable
+using System;
 using System.Management.Automation;
 using PsIpc.Transport;
 using PsIpc.Transport.Channels;
@@ -22,17 +24,16 @@ namespace PsIpc.Commands
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = NameSet)]
         [ArgumentCompleter(typeof(SharedMemoryNameCompleter))]
         [ValidateNotNullOrEmpty]
-        public string[] Name { get; set; }
+        public string[] Name { get; set; } = Array.Empty<string>();
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = ObjectSet)]
         [ValidateNotNull]
-        public SharedMemoryChannel SharedMemory { get; set; }
+        public SharedMemoryChannel? SharedMemory { get; set; }
 
         protected override void ProcessRecord()
         {
-            if (ParameterSetName == ObjectSet)
+            if (ParameterSetName == ObjectSet && SharedMemory is SharedMemoryChannel channel)
             {
-                SharedMemoryChannel channel = SharedMemory;
                 if (!ShouldProcess(channel.Name, "Remove shared memory")) return;
                 channel.Close(Deadline.After(channel.Options.CloseTimeout));
                 Remove(channel.Name);

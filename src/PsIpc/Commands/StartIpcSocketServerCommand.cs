@@ -2,6 +2,7 @@ using System;
 using System.Management.Automation;
 using System.Security;
 using System.Security.Cryptography.X509Certificates;
+using PsIpc.Handlers;
 using PsIpc.Sockets;
 using PsIpc.Transport;
 using PsIpc.Transport.Channels;
@@ -46,6 +47,11 @@ namespace PsIpc.Commands
         [ValidateRange(1, 1024)]
         public int ThrottleLimit { get; set; } = 8;
 
+        /// <summary>How deep -ScriptBlock's reply objects are serialized (CliXml, JSON), as Send-IpcMessage -Depth.</summary>
+        [Parameter]
+        [ValidateRange(1, 100)]
+        public int Depth { get; set; } = 2;
+
         [Parameter]
         [ValidateRange(1, int.MaxValue)]
         public int MaxConnections { get; set; } = SocketServerChannel.DefaultMaxConnections;
@@ -89,6 +95,12 @@ namespace PsIpc.Commands
                 HandshakeTimeout = TimeSpan.FromSeconds(HandshakeTimeoutSeconds),
                 IdleTimeout = TimeSpan.FromSeconds(IdleTimeoutSeconds),
             };
+            ErrorRecord refusedSecret = SecretArgument.Refusal(Secret);
+            if (refusedSecret != null)
+            {
+                ThrowTerminatingError(refusedSecret);
+                return;
+            }
             SocketSecurity security;
             try
             {
@@ -97,8 +109,7 @@ namespace PsIpc.Commands
             }
             catch (ArgumentException e)
             {
-                ThrowTerminatingError(new ErrorRecord(e, Secret != null && Secret.Length == 0 ? "EmptySecret" : "CertificateWithoutPrivateKey",
-                    ErrorCategory.InvalidArgument, Certificate));
+                ThrowTerminatingError(new ErrorRecord(e, "CertificateWithoutPrivateKey", ErrorCategory.InvalidArgument, Certificate));
                 return;
             }
             IpcChannel server;
@@ -106,7 +117,7 @@ namespace PsIpc.Commands
             {
                 if (ParameterSetName == UnixSet)
                 {
-                    string path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
+                    string path = SocketAddressParser.ResolvePath(SessionState, Path);
                     if (!ShouldProcess(path, "Start a Unix domain socket server")) return;
                     server = SocketServerChannel.ListenUnix(null, path, Framing, MaxConnections, options, security);
                 }
@@ -144,7 +155,15 @@ namespace PsIpc.Commands
             {
                 try
                 {
-                    ((ISocketServer)server).Handler = new SocketRequestHandler((ISocketServer)server, ScriptBlock, ThrottleLimit, SessionState.LanguageMode);
+                    // A Line/Raw client that shuts down its sending side still gets its replies.
+                    if (server is ServerChannel streamServer) streamServer.KeepsHalfClosedConnections = true;
+                    RequestHandler.Attach(server, ScriptBlock, new HandlerSettings
+                    {
+                        ThrottleLimit = ThrottleLimit,
+                        Depth = Depth,
+                        LanguageMode = SessionState.LanguageMode,
+                        TextReplies = ((ISocketServer)server).Framing != SocketFraming.LengthPrefixed,
+                    });
                 }
                 catch
                 {
@@ -154,7 +173,7 @@ namespace PsIpc.Commands
             }
             ChannelRegistry.Register(server);
             RunspaceLifetime.Bind(server, System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
-            WriteObject(server);
+            WriteObject(ServerView.Of(server));
         }
     }
 }

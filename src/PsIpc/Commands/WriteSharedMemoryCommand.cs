@@ -1,3 +1,4 @@
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Management.Automation;
@@ -17,21 +18,21 @@ namespace PsIpc.Commands
     {
         private const string ValueSet = "Value";
         private const string BytesSet = "Bytes";
-        private readonly List<object> _items = new List<object>();
-        private PayloadCodec _codec;
+        private readonly List<object?> _items = new List<object?>();
+        private readonly PayloadCodec _codec = new PayloadCodec();
         private readonly DepthProbe _depthProbe = new DepthProbe();
 
         [Parameter(Mandatory = true, Position = 0)]
         [SharedMemoryTransformation]
         [ArgumentCompleter(typeof(SharedMemoryNameCompleter))]
         [ValidateNotNull]
-        public SharedMemoryChannel SharedMemory { get; set; }
+        public SharedMemoryChannel? SharedMemory { get; set; }
 
         [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = ValueSet)]
         [AllowNull]
         [AllowEmptyString]
         [AllowEmptyCollection]
-        public object InputObject { get; set; }
+        public object? InputObject { get; set; }
 
         [Parameter(ParameterSetName = ValueSet)]
         public PayloadFormat Format { get; set; } = PayloadFormat.Auto;
@@ -42,7 +43,7 @@ namespace PsIpc.Commands
 
         [Parameter(Mandatory = true, ParameterSetName = BytesSet)]
         [ValidateNotNull]
-        public byte[] Bytes { get; set; }
+        public byte[] Bytes { get; set; } = Array.Empty<byte>();
 
         [Parameter(ParameterSetName = BytesSet)]
         [ValidateRange(0L, long.MaxValue)]
@@ -53,13 +54,16 @@ namespace PsIpc.Commands
         [ValidateRange(0, int.MaxValue)]
         public double TimeoutSeconds { get; set; }
 
+        /// <summary>The segment to write: -SharedMemory, which is mandatory and, after BeginProcessing, never a queue.</summary>
+        private SharedMemorySegment Segment =>
+            SharedMemory as SharedMemorySegment ?? throw new PSInvalidOperationException("-SharedMemory is not a segment.");
+
         protected override void BeginProcessing()
         {
-            _codec = new PayloadCodec();
-            if (!(SharedMemory is SharedMemorySegment))
+            if (SharedMemory is SharedMemoryChannel channel && !(channel is SharedMemorySegment))
             {
                 ThrowIpcError(new IpcException(IpcErrorKind.SharedMemoryIsQueue,
-                    $"'{SharedMemory.Name}' is a shared memory queue: add messages to it with Send-IpcMessage.", SharedMemory.Name));
+                    $"'{channel.Name}' is a shared memory queue: add messages to it with Send-IpcMessage.", channel.Name));
             }
         }
 
@@ -82,7 +86,7 @@ namespace PsIpc.Commands
             }
         }
 
-        private void Publish(object value)
+        private void Publish(object? value)
         {
             byte[] payload;
             MessageFormat wireFormat;
@@ -103,9 +107,9 @@ namespace PsIpc.Commands
         {
             // The probe looks at PowerShell objects; a value given as itself (-InputObject @{...}) or the array
             // of several pipeline items is wrapped so that it is checked as the serializer will see it.
-            string cut = _depthProbe.FindCut(value is PSObject ? value : PSObject.AsPSObject(value), Depth);
+            string? cut = _depthProbe.FindCut(value is PSObject ? value : PSObject.AsPSObject(value), Depth);
             if (cut == null) return;
-            string type = value is PSObject pso && pso.TypeNames.Count > 0 ? pso.TypeNames[0] : value?.GetType().FullName;
+            string? type = value is PSObject pso && pso.TypeNames.Count > 0 ? pso.TypeNames[0] : value?.GetType().FullName;
             WriteWarning($"Objects of type {type} are cut at -Depth {Depth}: '{cut}' is published without its properties, as its ToString() text. Use a larger -Depth to keep it.");
         }
 
@@ -113,7 +117,7 @@ namespace PsIpc.Commands
         {
             try
             {
-                write((SharedMemorySegment)SharedMemory);
+                write(Segment);
             }
             catch (IpcException e)
             {
@@ -127,7 +131,7 @@ namespace PsIpc.Commands
         protected override void StopProcessing()
         {
             base.StopProcessing();
-            _codec?.Dispose();
+            _codec.Dispose();
         }
     }
 }

@@ -37,6 +37,33 @@ namespace PsIpc.Sockets
 
     internal static class SecretArgument
     {
+        /// <summary>
+        /// The shortest secret the cmdlets take. Anyone who can connect gets a server proof to guess the secret
+        /// against offline; the key stretching costs each guess 100,000 HMACs, which protects a long random
+        /// secret but not a word. Sixteen characters is the floor, not the advice (the examples use 32 random bytes).
+        /// </summary>
+        public const int MinimumLength = 16;
+
+        /// <summary>Why -Secret cannot be used (EmptySecret, SecretTooShort), as a terminating error; null when it can.</summary>
+        public static ErrorRecord Refusal(SecureString secret)
+        {
+            if (secret == null) return null;
+            if (secret.Length == 0)
+            {
+                return new ErrorRecord(new ArgumentException("The shared secret (-Secret) is empty.", "Secret"),
+                    "EmptySecret", ErrorCategory.InvalidArgument, null);
+            }
+            if (secret.Length < MinimumLength)
+            {
+                return new ErrorRecord(new ArgumentException(
+                    $"The shared secret (-Secret) has {secret.Length} characters; it must have at least {MinimumLength}, and should be random: " +
+                    "anyone who can connect can try to guess it offline. For example, 32 random bytes as Base64: " +
+                    "[Convert]::ToBase64String([System.Security.Cryptography.RandomNumberGenerator]::GetBytes(32)).", "Secret"),
+                    "SecretTooShort", ErrorCategory.InvalidArgument, null);
+            }
+            return null;
+        }
+
         /// <summary>The secret's UTF-8 bytes, the HMAC key of docs/protocol.md 11; the unmanaged copy is zeroed.</summary>
         /// <exception cref="ArgumentException">The secret is empty.</exception>
         public static byte[] ToKey(SecureString secret)

@@ -1,10 +1,11 @@
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Threading;
 
-namespace PsIpc.Transport.Sockets
+namespace PsIpc.Handlers
 {
-    /// <summary>What a socket server keeps of its handler's failures: how many, and the last few.</summary>
+    /// <summary>What a request handler keeps of its failures: how many, and the last few.</summary>
     internal sealed class HandlerErrorLog
     {
         private const int Kept = 20;
