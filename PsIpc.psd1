@@ -11,6 +11,8 @@
     DotNetFrameworkVersion = '4.7.2'
     TypesToProcess         = @('PsIpc.Types.ps1xml')
     FormatsToProcess       = @('PsIpc.Format.ps1xml')
+    # The queue cmdlets: a small assembly without RabbitMQ.Client, which it loads on first use (bin/amqp).
+    NestedModules          = @('bin/PsIpc.Queue.dll')
     FunctionsToExport      = @()
     CmdletsToExport        = @(
         'New-IpcPipe'
@@ -27,12 +29,13 @@
         'Connect-IpcSocket'
         'Get-IpcSocketServer'
         'Stop-IpcSocketServer'
+        'Connect-IpcQueue'
     )
     VariablesToExport      = @()
     AliasesToExport        = @()
     PrivateData            = @{
         PSData = @{
-            Tags         = @('IPC', 'NamedPipe', 'Pipe', 'Socket', 'TCP', 'UnixSocket', 'SharedMemory', 'Jobs', 'ThreadJob', 'Messaging', 'Linux', 'Windows', 'PSEdition_Core', 'PSEdition_Desktop')
+            Tags         = @('IPC', 'NamedPipe', 'Pipe', 'Socket', 'TCP', 'UnixSocket', 'SharedMemory', 'RabbitMQ', 'AMQP', 'Jobs', 'ThreadJob', 'Messaging', 'Linux', 'Windows', 'PSEdition_Core', 'PSEdition_Desktop')
             LicenseUri   = 'https://opensource.org/licenses/MIT'
             ReleaseNotes = 'Named pipes (New-IpcPipe), TCP and Unix socket servers and clients (Start-IpcSocketServer, Connect-IpcSocket), shared memory segments and queues (New-SharedMemory); Send-/Receive-IpcMessage and Close-/Get-IpcChannel work on all of them.'
         }

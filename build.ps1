@@ -50,7 +50,11 @@ $XUnitProjects = @(
     @{ Name = 'xUnit core'; Project = Join-Path $RepoRoot 'tests/PsIpc.Transport.Tests/PsIpc.Transport.Tests.csproj'; Trx = 'xunit.trx' }
     @{ Name = 'xUnit module'; Project = Join-Path $RepoRoot 'tests/PsIpc.Tests/PsIpc.Tests.csproj'; Trx = 'xunit-module.trx' }
     @{ Name = 'xUnit fuzz'; Project = Join-Path $RepoRoot 'tests/PsIpc.Fuzz.Tests/PsIpc.Fuzz.Tests.csproj'; Trx = 'xunit-fuzz.trx' }
+    @{ Name = 'xUnit amqp'; Project = Join-Path $RepoRoot 'tests/PsIpc.Amqp.Tests/PsIpc.Amqp.Tests.csproj'; Trx = 'xunit-amqp.trx' }
 )
+# RabbitMQ queues (issue 10): the nested module with the queue cmdlets and its engine (bin/amqp/<tfm>/), the tests' broker.
+$QueueProject = Join-Path $RepoRoot 'src/PsIpc.Queue/PsIpc.Queue.csproj'
+$BrokerModule = Join-Path $RepoRoot 'build/RabbitMqBroker.psm1'
 $ModuleOut = Join-Path $RepoRoot 'output/PsIpc'
 $TestResults = Join-Path $RepoRoot 'output/testresults'
 $HelpFile = Join-Path $ModuleOut 'en-US/PsIpc.dll-Help.xml'
@@ -156,6 +160,7 @@ function Invoke-Build {
     foreach ($required in 'PsIpc.dll', 'PsIpc.Transport.dll') {
         if ($staged -notcontains $required) { throw "$required was not staged." }
     }
+    Invoke-QueueBuild -Bin $bin
 
     Invoke-Docs
 
@@ -174,6 +179,50 @@ Import-Module '$($ModuleOut -replace "'", "''")'
     foreach ($name in $declared | Where-Object { $_ -notin $exported }) { Write-Warning "PsIpc.psd1 exports $name, but PsIpc.dll has no such cmdlet." }
     foreach ($name in $exported | Where-Object { $_ -notin $declared }) { Write-Warning "$name is not in CmdletsToExport of PsIpc.psd1." }
     $script:Built = $true
+}
+
+function Invoke-QueueBuild {
+    # The queue cmdlets (bin/PsIpc.Queue.dll, a nested module) and the RabbitMQ engine with its
+    # dependencies in bin/amqp/net8.0 (pwsh 7) and bin/amqp/netstandard2.0 (Windows PowerShell 5.1).
+    param([string] $Bin)
+    $buildArgs = @('build', $QueueProject, '-c', $Configuration, "-p:Version=$Version", '-nologo')
+    if ($IsCI) { $buildArgs += '-nodeReuse:false' }
+    Invoke-Native dotnet $buildArgs
+    $queueOut = Join-Path $RepoRoot "src/PsIpc.Queue/bin/$Configuration/netstandard2.0"
+    if (-not (Test-Path -LiteralPath (Join-Path $queueOut 'amqp/net8.0/RabbitMQ.Client.dll'))) { throw "The queue engine is not in $queueOut/amqp." }
+    Copy-Item -Path (Join-Path $queueOut 'PsIpc.Queue.dll'), (Join-Path $queueOut 'PsIpc.Queue.pdb') -Destination $Bin
+    Copy-Item -LiteralPath (Join-Path $queueOut 'amqp') -Destination $Bin -Recurse
+    Write-Host "bin/amqp: $((Get-ChildItem -LiteralPath (Join-Path $Bin 'amqp/net8.0') -Filter *.dll).Name -join ', ')"
+}
+
+function Start-QueueTestBroker {
+    # A private RabbitMQ broker for the queue tests (build/RabbitMqBroker.psm1), installed with apt-get
+    # when missing and running as root; the tests find it through $env:PSIPC_RABBITMQ_STATE. Without one
+    # the run fails (the queue tests are never skipped silently): a 'Broker' run with the reason.
+    param([System.Collections.Generic.List[object]] $Runs)
+    Write-Step 'RabbitMQ: a private broker for the queue tests'
+    try {
+        Import-Module -Name $BrokerModule -Force
+        Install-RabbitMqServer
+        $script:TestBroker = Start-RabbitMqBroker -Directory (Join-Path $RepoRoot "output/rabbitmq/test-$PID")
+        Write-Host "broker $($script:TestBroker.NodeName) at $($script:TestBroker.Uri) (amqps: $($script:TestBroker.TlsPort))"
+        $env:PSIPC_RABBITMQ_STATE = $script:TestBroker.StateFile
+        $env:PSIPC_AMQP_URI = $script:TestBroker.Uri   # what the examples of docs/cmdlets/Connect-IpcQueue.md connect to
+    }
+    catch {
+        Write-Host "No RabbitMQ broker for the queue tests: $($_.Exception.Message)" -ForegroundColor Red
+        $env:PSIPC_RABBITMQ_STATE = "unavailable: $($_.Exception.Message)"
+        $Runs.Add(@{ Name = 'Broker'; ExitCode = 1; Passed = 0; Failed = 0; Skipped = 0; Problem = 'no RabbitMQ broker' })
+    }
+}
+
+function Stop-QueueTestBroker {
+    if (-not $script:TestBroker) { return }
+    Write-Step "RabbitMQ: stop $($script:TestBroker.NodeName)"
+    # Read back: a test may have restarted the node (a new process id).
+    Stop-RabbitMqBroker (Get-RabbitMqBroker -Path $script:TestBroker.StateFile)
+    $script:TestBroker = $null
+    Remove-Item Env:PSIPC_RABBITMQ_STATE, Env:PSIPC_AMQP_URI -ErrorAction SilentlyContinue
 }
 
 function Invoke-Docs {
@@ -196,6 +245,8 @@ function Invoke-Docs {
     foreach ($name in @((Import-PowerShellDataFile -LiteralPath $Manifest).CmdletsToExport) | Where-Object { $_ -notin $documented }) {
         Write-Warning "No help page for $name (docs/cmdlets/$name.md)."
     }
+    # Get-Help looks for a cmdlet's help beside its assembly's name: the nested module's cmdlets too.
+    Copy-Item -LiteralPath $HelpFile -Destination (Join-Path $enUS 'PsIpc.Queue.dll-Help.xml')
 }
 
 function Get-XUnitCount {
@@ -215,6 +266,7 @@ function Invoke-Test {
     $null = New-Item -ItemType Directory -Force -Path $TestResults
     Get-ChildItem -LiteralPath $TestResults -File | Where-Object Name -Match '^(xunit.*\.trx|pester-.*)$' | Remove-Item
     $runs = [System.Collections.Generic.List[object]]::new()
+    Start-QueueTestBroker -Runs $runs
 
     foreach ($xunitProject in $XUnitProjects) {
         Write-Step "$($xunitProject.Name): $([System.IO.Path]::GetRelativePath($RepoRoot, (Split-Path $xunitProject.Project)))"
@@ -251,6 +303,7 @@ function Invoke-Test {
     }
     else { $pester.Problem = "no results (exit code $code)" }
     $runs.Add($pester)
+    Stop-QueueTestBroker
 
     foreach ($r in $runs) {
         if (-not $r.Problem -and $r.Passed + $r.Failed -eq 0) { $r.Problem = 'ran no test' }
@@ -291,6 +344,7 @@ function Invoke-Demo {
 #endregion
 
 $script:TestRuns = $null
+$script:TestBroker = $null
 try {
     Push-Location -LiteralPath $RepoRoot
     foreach ($t in $Task) {
@@ -309,7 +363,10 @@ catch {
     Write-Host $_.ScriptStackTrace -ForegroundColor DarkGray
     exit 1
 }
-finally { Pop-Location }
+finally {
+    Stop-QueueTestBroker   # when a task failed half-way
+    Pop-Location
+}
 
 if ($script:TestRuns) {
     $runs = $script:TestRuns

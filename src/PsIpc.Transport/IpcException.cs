@@ -55,6 +55,13 @@ namespace PsIpc.Transport
         SharedMemoryTruncated,
         SharedMemoryDirectoryNotOwned,
         InvalidSharedMemoryDirectory,
+        // RabbitMQ queues: the broker, its queues and exchanges, publisher confirms.
+        BrokerUnreachable,
+        QueueNotFound,
+        ExchangeNotFound,
+        QueueSettingsConflict,
+        QueueInUse,
+        PublishNotConfirmed,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>

@@ -34,6 +34,7 @@ namespace PsIpc
                 case IpcErrorKind.RemoteError:
                 case IpcErrorKind.ConnectionRefused:
                 case IpcErrorKind.HostNotFound:
+                case IpcErrorKind.BrokerUnreachable:
                     return ErrorCategory.ConnectionError;
                 case IpcErrorKind.PipeNameInUse:
                 case IpcErrorKind.AddressInUse:
@@ -48,18 +49,24 @@ namespace PsIpc
                     return ErrorCategory.InvalidArgument;
                 case IpcErrorKind.PipeNotFound:
                 case IpcErrorKind.SharedMemoryNotFound:
+                case IpcErrorKind.QueueNotFound:
+                case IpcErrorKind.ExchangeNotFound:
                     return ErrorCategory.ObjectNotFound;
                 case IpcErrorKind.PipeBusy:
                 case IpcErrorKind.ServerBusy:
+                case IpcErrorKind.QueueInUse:
                     return ErrorCategory.ResourceBusy;
                 case IpcErrorKind.OperationNotSupported:
                 case IpcErrorKind.SharedMemoryIsQueue:
                 case IpcErrorKind.SharedMemoryNotQueue:
+                case IpcErrorKind.QueueSettingsConflict:
                     return ErrorCategory.InvalidOperation;
                 case IpcErrorKind.SharedMemoryCorrupt:
                 case IpcErrorKind.SharedMemoryDamaged:
                 case IpcErrorKind.SharedMemoryTruncated:
                     return ErrorCategory.InvalidData;
+                case IpcErrorKind.PublishNotConfirmed:
+                    return ErrorCategory.WriteError;
                 case IpcErrorKind.ProtocolError:
                 case IpcErrorKind.ProtocolVersionMismatch:
                     return ErrorCategory.ProtocolError;

@@ -1,0 +1,374 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Threading;
+using System.Threading.Tasks;
+using PsIpc.Transport;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+
+namespace PsIpc.Amqp
+{
+    /// <summary>
+    /// Publishes persistent messages on one channel with publisher confirms, keeping its own bounded window
+    /// of unconfirmed messages (the client's tracking is off: its rate limiter bounds sends, not confirms,
+    /// and it cannot republish after a reconnect). Every message carries a deadline for its confirm.
+    ///
+    /// When the connection drops, the messages still unconfirmed are kept and published again, in their
+    /// order, once the client has reconnected: a confirmed message is on the broker; one that was in
+    /// flight may arrive twice (at-least-once). Nacked, unroutable and timed-out messages are reported as
+    /// PublishNotConfirmed by the next Send or Flush.
+    ///
+    /// Only the caller's thread publishes (under <see cref="_publishLock"/>); the client's dispatcher thread
+    /// only runs the ack/nack/return/shutdown handlers, which take <see cref="_gate"/> briefly. Nothing calls
+    /// into the client while holding <see cref="_gate"/>.
+    /// </summary>
+    internal sealed class ConfirmingPublisher
+    {
+        private sealed class Pending
+        {
+            public long Order;
+            public byte[] Body = Array.Empty<byte>();
+            public BasicProperties Properties = new BasicProperties();
+            public long ExpiresAt; // Stopwatch ticks
+        }
+
+        /// <summary>How long one call into the client may take before it counts as stalled (see <see cref="Call{T}"/>).</summary>
+        private static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(5);
+
+        private readonly object _publishLock = new object();
+        private readonly object _gate = new object();
+        private readonly IChannel _channel;
+        private readonly bool _confirm;
+        private readonly string _exchange, _routingKey, _target;
+        private readonly bool _mandatory;
+        private readonly int _maxUnconfirmed;
+        private readonly TimeSpan _timeout;
+        private readonly SortedDictionary<ulong, Pending> _unconfirmed = new SortedDictionary<ulong, Pending>();
+        private readonly SortedList<long, Pending> _resend = new SortedList<long, Pending>();
+        private long _nextOrder, _generation, _republished, _stalls;
+        private int _nacked, _returned, _expired;
+        private string? _returnReason;
+        private IpcException? _fatal;
+
+        public ConfirmingPublisher(IConnection connection, IChannel channel, bool confirm, string exchange, string routingKey,
+            bool mandatory, int maxUnconfirmed, TimeSpan timeout, string target)
+        {
+            _channel = channel;
+            _confirm = confirm;
+            _exchange = exchange;
+            _routingKey = routingKey;
+            _mandatory = mandatory;
+            _maxUnconfirmed = Math.Max(1, maxUnconfirmed);
+            _timeout = timeout;
+            _target = target;
+            channel.BasicAcksAsync += (_, e) => OnConfirm(e.DeliveryTag, e.Multiple, nack: false);
+            channel.BasicNacksAsync += (_, e) => OnConfirm(e.DeliveryTag, e.Multiple, nack: true);
+            channel.BasicReturnAsync += OnReturn;
+            channel.ChannelShutdownAsync += OnShutdown;
+            connection.RecoverySucceededAsync += (_, __) =>
+            {
+                Wake();
+                return Task.CompletedTask;
+            };
+        }
+
+        /// <summary>Messages published again after a reconnect (each may arrive twice).</summary>
+        public long Republished => Interlocked.Read(ref _republished);
+
+        /// <summary>Client calls cancelled because they stalled (rabbitmq-dotnet-client#1930), then retried.</summary>
+        public long Stalls => Interlocked.Read(ref _stalls);
+
+        /// <summary>Messages published and not yet confirmed, including those waiting for a reconnect.</summary>
+        public int Unconfirmed
+        {
+            get { lock (_gate) return _unconfirmed.Count + _resend.Count; }
+        }
+
+        /// <summary>Publishes one message; waits while the window is full (for confirms, or for a reconnect).</summary>
+        public void Send(string contentType, byte[] body, Deadline deadline, CancellationToken cancellationToken)
+        {
+            lock (_publishLock)
+            {
+                var pending = new Pending
+                {
+                    Order = _nextOrder++,
+                    Body = body,
+                    Properties = new BasicProperties { ContentType = contentType, DeliveryMode = DeliveryModes.Persistent },
+                    ExpiresAt = Stopwatch.GetTimestamp() + (long)(_timeout.TotalSeconds * Stopwatch.Frequency),
+                };
+                if (!_confirm)
+                {
+                    PublishWithoutConfirm(pending, deadline, cancellationToken);
+                    return;
+                }
+                WaitFor(() => _unconfirmed.Count + _resend.Count < _maxUnconfirmed, IpcErrorKind.SendTimeout,
+                    "for the broker to confirm earlier messages", deadline, cancellationToken);
+                Publish(pending, deadline, cancellationToken);
+            }
+        }
+
+        /// <summary>Waits until every message sent so far is confirmed (or reported as not confirmed).</summary>
+        public void Flush(Deadline deadline, CancellationToken cancellationToken)
+        {
+            if (!_confirm) return;
+            lock (_publishLock)
+            {
+                WaitFor(() => _unconfirmed.Count + _resend.Count == 0, IpcErrorKind.FlushTimeout,
+                    "for the broker to confirm every message", deadline, cancellationToken);
+            }
+        }
+
+        /// <summary>
+        /// Waits (holding the publish lock) until the condition holds, republishing after a reconnect,
+        /// reporting expired confirms and failures as they happen.
+        /// </summary>
+        private void WaitFor(Func<bool> done, IpcErrorKind timeoutKind, string what, Deadline deadline, CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                List<Pending>? resend = null;
+                lock (_gate)
+                {
+                    ThrowReported();
+                    if (_resend.Count > 0 && _channel.IsOpen)
+                    {
+                        resend = new List<Pending>(_resend.Values);
+                        _resend.Clear();
+                    }
+                    else if (done())
+                    {
+                        return;
+                    }
+                    else if (!Waits.Wait(_gate, Deadline.Earliest(deadline, OldestExpiry()), cancellationToken))
+                    {
+                        if (deadline.HasExpired)
+                        {
+                            throw new IpcException(timeoutKind,
+                                $"Timed out waiting {what} on '{_target}' ({_unconfirmed.Count + _resend.Count} not confirmed yet).", _target);
+                        }
+                    }
+                }
+                if (resend != null)
+                {
+                    Interlocked.Add(ref _republished, resend.Count);
+                    foreach (Pending p in resend) Publish(p, deadline, cancellationToken);
+                }
+            }
+        }
+
+        private void Publish(Pending pending, Deadline deadline, CancellationToken cancellationToken)
+        {
+            long generation;
+            lock (_gate)
+            {
+                if (!_channel.IsOpen)
+                {
+                    _resend[pending.Order] = pending; // published once the client has reconnected
+                    return;
+                }
+                generation = _generation;
+            }
+            Deadline publishDeadline = Deadline.Earliest(deadline, DeadlineAt(pending.ExpiresAt));
+            if (!Call(token => _channel.GetNextPublishSequenceNumberAsync(token).AsTask(), publishDeadline, deadline, cancellationToken, out ulong sequence))
+            {
+                lock (_gate) _resend[pending.Order] = pending;
+                return;
+            }
+            lock (_gate)
+            {
+                if (generation != _generation)
+                {
+                    _resend[pending.Order] = pending;
+                    return;
+                }
+                // Registered before publishing: the confirm may arrive before BasicPublishAsync returns.
+                _unconfirmed[sequence] = pending;
+            }
+            bool published;
+            try
+            {
+                published = Call(async token =>
+                {
+                    await _channel.BasicPublishAsync(_exchange, _routingKey, _mandatory, pending.Properties, pending.Body, token).ConfigureAwait(false);
+                    return true;
+                }, publishDeadline, deadline, cancellationToken, out _);
+            }
+            catch (Exception)
+            {
+                lock (_gate) _unconfirmed.Remove(sequence);
+                throw;
+            }
+            if (!published)
+            {
+                lock (_gate)
+                {
+                    // Unless the shutdown handler moved it already.
+                    if (_unconfirmed.Remove(sequence)) _resend[pending.Order] = pending;
+                }
+            }
+        }
+
+        /// <summary>
+        /// One call into the client, bounded by the caller's deadline, the message's and <see cref="StallTimeout"/>.
+        /// False when the message must wait for a reconnect: the connection is gone, or the call stalled. A stalled
+        /// publish is what rabbitmq-dotnet-client#1930 (not fixed in 7.2.2) does after a broker restart: it waits
+        /// for room in the dead connection's write queue and holds the channel's confirm lock, which in turn
+        /// holds up the client's shutdown and recovery. Cancelling it lets the recovery go on.
+        /// </summary>
+        private bool Call<T>(Func<CancellationToken, Task<T>> operation, Deadline publishDeadline, Deadline deadline,
+            CancellationToken cancellationToken, out T result)
+        {
+            result = default!;
+            try
+            {
+                result = Waits.Run(operation, Deadline.Earliest(publishDeadline, Deadline.After(StallTimeout)), cancellationToken);
+                return true;
+            }
+            catch (Exception e) when (AmqpErrors.IsConnectionLoss(e))
+            {
+                return false;
+            }
+            catch (Waits.DeadlineExpired)
+            {
+                if (deadline.HasExpired || publishDeadline.HasExpired) throw PublishTimedOut(deadline);
+                Interlocked.Increment(ref _stalls);
+                return false;
+            }
+        }
+
+        private IpcException PublishTimedOut(Deadline deadline) => deadline.HasExpired
+            ? new IpcException(IpcErrorKind.SendTimeout, $"Timed out publishing to '{_target}' (the client did not take the message).", _target)
+            : new IpcException(IpcErrorKind.PublishNotConfirmed,
+                $"A message to '{_target}' could not be published within {_timeout.TotalSeconds} s (the broker may be unreachable or blocking publishers).", _target);
+
+        private void PublishWithoutConfirm(Pending pending, Deadline deadline, CancellationToken cancellationToken)
+        {
+            Deadline publishDeadline = Deadline.Earliest(deadline, DeadlineAt(pending.ExpiresAt));
+            while (true)
+            {
+                lock (_gate)
+                {
+                    ThrowReported();
+                    while (!_channel.IsOpen)
+                    {
+                        ThrowReported();
+                        if (!Waits.Wait(_gate, publishDeadline, cancellationToken)) throw PublishTimedOut(deadline);
+                    }
+                }
+                // Not taken by the client (a lost or stalled connection): again, once it has reconnected.
+                if (Call(async token =>
+                {
+                    await _channel.BasicPublishAsync(_exchange, _routingKey, _mandatory, pending.Properties, pending.Body, token).ConfigureAwait(false);
+                    return true;
+                }, publishDeadline, deadline, cancellationToken, out _))
+                {
+                    return;
+                }
+            }
+        }
+
+        private Task OnConfirm(ulong tag, bool multiple, bool nack)
+        {
+            lock (_gate)
+            {
+                if (multiple)
+                {
+                    var done = new List<ulong>();
+                    foreach (ulong sequence in _unconfirmed.Keys)
+                    {
+                        if (sequence > tag) break;
+                        done.Add(sequence);
+                    }
+                    foreach (ulong sequence in done) _unconfirmed.Remove(sequence);
+                    if (nack) _nacked += done.Count;
+                }
+                else if (_unconfirmed.Remove(tag) && nack)
+                {
+                    _nacked++;
+                }
+                Monitor.PulseAll(_gate);
+            }
+            return Task.CompletedTask;
+        }
+
+        private Task OnReturn(object sender, BasicReturnEventArgs e)
+        {
+            // A returned message is then confirmed (basic.return comes first): count it here.
+            lock (_gate)
+            {
+                _returned++;
+                _returnReason = $"{e.ReplyCode} {e.ReplyText}";
+                Monitor.PulseAll(_gate);
+            }
+            return Task.CompletedTask;
+        }
+
+        private Task OnShutdown(object sender, ShutdownEventArgs reason)
+        {
+            lock (_gate)
+            {
+                _generation++;
+                foreach (Pending p in _unconfirmed.Values) _resend[p.Order] = p;
+                _unconfirmed.Clear();
+                if (reason.Initiator == ShutdownInitiator.Peer && AmqpErrors.IsChannelError(reason.ReplyCode))
+                {
+                    _fatal = AmqpErrors.FromShutdown(reason, $"Publishing to '{_target}' failed", _target, isExchange: _exchange.Length > 0);
+                }
+                Monitor.PulseAll(_gate);
+            }
+            return Task.CompletedTask;
+        }
+
+        private void Wake()
+        {
+            lock (_gate) Monitor.PulseAll(_gate);
+        }
+
+        /// <summary>Throws what happened since the last call: the channel lost for good, nacks, returns, expired confirms.</summary>
+        private void ThrowReported()
+        {
+            if (_fatal != null) throw _fatal;
+            ExpireOverdue();
+            if (_nacked + _returned + _expired == 0) return;
+            var parts = new List<string>();
+            if (_returned > 0) parts.Add($"{_returned} could not be routed ({_returnReason}; does the queue exist?)");
+            if (_nacked > 0) parts.Add($"{_nacked} were refused by the broker (basic.nack)");
+            if (_expired > 0) parts.Add($"{_expired} were not confirmed within {_timeout.TotalSeconds} s and may or may not have arrived");
+            _nacked = _returned = _expired = 0;
+            throw new IpcException(IpcErrorKind.PublishNotConfirmed, $"Messages sent to '{_target}' were not confirmed: {string.Join("; ", parts)}.", _target);
+        }
+
+        private void ExpireOverdue()
+        {
+            long now = Stopwatch.GetTimestamp();
+            var overdue = new List<ulong>();
+            foreach (KeyValuePair<ulong, Pending> pair in _unconfirmed)
+            {
+                if (pair.Value.ExpiresAt <= now) overdue.Add(pair.Key);
+            }
+            foreach (ulong sequence in overdue) _unconfirmed.Remove(sequence);
+            var overdueResend = new List<long>();
+            foreach (KeyValuePair<long, Pending> pair in _resend)
+            {
+                if (pair.Value.ExpiresAt <= now) overdueResend.Add(pair.Key);
+            }
+            foreach (long order in overdueResend) _resend.Remove(order);
+            _expired += overdue.Count + overdueResend.Count;
+        }
+
+        private Deadline OldestExpiry()
+        {
+            long oldest = long.MaxValue;
+            foreach (Pending p in _unconfirmed.Values) oldest = Math.Min(oldest, p.ExpiresAt);
+            foreach (Pending p in _resend.Values) oldest = Math.Min(oldest, p.ExpiresAt);
+            return oldest == long.MaxValue ? Deadline.Infinite : DeadlineAt(oldest);
+        }
+
+        private static Deadline DeadlineAt(long stopwatchTicks)
+        {
+            long left = stopwatchTicks - Stopwatch.GetTimestamp();
+            return Deadline.After(TimeSpan.FromSeconds(Math.Max(0, left) / (double)Stopwatch.Frequency));
+        }
+    }
+}
