@@ -1,5 +1,6 @@
 // The nullable-analysis attributes that .NET Core 3.0 and later define and netstandard2.0 lacks. The compiler
 // recognises them by name, so these internal copies give callers of this assembly the same flow analysis.
+// One file, compiled into each netstandard2.0 assembly that uses them (linked from its project file).
 namespace System.Diagnostics.CodeAnalysis
 {
     /// <summary>Null is allowed as an input even if the type disallows it.</summary>
