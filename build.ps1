@@ -13,8 +13,10 @@
            run Docs, and check that the staged module imports.
     Docs   docs/cmdlets/*.md -> output/PsIpc/en-US/PsIpc.dll-Help.xml (platyPS's New-ExternalHelp
            when platyPS is installed, build/ConvertTo-Maml.ps1 otherwise).
-    Test   Build, xUnit (tests/PsIpc.Transport.Tests, then tests/PsIpc.Tests), Pester 5.7.1 (tests/Pester) in a fresh pwsh;
-           results in output/testresults; the last line is "N passed, N failed[, N skipped]".
+    Test   Build, xUnit (tests/PsIpc.Transport.Tests, tests/PsIpc.Tests, tests/PsIpc.Fuzz.Tests), Pester 5.7.1 (tests/Pester)
+           in a fresh pwsh; results in output/testresults; the last line is "N passed, N failed[, N skipped]".
+    Fuzz   Only tests/PsIpc.Fuzz.Tests: the corpus replayed, then every fuzz target for its share of -Seconds
+           (default: PSIPC_FUZZ_SECONDS, else the CI minute). Findings go to output/fuzz-findings.
     Bench  Build, then bench/Invoke-Bench.ps1 -ModulePath output/PsIpc <extra arguments>.
     Demo   Build, then examples/demo.ps1 in a fresh pwsh.
 
@@ -24,10 +26,13 @@
 [CmdletBinding(PositionalBinding = $false)]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Docs', 'Bench', 'Demo')]
+    [ValidateSet('Build', 'Test', 'Docs', 'Bench', 'Demo', 'Fuzz')]
     [string[]] $Task = 'Build',
 
     [string] $Configuration = 'Release',
+
+    # Fuzz: seconds for all fuzz targets together (sets PSIPC_FUZZ_SECONDS).
+    [int] $Seconds = 0,
 
     # More task names, then the arguments passed on to bench/Invoke-Bench.ps1.
     [Parameter(ValueFromRemainingArguments)]
@@ -44,6 +49,7 @@ $ModuleProject = Join-Path $RepoRoot 'src/PsIpc/PsIpc.csproj'
 $XUnitProjects = @(
     @{ Name = 'xUnit core'; Project = Join-Path $RepoRoot 'tests/PsIpc.Transport.Tests/PsIpc.Transport.Tests.csproj'; Trx = 'xunit.trx' }
     @{ Name = 'xUnit module'; Project = Join-Path $RepoRoot 'tests/PsIpc.Tests/PsIpc.Tests.csproj'; Trx = 'xunit-module.trx' }
+    @{ Name = 'xUnit fuzz'; Project = Join-Path $RepoRoot 'tests/PsIpc.Fuzz.Tests/PsIpc.Fuzz.Tests.csproj'; Trx = 'xunit-fuzz.trx' }
     @{ Name = 'xUnit amqp'; Project = Join-Path $RepoRoot 'tests/PsIpc.Amqp.Tests/PsIpc.Amqp.Tests.csproj'; Trx = 'xunit-amqp.trx' }
 )
 # RabbitMQ queues (issue 10): the nested module with the queue cmdlets and its engine (bin/amqp/<tfm>/), the tests' broker.
@@ -69,7 +75,7 @@ if ($IsCI) {
 
 $extra = [System.Collections.Generic.List[string]]::new()
 foreach ($arg in $RemainingArguments) {
-    if (-not $extra.Count -and $arg -in 'Build', 'Test', 'Docs', 'Bench', 'Demo') { $Task += $arg } else { $extra.Add($arg) }
+    if (-not $extra.Count -and $arg -in 'Build', 'Test', 'Docs', 'Bench', 'Demo', 'Fuzz') { $Task += $arg } else { $extra.Add($arg) }
 }
 if ($extra.Count -and $Task -notcontains 'Bench') { throw "Unknown arguments: $($extra -join ' ') (only Bench takes extra arguments)." }
 
@@ -316,6 +322,18 @@ function Invoke-Bench {
     if ($code -ne 0) { throw "bench/Invoke-Bench.ps1 exited with code $code." }
 }
 
+function Invoke-Fuzz {
+    if ($Seconds -gt 0) { $env:PSIPC_FUZZ_SECONDS = "$Seconds" }
+    $total = if ($env:PSIPC_FUZZ_SECONDS) { [int]$env:PSIPC_FUZZ_SECONDS } else { 0 }
+    $project = ($XUnitProjects | Where-Object Name -eq 'xUnit fuzz').Project
+    Write-Step "Fuzz: tests/PsIpc.Fuzz.Tests, $(if ($total) { "$total s" } else { 'the CI time' }) for all targets"
+    # A hang is a test that outlives the whole run by 5 minutes (each target stops at its share of the time).
+    $testArgs = @('test', $project, '-c', $Configuration, '-nologo', '--logger', 'console;verbosity=detailed',
+        '--blame-hang-timeout', "$([math]::Ceiling($total / 60) + 5)m", '--blame-hang-dump-type', 'none')
+    if ($IsCI) { $testArgs += '-nodeReuse:false' }
+    Invoke-Native dotnet $testArgs
+}
+
 function Invoke-Demo {
     Invoke-Build
     Write-Step 'Demo: examples/demo.ps1 (fresh pwsh)'
@@ -336,6 +354,7 @@ try {
             'Test' { Invoke-Test }
             'Bench' { Invoke-Bench }
             'Demo' { Invoke-Demo }
+            'Fuzz' { Invoke-Fuzz }
         }
     }
 }

@@ -76,7 +76,7 @@ internal static class Program
     private static Process StartClient(string mode, string pipeName, int count)
     {
         // Under `dotnet RawPipe.dll` the process path is the dotnet host; under the apphost it is us.
-        string host = Environment.ProcessPath;
+        string host = Environment.ProcessPath ?? throw new InvalidOperationException("This process has no path to start a peer from.");
         var start = new ProcessStartInfo(host) { UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(host) == "dotnet")
         {
@@ -86,7 +86,7 @@ internal static class Program
         {
             start.ArgumentList.Add(arg);
         }
-        return Process.Start(start);
+        return Process.Start(start) ?? throw new InvalidOperationException($"Could not start {host}.");
     }
 
     private static void RunClient(string mode, string pipeName, int count)
@@ -174,7 +174,7 @@ internal static class Program
     {
         var input = new BufferedStream(pipe, StreamBufferSize);
         var header = new byte[4];
-        byte[] reused = null;
+        byte[]? reused = null;
         long total = 0;
         var stopwatch = new Stopwatch();
         for (int i = 0; i < count; i++)

@@ -117,11 +117,11 @@ internal static unsafe class Program
     private static Process StartProducer(string mode, string name, int count)
     {
         // Under `dotnet ShmAnchor.dll` the process path is the dotnet host; under the apphost it is us.
-        string host = Environment.ProcessPath;
+        string host = Environment.ProcessPath ?? throw new InvalidOperationException("This process has no path to start a peer from.");
         var start = new ProcessStartInfo(host) { UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(host) == "dotnet") start.ArgumentList.Add(typeof(Program).Assembly.Location);
         foreach (string arg in new[] { "producer", mode, name, count.ToString(CultureInfo.InvariantCulture) }) start.ArgumentList.Add(arg);
-        return Process.Start(start);
+        return Process.Start(start) ?? throw new InvalidOperationException($"Could not start {host}.");
     }
 
     private static void Produce(string mode, string name, int count)

@@ -31,7 +31,7 @@ namespace PsIpc.Amqp
         /// worker started before the broker waits for it like New-IpcPipe -Connect waits for its server.
         /// Wrong credentials, TLS refusals and access errors fail at once.
         /// </summary>
-        public static IConnection Connect(AmqpQueueOptions options, Uri uri, string clientName, Deadline deadline, CancellationToken cancellationToken, string target)
+        public static IConnection Connect(AmqpQueueOptions options, Uri uri, string clientName, string target, Deadline deadline, CancellationToken cancellationToken)
         {
             string endpoint = Describe(uri);
             string? refusedCertificate = null;

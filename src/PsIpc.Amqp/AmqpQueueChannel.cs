@@ -56,7 +56,7 @@ namespace PsIpc.Amqp
             string name = options.Name ?? options.Queue ?? options.Exchange!;
             Uri uri = AmqpConnector.ParseUri(options.Uri, name);
             string clientName = $"PsIpc {name} (pid {System.Diagnostics.Process.GetCurrentProcess().Id})";
-            IConnection connection = AmqpConnector.Connect(options, uri, clientName, deadline, cancellationToken, name);
+            IConnection connection = AmqpConnector.Connect(options, uri, clientName, name, deadline, cancellationToken);
             try
             {
                 IChannel control = Waits.Run(t => connection.CreateChannelAsync(cancellationToken: t), AtLeastOneTry(deadline), cancellationToken);

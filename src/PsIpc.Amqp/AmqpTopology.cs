@@ -110,7 +110,7 @@ namespace PsIpc.Amqp
         }
 
         /// <summary>Fanout ignores keys; a topic subscription takes everything unless told; direct defaults to the routing key.</summary>
-        private static IEnumerable<string> BindingKeys(AmqpQueueOptions o)
+        private static string[] BindingKeys(AmqpQueueOptions o)
         {
             if (o.BindingKeys != null && o.BindingKeys.Length > 0) return o.BindingKeys;
             switch (o.ExchangeType)

@@ -102,8 +102,8 @@ namespace PsIpc.Amqp
                     PublishWithoutConfirm(pending, deadline, cancellationToken);
                     return;
                 }
-                WaitFor(() => _unconfirmed.Count + _resend.Count < _maxUnconfirmed, deadline, cancellationToken, IpcErrorKind.SendTimeout,
-                    "for the broker to confirm earlier messages");
+                WaitFor(() => _unconfirmed.Count + _resend.Count < _maxUnconfirmed, IpcErrorKind.SendTimeout,
+                    "for the broker to confirm earlier messages", deadline, cancellationToken);
                 Publish(pending, deadline, cancellationToken);
             }
         }
@@ -114,8 +114,8 @@ namespace PsIpc.Amqp
             if (!_confirm) return;
             lock (_publishLock)
             {
-                WaitFor(() => _unconfirmed.Count + _resend.Count == 0, deadline, cancellationToken, IpcErrorKind.FlushTimeout,
-                    "for the broker to confirm every message");
+                WaitFor(() => _unconfirmed.Count + _resend.Count == 0, IpcErrorKind.FlushTimeout,
+                    "for the broker to confirm every message", deadline, cancellationToken);
             }
         }
 
@@ -123,7 +123,7 @@ namespace PsIpc.Amqp
         /// Waits (holding the publish lock) until the condition holds, republishing after a reconnect,
         /// reporting expired confirms and failures as they happen.
         /// </summary>
-        private void WaitFor(Func<bool> done, Deadline deadline, CancellationToken cancellationToken, IpcErrorKind timeoutKind, string what)
+        private void WaitFor(Func<bool> done, IpcErrorKind timeoutKind, string what, Deadline deadline, CancellationToken cancellationToken)
         {
             while (true)
             {

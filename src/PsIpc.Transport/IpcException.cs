@@ -2,9 +2,13 @@ using System;
 
 namespace PsIpc.Transport
 {
-    /// <summary>What went wrong, as a stable identifier. The module turns it into the error id users see.</summary>
+    /// <summary>
+    /// What went wrong, as a stable identifier. The module turns it into the error id users see. New kinds go
+    /// at the end, so the numbers compiled into other assemblies (a transport of its own) keep their meaning.
+    /// </summary>
     public enum IpcErrorKind
     {
+        // Timeouts, closed channels and pipes.
         ConnectTimeout,
         ReceiveTimeout,
         SendTimeout,
@@ -16,7 +20,7 @@ namespace PsIpc.Transport
         PipeNameTooLong,
         PipeNotFound,
         PipeBusy,
-        // Sockets (issue 4).
+        // Sockets: addresses, connections, the PsIpc protocol and its limits.
         AddressInUse,
         AuthenticationRequired,
         ConnectionRefused,
@@ -29,7 +33,7 @@ namespace PsIpc.Transport
         AccessDenied,
         ConnectFailed,
         RemoteError,
-        // Shared memory (issue 5).
+        // Shared memory segments and queues.
         SharedMemoryNameInUse,
         SharedMemoryNotFound,
         InvalidSharedMemoryName,
@@ -39,7 +43,7 @@ namespace PsIpc.Transport
         SharedMemoryCorrupt,
         SharedMemoryDamaged,
         SharedMemoryLockTimeout,
-        // Socket authentication and limits (issue 4, second part).
+        // Socket authentication (the shared secret, TLS) and the server's time limits.
         AuthenticationFailed,
         HandshakeTimeout,
         IdleTimeout,
@@ -51,7 +55,7 @@ namespace PsIpc.Transport
         SharedMemoryTruncated,
         SharedMemoryDirectoryNotOwned,
         InvalidSharedMemoryDirectory,
-        // RabbitMQ queues (issue 10).
+        // RabbitMQ queues: the broker, its queues and exchanges, publisher confirms.
         BrokerUnreachable,
         QueueNotFound,
         ExchangeNotFound,
@@ -63,7 +67,7 @@ namespace PsIpc.Transport
     /// <summary>The one exception type the transport core throws for expected failures.</summary>
     public class IpcException : Exception
     {
-        public IpcException(IpcErrorKind kind, string message, string target = null, Exception inner = null)
+        public IpcException(IpcErrorKind kind, string message, string? target = null, Exception? inner = null)
             : base(message, inner)
         {
             Kind = kind;
@@ -73,7 +77,7 @@ namespace PsIpc.Transport
         public IpcErrorKind Kind { get; }
 
         /// <summary>The channel or pipe name the error is about.</summary>
-        public string Target { get; }
+        public string? Target { get; }
 
         public bool IsTimeout =>
             Kind == IpcErrorKind.ConnectTimeout || Kind == IpcErrorKind.ReceiveTimeout ||

@@ -26,6 +26,7 @@ namespace PsIpc.Transport
 
         private IpcMessage(IpcException fault, IpcChannel sender)
         {
+            Payload = Array.Empty<byte>();
             Fault = fault;
             Sender = sender;
             ReceivedAt = DateTime.Now;
@@ -37,7 +38,7 @@ namespace PsIpc.Transport
         /// A received message, for a transport's <c>ReceiveCore</c>. <paramref name="deliveryToken"/> is the
         /// transport's own handle on it (a broker's delivery tag), given back in Acknowledge and Reject.
         /// </summary>
-        public static IpcMessage Create(MessageFormat format, byte[] payload, IpcChannel sender, object deliveryToken = null)
+        public static IpcMessage Create(MessageFormat format, byte[] payload, IpcChannel sender, object? deliveryToken = null)
         {
             if (payload == null) throw new ArgumentNullException(nameof(payload));
             if (sender == null) throw new ArgumentNullException(nameof(sender));
@@ -48,14 +49,16 @@ namespace PsIpc.Transport
         public static IpcMessage CreateFault(IpcException fault, IpcChannel sender)
         {
             if (fault == null) throw new ArgumentNullException(nameof(fault));
+            if (sender == null) throw new ArgumentNullException(nameof(sender));
             return new IpcMessage(fault, sender);
         }
 
         /// <summary>The transport's own handle on this message (a broker's delivery tag); null for most transports.</summary>
-        public object DeliveryToken { get; private set; }
+        public object? DeliveryToken { get; private set; }
 
         private IpcMessage(IpcChannel sender)
         {
+            Payload = Array.Empty<byte>();
             IsEndOfInput = true;
             Sender = sender;
             ReceivedAt = DateTime.Now;
@@ -73,6 +76,7 @@ namespace PsIpc.Transport
 
         public MessageFormat Format { get; }
 
+        /// <summary>The message's bytes; empty for a <see cref="Fault"/> or an end-of-input marker.</summary>
         public byte[] Payload { get; }
 
         /// <summary>The endpoint that sent it; sending to it replies to that peer only.</summary>
@@ -82,9 +86,9 @@ namespace PsIpc.Transport
 
         /// <summary>Not a message but an error that happened at this point of the stream (a peer that died
         /// mid-message, a protocol error). The messages before it were delivered.</summary>
-        public IpcException Fault { get; }
+        public IpcException? Fault { get; }
 
-        public int Size => Payload?.Length ?? 0;
+        public int Size => Payload.Length;
 
         /// <summary>Bytes of a server's receive budget this message holds until the server hands it out.</summary>
         internal long BudgetHeld { get; set; }

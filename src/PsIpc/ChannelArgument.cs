@@ -30,7 +30,7 @@ namespace PsIpc
 
         private static IpcChannel Resolve(string name)
         {
-            IpcChannel channel;
+            IpcChannel? channel;
             try
             {
                 channel = ChannelRegistry.Find(name, System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId);
@@ -56,8 +56,11 @@ namespace PsIpc
                 .Select(c => new CompletionResult(Quote(c.Name), c.Name, CompletionResultType.ParameterValue, $"{c.Kind} {c.Role} {c.State}"));
         }
 
+        // Characters that make a name need quotes on the command line.
+        private static readonly char[] NeedsQuotes = { ' ', '#', '$', '\'', '"', ';', ',', '(', ')', '{', '}' };
+
         internal static string Quote(string name) =>
-            name.IndexOfAny(new[] { ' ', '#', '$', '\'', '"', ';', ',', '(', ')', '{', '}' }) >= 0 ? $"'{name.Replace("'", "''")}'" : name;
+            name.IndexOfAny(NeedsQuotes) >= 0 ? $"'{name.Replace("'", "''")}'" : name;
     }
 
     /// <summary>Tab completion of pipe names: the channels open here and, on Unix, the pipes served on this machine.</summary>

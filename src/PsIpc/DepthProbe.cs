@@ -1,6 +1,8 @@
 using System;
 using System.Collections;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Management.Automation;
 
 namespace PsIpc
@@ -19,7 +21,7 @@ namespace PsIpc
         private readonly HashSet<string> _probedTypes = new HashSet<string>(StringComparer.Ordinal);
 
         /// <summary>The path of the first property that arrives cut, or null. Each type is probed once.</summary>
-        public string FindCut(object value, int depth)
+        public string? FindCut(object? value, int depth)
         {
             if (!(value is PSObject pso) || pso.TypeNames.Count == 0) return null;
             if (!_probedTypes.Add(pso.TypeNames[0])) return null;
@@ -27,11 +29,11 @@ namespace PsIpc
             return Compare(value, copy, string.Empty, 0);
         }
 
-        private static string Compare(object original, object copy, string path, int level)
+        private static string? Compare(object? original, object? copy, string path, int level)
         {
-            object o = original is PSObject po ? po.BaseObject : original;
+            object? o = original is PSObject po ? po.BaseObject : original;
             if (IsScalar(o) || level > MaxLevels) return null;
-            object c = copy is PSObject pc ? pc.BaseObject : copy;
+            object? c = copy is PSObject pc ? pc.BaseObject : copy;
             if (c is string) return path.Length == 0 ? "(the object itself)" : path;
 
             if (o is IDictionary dictionary && c is IDictionary copied)
@@ -40,7 +42,7 @@ namespace PsIpc
                 foreach (DictionaryEntry entry in dictionary)
                 {
                     if (++n > MaxItems || !copied.Contains(entry.Key)) break;
-                    string cut = Compare(entry.Value, copied[entry.Key], Join(path, Convert.ToString(entry.Key)), level + 1);
+                    string? cut = Compare(entry.Value, copied[entry.Key], Join(path, Convert.ToString(entry.Key, CultureInfo.CurrentCulture)), level + 1);
                     if (cut != null) return cut;
                 }
                 return null;
@@ -51,7 +53,7 @@ namespace PsIpc
                 IEnumerator right = copiedItems.GetEnumerator();
                 for (int i = 0; i < MaxItems && left.MoveNext() && right.MoveNext(); i++)
                 {
-                    string cut = Compare(left.Current, right.Current, path + "[" + i + "]", level + 1);
+                    string? cut = Compare(left.Current, right.Current, path + "[" + i + "]", level + 1);
                     if (cut != null) return cut;
                 }
                 return null;
@@ -65,7 +67,7 @@ namespace PsIpc
                 if (++seen > MaxItems) break;
                 PSPropertyInfo source = originalObject.Properties[property.Name];
                 if (source == null) continue;
-                object sourceValue;
+                object? sourceValue;
                 try
                 {
                     sourceValue = source.Value;
@@ -74,13 +76,13 @@ namespace PsIpc
                 {
                     continue; // a getter that throws: the serializer skipped it too
                 }
-                string cut = Compare(sourceValue, property.Value, Join(path, property.Name), level + 1);
+                string? cut = Compare(sourceValue, property.Value, Join(path, property.Name), level + 1);
                 if (cut != null) return cut;
             }
             return null;
         }
 
-        private static bool IsScalar(object value) =>
+        private static bool IsScalar([NotNullWhen(false)] object? value) =>
             value == null || value is string || value is byte[] || value is char || value is bool ||
             value is DateTime || value is DateTimeOffset || value is TimeSpan || value is decimal || value is Guid ||
             value is Uri || value is Version || value is Enum || value is System.Security.SecureString ||

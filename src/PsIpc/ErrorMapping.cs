@@ -12,7 +12,7 @@ namespace PsIpc
         public static ErrorRecord ToErrorRecord(IpcException exception) =>
             new ErrorRecord(exception, exception.Kind.ToString(), CategoryOf(exception.Kind), exception.Target);
 
-        public static ErrorRecord ToErrorRecord(System.Exception exception, string errorId, ErrorCategory category, object target) =>
+        public static ErrorRecord ToErrorRecord(System.Exception exception, string errorId, ErrorCategory category, object? target) =>
             new ErrorRecord(exception, errorId, category, target);
 
         private static ErrorCategory CategoryOf(IpcErrorKind kind)

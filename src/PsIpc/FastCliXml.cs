@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Management.Automation;
 using System.Text;
@@ -19,7 +20,7 @@ namespace PsIpc
     {
         private const string Header = "<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><Obj RefId=\"0\"><TN RefId=\"0\">";
 
-        public static bool TryWrite(object value, int depth, StringBuilder sb)
+        public static bool TryWrite(object? value, int depth, StringBuilder sb)
         {
             if (depth < 1 || !(value is PSObject pso) || !(pso.BaseObject is PSCustomObject)) return false;
             sb.Clear();
@@ -43,7 +44,7 @@ namespace PsIpc
         // members); its instance members alone cost ~1 us. They are the same list when the object's types add
         // no members. That is checked on the first object of each first type name, and again at most a second
         // later (type data added by Update-TypeData meanwhile shows then): one full look a second per type.
-        private static readonly System.Reflection.PropertyInfo InstanceMembersProperty =
+        private static readonly System.Reflection.PropertyInfo? InstanceMembersProperty =
             typeof(PSObject).GetProperty("InstanceMembers", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic);
         // Per first type name (and the rest of the type names, joined): whether instance members were the whole
         // list, and when that was last checked (Stopwatch ticks).
@@ -159,7 +160,7 @@ namespace PsIpc
         /// else, down to a space, returns false and PSSerializer reads it. PSSerializer.Deserialize takes
         /// ~19 us for such a record; this a few.
         /// </summary>
-        public static bool TryRead(string xml, out object value)
+        public static bool TryRead(string? xml, [NotNullWhen(true)] out object? value)
         {
             value = null;
             if (xml == null || !xml.StartsWith(Header, StringComparison.Ordinal) || !xml.EndsWith(Trailer, StringComparison.Ordinal)) return false;
@@ -182,7 +183,7 @@ namespace PsIpc
             {
                 while (at < end)
                 {
-                    if (!TryReadProperty(xml, ref at, end, out string name, out object propertyValue)) return false;
+                    if (!TryReadProperty(xml, ref at, end, out string? name, out object? propertyValue)) return false;
                     if (!names.Add(name)) return false; // a repeated name: let PSSerializer decide
                     result.Properties.Add(new PSNoteProperty(name, propertyValue));
                 }
@@ -195,7 +196,7 @@ namespace PsIpc
             return true;
         }
 
-        private static bool TryReadProperty(string xml, ref int at, int end, out string name, out object value)
+        private static bool TryReadProperty(string xml, ref int at, int end, [NotNullWhen(true)] out string? name, out object? value)
         {
             name = null;
             value = null;
@@ -214,7 +215,7 @@ namespace PsIpc
             if (!Skip(xml, ref at, ">")) return false;
             int lt = xml.IndexOf('<', at);
             if (lt < 0 || lt >= end) return false;
-            string text = Unescape(xml.Substring(at, lt - at));
+            string? text = Unescape(xml.Substring(at, lt - at));
             if (text == null) return false;
             at = lt;
             if (!Skip(xml, ref at, "</") || !Skip(xml, ref at, tag) || !Skip(xml, ref at, ">")) return false;
@@ -233,7 +234,7 @@ namespace PsIpc
         }
 
         // The three entities TryWrite writes; any other '&', or text PowerShell would have escaped, is not ours.
-        private static string Unescape(string text)
+        private static string? Unescape(string text)
         {
             if (!IsPlain(text) || text.IndexOf('>') >= 0) return null;
             if (text.IndexOf('&') < 0) return text;

@@ -6,7 +6,7 @@ namespace PsIpc
     /// <summary>A received message with where it came from, as Receive-IpcMessage -Envelope yields it.</summary>
     public sealed class IpcEnvelope
     {
-        internal IpcEnvelope(object body, IpcChannel sender, IpcChannel channel, Transport.IpcMessage message)
+        internal IpcEnvelope(object? body, IpcChannel sender, IpcChannel channel, Transport.IpcMessage message)
         {
             Body = body;
             Sender = sender;
@@ -17,7 +17,7 @@ namespace PsIpc
         }
 
         /// <summary>The decoded message.</summary>
-        public object Body { get; }
+        public object? Body { get; }
 
         /// <summary>The peer that sent it: Send-IpcMessage $envelope.Sender replies to that peer only.</summary>
         public IpcChannel Sender { get; }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
 using System.Linq;
 using System.Management.Automation;
 
@@ -13,10 +14,10 @@ namespace PsIpc
     /// </summary>
     internal static class NameFilter
     {
-        public static void WriteMatches<T>(Cmdlet cmdlet, IReadOnlyCollection<T> items, string[] names, WildcardOptions options,
-            Func<T, WildcardPattern, bool> isMatch, Func<string, ErrorRecord> notFound, Func<T, object> output = null)
+        public static void WriteMatches<T>(Cmdlet cmdlet, IReadOnlyCollection<T> items, string[]? names, WildcardOptions options,
+            Func<T, WildcardPattern, bool> isMatch, Func<string, ErrorRecord> notFound, Func<T, object?>? output = null)
         {
-            Func<T, object> shape = output ?? (item => item);
+            Func<T, object?> shape = output ?? (item => item);
             if (names == null)
             {
                 foreach (T item in items) cmdlet.WriteObject(shape(item));
@@ -24,8 +25,7 @@ namespace PsIpc
             }
             foreach (string name in names)
             {
-                WildcardPattern pattern = Parse(name, options, out ErrorRecord invalid);
-                if (pattern == null)
+                if (!TryParse(name, options, out WildcardPattern? pattern, out ErrorRecord? invalid))
                 {
                     cmdlet.WriteError(invalid);
                     continue;
@@ -40,21 +40,23 @@ namespace PsIpc
         }
 
         // WildcardPattern parses on its first match, and a bad pattern would then throw from inside the filter.
-        private static WildcardPattern Parse(string name, WildcardOptions options, out ErrorRecord invalid)
+        private static bool TryParse(string name, WildcardOptions options,
+            [NotNullWhen(true)] out WildcardPattern? pattern, [NotNullWhen(false)] out ErrorRecord? invalid)
         {
             invalid = null;
-            var pattern = WildcardPattern.Get(name, options);
+            pattern = WildcardPattern.Get(name, options);
             try
             {
                 pattern.IsMatch(string.Empty);
-                return pattern;
+                return true;
             }
             catch (WildcardPatternException e)
             {
                 var error = new ArgumentException(
                     $"'{name}' is not a valid wildcard pattern ({e.Message}). To match [ or ] as themselves, escape them with a backtick: `[ and `].", e);
                 invalid = ErrorMapping.ToErrorRecord(error, "InvalidWildcardPattern", ErrorCategory.InvalidArgument, name);
-                return null;
+                pattern = null;
+                return false;
             }
         }
     }

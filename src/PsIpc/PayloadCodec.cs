@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics.CodeAnalysis;
 using System.Management.Automation;
 using System.Text;
 using PsIpc.Transport;
@@ -24,14 +25,15 @@ namespace PsIpc
     internal sealed class PayloadCodec : IDisposable
     {
         private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, false);
-        private PowerShell _json;
+        private PowerShell? _json;
         private readonly StringBuilder _cliXml = new StringBuilder(512);
 
-        public static object Unwrap(object value) => value is PSObject pso && !(pso.BaseObject is PSCustomObject) ? pso.BaseObject : value;
+        [return: NotNullIfNotNull("value")]
+        public static object? Unwrap(object? value) => value is PSObject pso && !(pso.BaseObject is PSCustomObject) ? pso.BaseObject : value;
 
-        public byte[] Encode(object value, PayloadFormat format, int depth, out MessageFormat wireFormat)
+        public byte[] Encode(object? value, PayloadFormat format, int depth, out MessageFormat wireFormat)
         {
-            object baseValue = Unwrap(value);
+            object? baseValue = Unwrap(value);
             if (format == PayloadFormat.Auto)
             {
                 if (baseValue is string) format = PayloadFormat.Text;
@@ -56,7 +58,7 @@ namespace PsIpc
             }
         }
 
-        public object Decode(IpcMessage message)
+        public object? Decode(IpcMessage message)
         {
             switch (message.Format)
             {
@@ -69,7 +71,7 @@ namespace PsIpc
                 case MessageFormat.CliXml:
                     if (!AcceptsCliXmlFrom(message.Sender)) throw new InvalidOperationException(CliXmlRefusal(message.Sender));
                     string xml = message.GetText();
-                    return FastCliXml.TryRead(xml, out object record) ? record : PSSerializer.Deserialize(xml);
+                    return FastCliXml.TryRead(xml, out object? record) ? record : PSSerializer.Deserialize(xml);
                 default:
                     return message.Payload;
             }
@@ -80,13 +82,13 @@ namespace PsIpc
         /// (IpcChannel.AcceptsCliXml: peers known to run as this user, or that proved a secret over a protected
         /// connection). A channel of a transport that cannot tell keeps the contract's default and is refused.
         /// </summary>
-        public static bool AcceptsCliXmlFrom(Transport.Channels.IpcChannel sender) => sender != null && sender.AcceptsCliXml;
+        public static bool AcceptsCliXmlFrom(Transport.Channels.IpcChannel? sender) => sender != null && sender.AcceptsCliXml;
 
-        public static string CliXmlRefusal(Transport.Channels.IpcChannel sender) =>
+        public static string CliXmlRefusal(Transport.Channels.IpcChannel? sender) =>
             $"'{sender?.Name}' sent a CliXml message over {Describe(sender)}; PsIpc does not deserialize CliXml from such a peer. " +
             "Send objects with -Format Json (or text and bytes), or use a Unix socket (-Path).";
 
-        private static string Describe(Transport.Channels.IpcChannel sender)
+        private static string Describe(Transport.Channels.IpcChannel? sender)
         {
             switch (sender?.Kind)
             {
@@ -98,7 +100,7 @@ namespace PsIpc
 
         public void Dispose() => _json?.Dispose();
 
-        private string ToJson(object value, int depth)
+        private string ToJson(object? value, int depth)
         {
             PowerShell ps = JsonShell();
             ps.AddCommand("ConvertTo-Json").AddParameter("InputObject", value).AddParameter("Depth", depth).AddParameter("Compress");
@@ -107,7 +109,7 @@ namespace PsIpc
             return result.Count == 0 ? "null" : result[0]?.ToString() ?? "null";
         }
 
-        private object FromJson(string json)
+        private object? FromJson(string json)
         {
             PowerShell ps = JsonShell();
             ps.AddCommand("ConvertFrom-Json").AddParameter("InputObject", json);

@@ -13,10 +13,10 @@ namespace PsIpc
     /// </summary>
     internal static class RunspaceLifetime
     {
-        public static void Bind(IpcChannel channel, Runspace runspace)
+        public static void Bind(IpcChannel channel, Runspace? runspace)
         {
             if (runspace == null) return;
-            EventHandler<RunspaceStateEventArgs> onStateChanged = null;
+            EventHandler<RunspaceStateEventArgs>? onStateChanged = null;
             onStateChanged = (sender, e) =>
             {
                 RunspaceState state = e.RunspaceStateInfo.State;

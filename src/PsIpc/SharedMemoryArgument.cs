@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using System.Collections;
 using System.Collections.Generic;
@@ -17,7 +16,7 @@ namespace PsIpc
         {
             object value = inputData is PSObject pso ? pso.BaseObject : inputData;
             if (!(value is string name)) return inputData;
-            IpcChannel channel;
+            IpcChannel? channel;
             try
             {
                 channel = ChannelRegistry.Find(name);

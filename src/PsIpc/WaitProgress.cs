@@ -26,7 +26,7 @@ namespace PsIpc
             _activityId = Math.Abs(("PsIpc:" + channelName).GetHashCode() % 100000) + 1;
         }
 
-        public Deadline NextSlice() => Deadline.After(Slice);
+        public static Deadline NextSlice() => Deadline.After(Slice);
 
         public void Reset() => _waitStarted = Stopwatch.GetTimestamp();
 

@@ -7,7 +7,7 @@ namespace PsIpc.Tests
     /// <summary>A .NET object graph: PSSerializer spends one level of -Depth on each object's properties.</summary>
     public sealed class TreeNode
     {
-        public TreeNode(string name, TreeNode child = null)
+        public TreeNode(string name, TreeNode? child = null)
         {
             Name = name;
             Child = child;
@@ -15,7 +15,7 @@ namespace PsIpc.Tests
 
         public string Name { get; }
 
-        public TreeNode Child { get; }
+        public TreeNode? Child { get; }
 
         public override string ToString() => Name;
 
@@ -32,7 +32,7 @@ namespace PsIpc.Tests
 
         public DepthProbeTests(PowerShellEngine engine) => _engine = engine;
 
-        private string FindCut(object value, int depth) => _engine.Run(() => new DepthProbe().FindCut(value, depth));
+        private string? FindCut(object value, int depth) => _engine.Run(() => new DepthProbe().FindCut(value, depth));
 
         private static PSObject Record(string name, object value)
         {
@@ -110,8 +110,9 @@ namespace PsIpc.Tests
         public void ThePathItNamesArrivesAsText() => _engine.Run(() =>
         {
             PSObject value = Record("Tree", TreeNode.ThreeLevels());
-            string path = new DepthProbe().FindCut(value, 2);
-            object copy = PSSerializer.Deserialize(PSSerializer.Serialize(value, 2));
+            string? path = new DepthProbe().FindCut(value, 2);
+            Assert.NotNull(path);
+            object? copy = PSSerializer.Deserialize(PSSerializer.Serialize(value, 2));
             foreach (string step in path.Split('.')) copy = PSObject.AsPSObject(copy).Properties[step].Value;
             Assert.Equal("leaf", Assert.IsType<string>(PSObject.AsPSObject(copy).BaseObject));
         });

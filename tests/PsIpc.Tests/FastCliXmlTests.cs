@@ -68,7 +68,7 @@ namespace PsIpc.Tests
             "$o = [pscustomobject]@{ A = 1 }; $o | Add-Member -MemberType AliasProperty -Name B -Value A; $o");
 
         /// <summary>PSSerializer.Serialize without its indentation: the document the fast path writes.</summary>
-        internal static string Serialize(object value, int depth) => Serialize(PSSerializer.Serialize(value, depth));
+        internal static string Serialize(object? value, int depth) => Serialize(PSSerializer.Serialize(value, depth));
 
         /// <summary>A CliXml document without indentation.</summary>
         internal static string Serialize(string document) => Regex.Replace(document, "\r?\n *", string.Empty);
@@ -114,7 +114,7 @@ namespace PsIpc.Tests
             var sb = new StringBuilder();
             Assert.True(FastCliXml.TryWrite(value, 2, sb));
             AssertSameRecord(PSSerializer.Deserialize(PSSerializer.Serialize(value, 2)), PSSerializer.Deserialize(sb.ToString()));
-            Assert.True(FastCliXml.TryRead(sb.ToString(), out object fast));
+            Assert.True(FastCliXml.TryRead(sb.ToString(), out object? fast));
             AssertSameRecord(PSSerializer.Deserialize(PSSerializer.Serialize(value, 2)), fast);
         });
 
@@ -158,7 +158,7 @@ namespace PsIpc.Tests
         public void ReadsBackWhatPSSerializerDeserializes(string script) => _engine.Run(() =>
         {
             string xml = Serialize(_engine.Evaluate(script), 2);
-            Assert.True(FastCliXml.TryRead(xml, out object fast), $"the fast reader refused the document of {script}");
+            Assert.True(FastCliXml.TryRead(xml, out object? fast), $"the fast reader refused the document of {script}");
             AssertSameRecord(PSSerializer.Deserialize(xml), fast);
         });
 
@@ -169,7 +169,7 @@ namespace PsIpc.Tests
             PSObject value = _engine.Evaluate(script);
             var sb = new StringBuilder();
             Assert.True(FastCliXml.TryWrite(value, 2, sb));
-            Assert.True(FastCliXml.TryRead(sb.ToString(), out object fast));
+            Assert.True(FastCliXml.TryRead(sb.ToString(), out object? fast));
             AssertSameRecord(PSSerializer.Deserialize(PSSerializer.Serialize(value, 2)), fast);
         });
 
@@ -178,7 +178,7 @@ namespace PsIpc.Tests
         public void LeavesOtherDocumentsToPSSerializer(string script) => _engine.Run(() =>
         {
             string xml = Serialize(_engine.Evaluate(script), 2);
-            Assert.False(FastCliXml.TryRead(xml, out object value), xml);
+            Assert.False(FastCliXml.TryRead(xml, out object? value), xml);
             Assert.Null(value);
         });
 
@@ -187,7 +187,7 @@ namespace PsIpc.Tests
         public void ReadsFlattenedDocumentsAsPSSerializerDoes(string script) => _engine.Run(() =>
         {
             string xml = Serialize(_engine.Evaluate(script), 2);
-            Assert.True(FastCliXml.TryRead(xml, out object fast), xml);
+            Assert.True(FastCliXml.TryRead(xml, out object? fast), xml);
             AssertSameRecord(PSSerializer.Deserialize(xml), fast);
         });
 
@@ -197,7 +197,7 @@ namespace PsIpc.Tests
         [InlineData("not xml at all")]
         public void LeavesGarbageToPSSerializer(string xml)
         {
-            Assert.False(FastCliXml.TryRead(xml, out object value));
+            Assert.False(FastCliXml.TryRead(xml, out object? value));
             Assert.Null(value);
         }
 
@@ -236,11 +236,11 @@ namespace PsIpc.Tests
             {
                 Assert.Equal(expectedProperties[i].Name, actualProperties[i].Name);
                 Assert.Equal(expectedProperties[i].MemberType, actualProperties[i].MemberType);
-                object ev = expectedProperties[i].Value;
-                object av = actualProperties[i].Value;
+                object? ev = expectedProperties[i].Value;
+                object? av = actualProperties[i].Value;
                 Assert.Equal(ev?.GetType(), av?.GetType());
                 Assert.Equal(ev, av);
-                if (ev is DateTime dt) Assert.Equal(dt.Kind, ((DateTime)av).Kind);
+                if (ev is DateTime dt) Assert.Equal(dt.Kind, ((DateTime)av!).Kind); // the same type as ev, checked above
             }
             Assert.Equal(e.ToString(), a.ToString());
         }

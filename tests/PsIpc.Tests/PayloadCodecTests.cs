@@ -24,12 +24,12 @@ namespace PsIpc.Tests
             _senders = senders;
         }
 
-        private static byte[] Encode(object value, PayloadFormat format, out MessageFormat wire, int depth = 2)
+        private static byte[] Encode(object? value, PayloadFormat format, out MessageFormat wire, int depth = 2)
         {
             using (var codec = new PayloadCodec()) return codec.Encode(value, format, depth, out wire);
         }
 
-        private static object Decode(IpcMessage message)
+        private static object? Decode(IpcMessage message)
         {
             using (var codec = new PayloadCodec()) return codec.Decode(message);
         }
@@ -63,12 +63,12 @@ namespace PsIpc.Tests
         [Fact]
         public void AutoSendsAnyOtherValueAsPSSerializersCliXml() => _engine.Run(() =>
         {
-            var values = new object[]
+            var values = new object?[]
             {
                 42, 1.5, true, null, new DateTime(2024, 5, 6, 7, 8, 9, DateTimeKind.Utc), new Hashtable { ["a"] = 1 },
                 new object[] { 1, "two" }, _engine.Evaluate("[pscustomobject]@{ Name = 'web01'; Port = 8080 }"),
             };
-            foreach (object value in values)
+            foreach (object? value in values)
             {
                 byte[] payload = Encode(value, PayloadFormat.Auto, out MessageFormat wire);
                 Assert.Equal(MessageFormat.CliXml, wire);
@@ -128,7 +128,7 @@ namespace PsIpc.Tests
         public void JsonRoundTripsToAPSCustomObject() => _engine.Run(() =>
         {
             byte[] payload = Encode(_engine.Evaluate("[pscustomobject]@{ n = 1; s = 'x' }"), PayloadFormat.Json, out MessageFormat wire);
-            object decoded = Decode(_senders.FromPipe(wire, payload));
+            object? decoded = Decode(_senders.FromPipe(wire, payload));
             var record = Assert.IsType<PSObject>(decoded);
             Assert.IsType<PSCustomObject>(record.BaseObject);
             Assert.Equal(1L, record.Properties["n"].Value);
@@ -138,7 +138,7 @@ namespace PsIpc.Tests
         [Fact]
         public void JsonArrayDecodesToItsItems() => _engine.Run(() =>
         {
-            object decoded = Decode(_senders.FromPipe(MessageFormat.Json, Encoding.UTF8.GetBytes("[1,\"two\"]")));
+            object? decoded = Decode(_senders.FromPipe(MessageFormat.Json, Encoding.UTF8.GetBytes("[1,\"two\"]")));
             var items = Assert.IsType<object[]>(decoded);
             Assert.Equal(2, items.Length);
             Assert.Equal(1L, PSObject.AsPSObject(items[0]).BaseObject);

@@ -24,8 +24,8 @@ namespace PsIpc.Tests
         /// <summary>Runs <paramref name="body"/> on the pipeline thread; its exception, if any, is rethrown here as it was.</summary>
         public T Run<T>(Func<T> body)
         {
-            T result = default;
-            ExceptionDispatchInfo failure = null;
+            T result = default!; // set by body, or failure is set and thrown
+            ExceptionDispatchInfo? failure = null;
             Action call = () =>
             {
                 try

@@ -59,7 +59,7 @@ namespace PsIpc.Tests
         /// <summary>A datagram's message, as the UDP server receives it (UDP is never authenticated).</summary>
         public IpcMessage FromUdp(MessageFormat format, byte[] payload) => Deliver(_udp.Value, format, payload);
 
-        private Pair Tcp(SocketSecurity security)
+        private Pair Tcp(SocketSecurity? security)
         {
             var server = (SocketServerChannel)Keep(SocketServerChannel.ListenTcp(null, IPAddress.Loopback, 0, SocketFraming.LengthPrefixed, 16, new ChannelOptions(), security));
             IpcChannel client = Keep(SocketClientChannel.ConnectTcp("127.0.0.1", server.Port, SocketFraming.LengthPrefixed,

@@ -143,7 +143,7 @@ namespace PsIpc.Transport.Tests
             frames.Clear();
 
             long before = GC.GetAllocatedBytesForCurrentThread();
-            IpcException e = null;
+            IpcException? e = null;
             try
             {
                 parser.Feed(header, 0, header.Length, frames);
@@ -432,7 +432,7 @@ namespace PsIpc.Transport.Tests
                 if (target.Count > 0)
                 {
                     int n = Math.Min(Math.Min(target.Count, readSize), wire.Length - at);
-                    Buffer.BlockCopy(wire, at, target.Array, target.Offset, n);
+                    Buffer.BlockCopy(wire, at, target.Array!, target.Offset, n); // a segment with a count has an array
                     parser.Advance(n, frames);
                     at += n;
                     directReads++;

@@ -13,7 +13,7 @@ namespace PsIpc.Transport.Tests
             var hello = new Hello(Hello.CurrentVersion, 123456, 7 * 1024 * 1024);
 
             byte[] payload = hello.ToPayload();
-            Hello parsed = Hello.TryParse(payload);
+            Hello? parsed = Hello.TryParse(payload);
 
             Assert.Equal(Hello.PayloadSize, payload.Length);
             Assert.NotNull(parsed);
@@ -38,7 +38,7 @@ namespace PsIpc.Transport.Tests
         [Fact]
         public void OtherVersionsParseSoTheCallerCanReportAMismatch()
         {
-            Hello parsed = Hello.TryParse(new Hello(2, 1, 1).ToPayload());
+            Hello? parsed = Hello.TryParse(new Hello(2, 1, 1).ToPayload());
 
             Assert.NotNull(parsed);
             Assert.Equal(2, parsed.Version);
@@ -80,7 +80,7 @@ namespace PsIpc.Transport.Tests
             Buffer.BlockCopy(payload, 0, longer, 0, payload.Length);
             for (int i = payload.Length; i < longer.Length; i++) longer[i] = 0xFF;
 
-            Hello parsed = Hello.TryParse(longer);
+            Hello? parsed = Hello.TryParse(longer);
 
             Assert.NotNull(parsed);
             Assert.Equal(42, parsed.ProcessId);
@@ -93,7 +93,7 @@ namespace PsIpc.Transport.Tests
             byte[] payload = new Hello(Hello.CurrentVersion, 1, 1).ToPayload();
             payload[12] = payload[13] = payload[14] = payload[15] = 0xFF;
 
-            Assert.Equal(int.MaxValue, Hello.TryParse(payload).MaxMessageSize);
+            Assert.Equal(int.MaxValue, Hello.TryParse(payload)?.MaxMessageSize);
         }
     }
 }

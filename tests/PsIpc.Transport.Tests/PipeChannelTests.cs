@@ -15,10 +15,10 @@ namespace PsIpc.Transport.Tests
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public class PipeChannelTests
     {
-        private static PipeServerChannel Server(Cleanup cleanup, string name, int maxClients = 1, ChannelOptions options = null) =>
+        private static PipeServerChannel Server(Cleanup cleanup, string? name, int maxClients = 1, ChannelOptions? options = null) =>
             cleanup.Add(new PipeServerChannel(name, maxClients, options));
 
-        private static PipeClientChannel Client(Cleanup cleanup, string name, ChannelOptions options = null) =>
+        private static PipeClientChannel Client(Cleanup cleanup, string name, ChannelOptions? options = null) =>
             cleanup.Add(PipeClientChannel.Connect(name, Wire.PatientDeadline(), CancellationToken.None, options));
 
         private static void SendText(IpcChannel channel, string text) =>
@@ -704,7 +704,7 @@ namespace PsIpc.Transport.Tests
             var payload = new byte[16 * 1024];
             server.Send(MessageFormat.Bytes, payload, Wire.PatientDeadline(), CancellationToken.None); // the client is there
 
-            IpcException timeout = null;
+            IpcException? timeout = null;
             int sent = 1;
             // Bounded: the socket buffers hold at most a few MiB, far below 10,000 x 16 KiB.
             for (; sent < 10_000 && timeout == null; sent++)

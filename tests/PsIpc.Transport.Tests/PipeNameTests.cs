@@ -67,7 +67,7 @@ namespace PsIpc.Transport.Tests
         [Theory]
         [InlineData("")]
         [InlineData(null)]
-        public void EmptyNameIsRejected(string name)
+        public void EmptyNameIsRejected(string? name)
         {
             var e = Assert.Throws<IpcException>(() => PipeName.Parse(name));
 
@@ -182,7 +182,7 @@ namespace PsIpc.Transport.Tests
         public void LongerTmpDirLeavesLessRoomForTheName()
         {
             if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("Linux socket path limit assumed");
-            string original = Environment.GetEnvironmentVariable("TMPDIR");
+            string? original = Environment.GetEnvironmentVariable("TMPDIR");
             string deep = "/tmp/" + new string('d', 60) + "/";
             try
             {

@@ -45,8 +45,8 @@ namespace PsIpc.Transport.Tests
             }
 
             Assert.True(gotMessage);
-            IpcMessage fault = items.Find(m => m.Fault != null);
-            Assert.True(fault == null, $"the first server reported: {fault?.Fault.Kind}: {fault?.Fault.Message}");
+            IpcMessage? fault = items.Find(m => m.Fault != null);
+            Assert.True(fault == null, $"the first server reported: {fault?.Fault?.Kind}: {fault?.Fault?.Message}");
         }
 
         [Fact]

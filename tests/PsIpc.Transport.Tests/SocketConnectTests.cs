@@ -25,13 +25,13 @@ namespace PsIpc.Transport.Tests
         public void TcpConnectReturnsAConnectedBlockingSocket()
         {
             using var listener = SocketEndpoints.ListenTcp(IPAddress.Loopback, 0, "test");
-            int port = ((IPEndPoint)listener.LocalEndPoint).Port;
-            using Socket client = SocketEndpoints.ConnectTcp("127.0.0.1", port, Patient(), CancellationToken.None, "test");
+            int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+            using Socket client = SocketEndpoints.ConnectTcp("127.0.0.1", port, "test", Patient(), CancellationToken.None);
             using Socket served = listener.Accept();
             Assert.True(client.Connected);
             Assert.True(client.Blocking);
             Assert.False(IsNonBlockingAtTheKernel(client), "the connected socket is in .NET's emulated blocking mode");
-            Assert.Equal(port, ((IPEndPoint)client.RemoteEndPoint).Port);
+            Assert.Equal(port, ((IPEndPoint)client.RemoteEndPoint!).Port);
             client.Send(new byte[] { 1, 2, 3 });
             var buffer = new byte[3];
             Assert.Equal(3, served.Receive(buffer));
@@ -45,9 +45,9 @@ namespace PsIpc.Transport.Tests
             using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
             {
                 probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-                port = ((IPEndPoint)probe.LocalEndPoint).Port;
+                port = ((IPEndPoint)probe.LocalEndPoint!).Port;
             }
-            var e = Assert.Throws<IpcException>(() => SocketEndpoints.ConnectTcp("127.0.0.1", port, Patient(), CancellationToken.None, "test"));
+            var e = Assert.Throws<IpcException>(() => SocketEndpoints.ConnectTcp("127.0.0.1", port, "test", Patient(), CancellationToken.None));
             Assert.Equal(IpcErrorKind.ConnectionRefused, e.Kind);
         }
 
@@ -58,7 +58,7 @@ namespace PsIpc.Transport.Tests
             using var listener = SocketEndpoints.ListenUnix(path, "test");
             try
             {
-                using Socket client = SocketEndpoints.ConnectUnix(path, Patient(), CancellationToken.None, "test");
+                using Socket client = SocketEndpoints.ConnectUnix(path, "test", Patient(), CancellationToken.None);
                 using Socket served = listener.Accept();
                 Assert.True(client.Connected);
                 Assert.True(client.Blocking);
@@ -86,7 +86,7 @@ namespace PsIpc.Transport.Tests
                 FillBacklog(listener, path, queued);
                 DateTime start = DateTime.UtcNow;
                 var e = Assert.Throws<IpcException>(() =>
-                    SocketEndpoints.ConnectUnix(path, Deadline.After(TimeSpan.FromMilliseconds(300)), CancellationToken.None, "test"));
+                    SocketEndpoints.ConnectUnix(path, "test", Deadline.After(TimeSpan.FromMilliseconds(300)), CancellationToken.None));
                 Assert.Equal(IpcErrorKind.ConnectTimeout, e.Kind);
                 Assert.True(DateTime.UtcNow - start >= TimeSpan.FromMilliseconds(250), "it gave up before the deadline");
             }
@@ -108,7 +108,7 @@ namespace PsIpc.Transport.Tests
                 FillBacklog(listener, path, queued);
                 using (var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100)))
                 {
-                    Assert.ThrowsAny<OperationCanceledException>(() => SocketEndpoints.ConnectUnix(path, Patient(), cancel.Token, "test"));
+                    Assert.ThrowsAny<OperationCanceledException>(() => SocketEndpoints.ConnectUnix(path, "test", Patient(), cancel.Token));
                 }
                 // The server takes its queued clients: a waiting connect then completes.
                 var drain = new Thread(() =>
@@ -117,7 +117,7 @@ namespace PsIpc.Transport.Tests
                     for (int i = 0; i < queued.Count + 1; i++) listener.Accept().Dispose();
                 }) { IsBackground = true };
                 drain.Start();
-                using Socket client = SocketEndpoints.ConnectUnix(path, Patient(), CancellationToken.None, "test");
+                using Socket client = SocketEndpoints.ConnectUnix(path, "test", Patient(), CancellationToken.None);
                 Assert.True(client.Connected);
                 Assert.True(client.Blocking);
                 Assert.True(drain.Join(TimeSpan.FromSeconds(10)));

@@ -161,7 +161,7 @@ namespace PsIpc.Transport.Tests
             var into = new List<IpcMessage>();
             int n = channel.Receive(into, 16, Wire.PatientDeadline(), CancellationToken.None);
             Assert.True(n == -1, $"expected the end of '{channel.Name}' (-1), got {n}" +
-                (into.Count > 0 ? $" (first: {(into[0].Fault != null ? "fault " + into[0].Fault.Kind : "message " + into[0].Size + " bytes")})" : ""));
+                (into.Count > 0 ? $" (first: {(into[0].Fault != null ? "fault " + into[0].Fault?.Kind : "message " + into[0].Size + " bytes")})" : ""));
         }
     }
 

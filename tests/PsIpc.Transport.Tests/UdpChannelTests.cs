@@ -24,8 +24,8 @@ namespace PsIpc.Transport.Tests
 
         private static OutgoingFrame Frame(MessageFormat format, byte[] payload) => new OutgoingFrame((FrameType)format, payload);
 
-        private static IpcException Decode(byte[] datagram, SocketFraming framing, int max, out MessageFormat format, out byte[] payload) =>
-            UdpDatagrams.Decode(datagram, datagram.Length, framing, max, "test", "peer", out format, out payload);
+        private static IpcException? Decode(byte[] datagram, SocketFraming framing, int max, out MessageFormat format, out byte[]? payload) =>
+            UdpDatagrams.TryDecode(datagram, datagram.Length, framing, max, "test", "peer", out format, out payload, out IpcException? invalid) ? null : invalid;
 
         [Theory]
         [InlineData(SocketFraming.Raw, AddressFamily.InterNetwork, 65507)]
@@ -58,20 +58,20 @@ namespace PsIpc.Transport.Tests
             byte[] datagram = UdpDatagrams.Encode(Frame(MessageFormat.Json, Wire.Text("{}")), SocketFraming.LengthPrefixed, AddressFamily.InterNetwork, "test");
             Assert.Equal(Wire.Frame(FrameType.Json, Wire.Text("{}")), datagram);
 
-            Assert.Null(Decode(datagram, SocketFraming.LengthPrefixed, 100, out MessageFormat format, out byte[] payload));
+            Assert.Null(Decode(datagram, SocketFraming.LengthPrefixed, 100, out MessageFormat format, out byte[]? payload));
             Assert.Equal(MessageFormat.Json, format);
-            Assert.Equal("{}", System.Text.Encoding.UTF8.GetString(payload));
+            Assert.Equal("{}", System.Text.Encoding.UTF8.GetString(payload!));
         }
 
         [Fact]
         public void AnEmptyFrameAndAnEmptyRawDatagramAreEmptyMessages()
         {
-            Assert.Null(Decode(Wire.Frame(FrameType.Text, Array.Empty<byte>()), SocketFraming.LengthPrefixed, 0, out MessageFormat format, out byte[] payload));
+            Assert.Null(Decode(Wire.Frame(FrameType.Text, Array.Empty<byte>()), SocketFraming.LengthPrefixed, 0, out MessageFormat format, out byte[]? payload));
             Assert.Equal(MessageFormat.Text, format);
-            Assert.Empty(payload);
+            Assert.Empty(payload!);
             Assert.Null(Decode(Array.Empty<byte>(), SocketFraming.Raw, 0, out format, out payload));
             Assert.Equal(MessageFormat.Bytes, format);
-            Assert.Empty(payload);
+            Assert.Empty(payload!);
         }
 
         public static IEnumerable<object[]> Garbage()
@@ -91,7 +91,7 @@ namespace PsIpc.Transport.Tests
         [MemberData(nameof(Garbage))]
         public void LengthPrefixedRejectsAnythingButExactlyOneDataFrameAsProtocolError(byte[] datagram)
         {
-            IpcException e = Decode(datagram, SocketFraming.LengthPrefixed, 1000, out _, out byte[] payload);
+            IpcException? e = Decode(datagram, SocketFraming.LengthPrefixed, 1000, out _, out byte[]? payload);
             Assert.NotNull(e);
             Assert.Equal(IpcErrorKind.ProtocolError, e.Kind);
             Assert.Null(payload);
@@ -106,11 +106,11 @@ namespace PsIpc.Transport.Tests
             const int max = 10;
             byte[] Datagram(int n) => framing == SocketFraming.LengthPrefixed ? Wire.Frame(FrameType.Bytes, Bytes(n)) : Bytes(n);
 
-            Assert.Null(Decode(Datagram(max), framing, max, out _, out byte[] payload));
-            Assert.Equal(max, payload.Length);
+            Assert.Null(Decode(Datagram(max), framing, max, out _, out byte[]? payload));
+            Assert.Equal(max, payload!.Length);
 
-            IpcException e = Decode(Datagram(max + 1), framing, max, out _, out payload);
-            Assert.Equal(IpcErrorKind.MessageTooLarge, e.Kind);
+            IpcException? e = Decode(Datagram(max + 1), framing, max, out _, out payload);
+            Assert.Equal(IpcErrorKind.MessageTooLarge, e?.Kind);
             Assert.Null(payload);
         }
 
@@ -123,9 +123,9 @@ namespace PsIpc.Transport.Tests
         [InlineData("\n", "")]
         public void LineRemovesOneTrailingNewLine(string datagram, string message)
         {
-            Assert.Null(Decode(Wire.Text(datagram), SocketFraming.Line, 100, out MessageFormat format, out byte[] payload));
+            Assert.Null(Decode(Wire.Text(datagram), SocketFraming.Line, 100, out MessageFormat format, out byte[]? payload));
             Assert.Equal(MessageFormat.Text, format);
-            Assert.Equal(message, System.Text.Encoding.UTF8.GetString(payload));
+            Assert.Equal(message, System.Text.Encoding.UTF8.GetString(payload!));
         }
     }
 
@@ -133,7 +133,7 @@ namespace PsIpc.Transport.Tests
     public class UdpChannelTests
     {
         private static UdpServerChannel Server(Cleanup cleanup, SocketFraming framing = SocketFraming.LengthPrefixed, int maxPeers = 1000,
-            ChannelOptions options = null) =>
+            ChannelOptions? options = null) =>
             cleanup.Add(UdpServerChannel.Listen(null, IPAddress.Loopback, 0, framing, maxPeers, options ?? new ChannelOptions()));
 
         private static UdpClientChannel Client(Cleanup cleanup, int port, SocketFraming framing = SocketFraming.LengthPrefixed) =>
@@ -208,7 +208,7 @@ namespace PsIpc.Transport.Tests
             {
                 IpcMessage m = Rx.NextMessage(server);
                 string who = Text(m).Substring(0, 1);
-                if (senders.TryGetValue(who, out IpcChannel known)) Assert.Same(known, m.Sender);
+                if (senders.TryGetValue(who, out IpcChannel? known)) Assert.Same(known, m.Sender);
                 else senders[who] = m.Sender;
             }
             Assert.NotSame(senders["a"], senders["b"]);
@@ -259,7 +259,7 @@ namespace PsIpc.Transport.Tests
             Assert.Equal("fine", Text(Rx.NextMessage(server)));
             Assert.Equal(1, server.DroppedMalformed);
             Assert.Equal(1, server.DatagramsDropped);
-            Assert.Equal(IpcErrorKind.ProtocolError, server.LastDropError.Kind);
+            Assert.Equal(IpcErrorKind.ProtocolError, server.LastDropError?.Kind);
             Assert.Equal(1, server.ClientCount); // the sender, remembered for its valid message
             Assert.Equal(ChannelState.Connected, server.State);
         }
@@ -326,7 +326,7 @@ namespace PsIpc.Transport.Tests
             using (Socket probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
             {
                 probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-                port = ((IPEndPoint)probe.LocalEndPoint).Port;
+                port = ((IPEndPoint)probe.LocalEndPoint!).Port;
             }
             UdpClientChannel client = Client(cleanup, port);
             Send(client, "anyone?");

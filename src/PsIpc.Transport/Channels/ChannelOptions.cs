@@ -31,7 +31,7 @@ namespace PsIpc.Transport.Channels
         /// Socket servers: bytes of unfinished messages all clients together may make the server hold (set by
         /// the server: twice -MaxMessageSize, at least 256 MiB). Null: none.
         /// </summary>
-        public ReceiveBudget ReceiveBudget { get; set; }
+        public ReceiveBudget? ReceiveBudget { get; set; }
 
         /// <summary>How long Close waits for queued messages to be written. 30 s.</summary>
         public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(30);

@@ -18,7 +18,7 @@ namespace PsIpc.Transport.Channels
 
         /// <param name="owner">Who opened it (the module passes its runspace's id), to resolve names that
         /// several channels of this process share, e.g. a server and a thread job's client.</param>
-        public static void Register(IpcChannel channel, object owner = null)
+        public static void Register(IpcChannel channel, object? owner = null)
         {
             lock (s_gate)
             {
@@ -43,7 +43,7 @@ namespace PsIpc.Transport.Channels
         /// share the name, the one <paramref name="owner"/> opened; null when there is none, and an
         /// <see cref="ArgumentException"/> when the name stays ambiguous.
         /// </summary>
-        public static IpcChannel Find(string name, object owner = null)
+        public static IpcChannel? Find(string name, object? owner = null)
         {
             lock (s_gate)
             {

@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using System.Threading;
 using PsIpc.Transport.Connections;
@@ -25,14 +24,14 @@ namespace PsIpc.Transport.Channels
         /// </summary>
         /// <exception cref="IpcException">ConnectTimeout, AccessDenied, PipeBusy, ProtocolError, InvalidPipeName...</exception>
         public static PipeClientChannel Connect(string name, Deadline deadline, CancellationToken cancellationToken, ChannelOptions? options = null) =>
-            Connect(name, deadline, cancellationToken, options, SocketFraming.LengthPrefixed);
+            Connect(name, SocketFraming.LengthPrefixed, deadline, cancellationToken, options);
 
         /// <summary>
         /// Connects with the given framing: Line or Raw talk to a pipe served by a program that knows nothing of
         /// PsIpc (a .NET NamedPipeServerStream; on Unix any program's socket at the pipe's path).
         /// </summary>
-        public static PipeClientChannel Connect(string name, Deadline deadline, CancellationToken cancellationToken, ChannelOptions? options,
-            SocketFraming framing)
+        public static PipeClientChannel Connect(string name, SocketFraming framing, Deadline deadline, CancellationToken cancellationToken,
+            ChannelOptions? options = null)
         {
             PipeName pipe = PipeName.Parse(name);
             PipeStreamPair pair = PipeEndpoints.Connect(pipe, deadline, cancellationToken);

@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using PsIpc.Transport.Connections;
 using PsIpc.Transport.Pipes;

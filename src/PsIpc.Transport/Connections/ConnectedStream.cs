@@ -1,4 +1,3 @@
-#nullable enable
 using System.IO;
 using System.Net.Sockets;
 using PsIpc.Transport.Sockets;

@@ -1,4 +1,3 @@
-#nullable enable
 using PsIpc.Transport.Channels;
 
 namespace PsIpc.Transport.Connections

@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -132,36 +131,43 @@ namespace PsIpc.Transport.Connections
         // Returns true when the peer will send nothing more (goodbye or error).
         private bool Dispatch(List<Frame> frames, List<IpcMessage> messages, ref IpcException? fault)
         {
-            foreach (Frame frame in frames)
+            for (int i = 0; i < frames.Count; i++)
             {
-                if (!_framing.HasHandshake)
+                if (DispatchOne(frames[i], messages, ref fault))
                 {
-                    messages.Add(new IpcMessage((MessageFormat)frame.Type, frame.Payload, SenderView!) { BudgetHeld = frame.BudgetHeld });
-                    continue;
-                }
-                if (!FrameTypes.IsData(frame.Type)) _options.ReceiveBudget?.Release(frame.BudgetHeld);
-                if (PeerHello == null)
-                {
-                    if (!AcceptHello(frame, ref fault)) return true;
-                    continue;
-                }
-                switch (frame.Type)
-                {
-                    case FrameType.Goodbye:
-                        return true;
-                    case FrameType.Error:
-                        fault = ErrorFrame.Decode(frame.Payload, ChannelName);
-                        return true;
-                    case FrameType.Hello:
-                        fault = new IpcException(IpcErrorKind.ProtocolError, $"The peer of '{ChannelName}' sent a second Hello.", ChannelName);
-                        SendErrorFrame(fault);
-                        return true;
-                    default:
-                        messages.Add(new IpcMessage((MessageFormat)frame.Type, frame.Payload, SenderView!) { BudgetHeld = frame.BudgetHeld });
-                        break;
+                    // Frames that came in the same read after the last word are dropped: so is their share of the
+                    // server's receive budget, which nothing else would ever give back.
+                    for (int j = i + 1; j < frames.Count; j++) _options.ReceiveBudget?.Release(frames[j].BudgetHeld);
+                    return true;
                 }
             }
             return false;
+        }
+
+        private bool DispatchOne(Frame frame, List<IpcMessage> messages, ref IpcException? fault)
+        {
+            if (!_framing.HasHandshake)
+            {
+                messages.Add(new IpcMessage((MessageFormat)frame.Type, frame.Payload, SenderView!) { BudgetHeld = frame.BudgetHeld });
+                return false;
+            }
+            if (!FrameTypes.IsData(frame.Type)) _options.ReceiveBudget?.Release(frame.BudgetHeld);
+            if (PeerHello == null) return !AcceptHello(frame, ref fault);
+            switch (frame.Type)
+            {
+                case FrameType.Goodbye:
+                    return true;
+                case FrameType.Error:
+                    fault = ErrorFrame.Decode(frame.Payload, ChannelName);
+                    return true;
+                case FrameType.Hello:
+                    fault = new IpcException(IpcErrorKind.ProtocolError, $"The peer of '{ChannelName}' sent a second Hello.", ChannelName);
+                    SendErrorFrame(fault);
+                    return true;
+                default:
+                    messages.Add(new IpcMessage((MessageFormat)frame.Type, frame.Payload, SenderView!) { BudgetHeld = frame.BudgetHeld });
+                    return false;
+            }
         }
 
         private bool AcceptHello(Frame frame, ref IpcException? fault)

@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -161,7 +160,7 @@ namespace PsIpc.Transport.Connections
                     PulseFlushWaiters();
                 }
                 if (IsEnded) return; // the peer left first: nobody to say goodbye to
-                if (_framing.HasHandshake) WriteControlFrame(FrameType.Goodbye, new byte[0]);
+                if (_framing.HasHandshake) WriteControlFrame(FrameType.Goodbye, Array.Empty<byte>());
                 try { _socket?.Shutdown(SocketShutdown.Send); } catch (SocketException) { } catch (ObjectDisposedException) { }
             }
             catch (OperationCanceledException) { }

@@ -1,6 +1,6 @@
-#nullable enable
 using System;
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.IO;
 using System.Net.Sockets;
 using System.Threading;
@@ -28,6 +28,9 @@ namespace PsIpc.Transport.Connections
     /// pending read). One phase value changes atomically and one shutdown reason is kept.
     /// Files: this one (state and lifecycle), .Write.cs (send path), .Read.cs (receive path).
     /// </summary>
+    [SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable",
+        Justification = "Its life ends in Shutdown, which releases the stream and the timer. The events and the token source are " +
+            "left to the collector: threads may still wait on them after the end, and without a wait handle asked for they hold nothing to release.")]
     internal sealed partial class MessageConnection
     {
         private const int BufferSize = 64 * 1024;

@@ -1,4 +1,3 @@
-#nullable enable
 namespace PsIpc.Transport.Connections
 {
     /// <summary>How the other end of a connection proved who it is.</summary>

@@ -1,7 +1,5 @@
-#nullable enable
 using System;
 using System.Collections.Generic;
-using System.IO;
 using PsIpc.Transport.Channels;
 using PsIpc.Transport.Framing;
 
@@ -10,15 +8,20 @@ namespace PsIpc.Transport.Connections
     /// <summary>
     /// Line framing: every "\n"-terminated line (a trailing "\r" removed) is one Text message; a last line
     /// without "\n" counts at the end of the stream. A line longer than the maximum message size ends the
-    /// connection (MessageTooLarge). What stays buffered past a read (an unfinished line) is taken from the
-    /// server's receive budget and travels with the message until the server hands it out.
+    /// connection (MessageTooLarge) before any of its bytes past the maximum is copied. What stays buffered past
+    /// a read (an unfinished line) is held in a buffer of at most the maximum message size, taken whole from the
+    /// server's receive budget; when the line is complete the message keeps that share until the server hands
+    /// it out, and the buffer goes with it (a connection keeps no buffer between lines).
     /// </summary>
     internal sealed class LineReader : IFrameReader
     {
-        private readonly MemoryStream _line = new MemoryStream();
+        private static readonly byte[] Empty = Array.Empty<byte>();
+        private const int FirstCapacity = 256;
         private readonly int _max;
         private readonly ReceiveBudget? _budget;
-        private long _reserved;
+        private byte[] _line = Empty; // the unfinished line: its first _length bytes
+        private int _length;
+        private long _reserved;       // what _line takes of the budget: all of it
 
         public LineReader(ChannelOptions options)
         {
@@ -26,9 +29,12 @@ namespace PsIpc.Transport.Connections
             _budget = options.ReceiveBudget;
         }
 
-        public bool IsMidFrame => _line.Length > 0;
+        public bool IsMidFrame => _length > 0;
 
-        public long PartialBytes => _line.Length;
+        public long PartialBytes => _length;
+
+        /// <summary>The bytes held for the unfinished line, what the fuzz tests bound.</summary>
+        internal long BufferCapacity => _line.Length;
 
         public ArraySegment<byte> DirectTarget(int minimum) => default;
 
@@ -40,52 +46,72 @@ namespace PsIpc.Transport.Connections
             for (int i = offset; i < end; i++)
             {
                 if (buffer[i] != (byte)'\n') continue;
-                _line.Write(buffer, start, i - start);
-                if (_line.Length > _max) throw TooLong();
-                frames.Add(TakeLine());
+                frames.Add(TakeLine(buffer, start, i - start));
                 start = i + 1;
             }
-            int rest = end - start;
-            if (rest == 0) return;
-            if (_budget != null)
-            {
-                if (!_budget.TryReserve(rest))
-                {
-                    throw new IpcException(IpcErrorKind.ServerBusy,
-                        $"The server already holds {_budget.Used} bytes of messages from its clients (its limit is {_budget.Limit}); this connection's unfinished line does not fit now.");
-                }
-                _reserved += rest;
-            }
-            _line.Write(buffer, start, rest);
-            if (_line.Length > _max) throw TooLong();
+            if (end > start) Append(buffer, start, end - start);
         }
 
         public void Finish(List<Frame> frames)
         {
-            if (_line.Length > 0) frames.Add(TakeLine());
+            if (_length > 0) frames.Add(TakeLine(Empty, 0, 0));
         }
 
         public void ReleaseBudget()
         {
             _budget?.Release(_reserved);
             _reserved = 0;
+            _line = Empty;
+            _length = 0;
         }
 
-        private Frame TakeLine()
+        // Keeps the start of a line until its end arrives, in a buffer that grows with it up to the maximum.
+        private void Append(byte[] buffer, int offset, int count)
         {
-            byte[] bytes = _line.ToArray();
-            int length = bytes.Length;
-            if (length > 0 && bytes[length - 1] == (byte)'\r') length--;
-            if (length != bytes.Length) Array.Resize(ref bytes, length);
-            _line.SetLength(0);
-            long reserved = _reserved;
-            _reserved = 0;
-            return new Frame(FrameType.Text, bytes, reserved);
+            long length = (long)_length + count;
+            if (length > _max) throw TooLong(length);
+            if (length > _line.Length)
+            {
+                int capacity = (int)Math.Min(Math.Max(length, Math.Max(FirstCapacity, 2L * _line.Length)), _max);
+                long more = capacity - _line.Length;
+                if (_budget != null)
+                {
+                    if (!_budget.TryReserve(more))
+                    {
+                        throw new IpcException(IpcErrorKind.ServerBusy,
+                            $"The server already holds {_budget.Used} bytes of messages from its clients (its limit is {_budget.Limit}); this connection's unfinished line does not fit now.");
+                    }
+                    _reserved += more;
+                }
+                Array.Resize(ref _line, capacity);
+            }
+            Buffer.BlockCopy(buffer, offset, _line, _length, count);
+            _length = (int)length;
         }
 
-        private IpcException TooLong() =>
+        // The line is what is buffered, then count bytes of buffer; its length is checked before anything is copied.
+        private Frame TakeLine(byte[] buffer, int offset, int count)
+        {
+            long length = (long)_length + count;
+            if (length > _max) throw TooLong(length);
+            byte last = count > 0 ? buffer[offset + count - 1] : _length > 0 ? _line[_length - 1] : (byte)0;
+            int keep = (int)length - (last == (byte)'\r' ? 1 : 0);
+            var payload = new byte[keep];
+            int fromLine = Math.Min(_length, keep);
+            Buffer.BlockCopy(_line, 0, payload, 0, fromLine);
+            if (keep > fromLine) Buffer.BlockCopy(buffer, offset, payload, fromLine, keep - fromLine);
+            // The message keeps at most its own size of what the buffer took; the rest, and the buffer, go back.
+            long held = Math.Min(_reserved, payload.Length);
+            _budget?.Release(_reserved - held);
+            _reserved = 0;
+            _line = Empty;
+            _length = 0;
+            return new Frame(FrameType.Text, payload, held);
+        }
+
+        private IpcException TooLong(long length) =>
             new IpcException(IpcErrorKind.MessageTooLarge,
-                $"The peer sent a line of more than {_max} bytes (at least {_line.Length}) without a newline; the connection was closed.");
+                $"The peer sent a line of more than {_max} bytes (at least {length}) without a newline; the connection was closed.");
     }
 
     /// <summary>Raw framing: whatever one read returns (at most the maximum message size) is one Bytes message.</summary>

@@ -11,10 +11,10 @@ namespace PsIpc.Transport.Framing
     /// </summary>
     public sealed class FrameParser : Connections.IFrameReader
     {
-        private static readonly byte[] Empty = new byte[0];
+        private static readonly byte[] Empty = Array.Empty<byte>();
         private readonly byte[] _header = new byte[FrameHeader.Size];
         private int _headerFilled;
-        private byte[] _payload;      // the frame being filled, once its header is known (may still grow)
+        private byte[]? _payload;     // the frame being filled, once its header is known (may still grow)
         private int _payloadFilled;
         private int _payloadLength;   // what the header announced
 
@@ -41,7 +41,7 @@ namespace PsIpc.Transport.Framing
         /// unfinished one gives it back through <see cref="ReleaseBudget"/> at the connection's end.
         /// Null: no shared limit.
         /// </summary>
-        public Channels.ReceiveBudget Budget { get; set; }
+        public Channels.ReceiveBudget? Budget { get; set; }
 
         /// <summary>Gives back what the unfinished frame holds of <see cref="Budget"/>; call once reading has ended.</summary>
         public void ReleaseBudget()
@@ -69,6 +69,12 @@ namespace PsIpc.Transport.Framing
 
         /// <summary>Bytes of the current partial frame received so far (header included).</summary>
         public long PartialBytes => _headerFilled + _payloadFilled;
+
+        /// <summary>The payload buffer held for the current frame (0 between frames); what the fuzz tests bound.</summary>
+        internal int PayloadCapacity => _payload?.Length ?? 0;
+
+        /// <summary>The payload length the current frame's header announced (0 between frames).</summary>
+        internal int AnnouncedLength => _payload == null ? 0 : _payloadLength;
 
         /// <summary>Parses <paramref name="count"/> bytes, appending complete frames to <paramref name="frames"/>.</summary>
         /// <exception cref="IpcException">ProtocolError or MessageTooLarge; the stream is unusable afterwards.</exception>
@@ -159,12 +165,14 @@ namespace PsIpc.Transport.Framing
             _payloadFilled = 0;
         }
 
+        /// <summary>Called only inside a frame, after <see cref="StartFrame"/> set the payload buffer.</summary>
         private void EnsureCapacity(int needed)
         {
-            if (needed <= _payload.Length) return;
-            int capacity = _payload.Length;
+            int length = _payload!.Length;
+            if (needed <= length) return;
+            int capacity = length;
             while (capacity < needed) capacity = (int)Math.Min((long)capacity * 2, _payloadLength);
-            Reserve(capacity - _payload.Length);
+            Reserve(capacity - length);
             try
             {
                 Array.Resize(ref _payload, capacity);
@@ -199,7 +207,7 @@ namespace PsIpc.Transport.Framing
             // messages waiting for a receiver count against the server's bound as much as unfinished ones.
             long held = _reserved;
             _reserved = 0;
-            frames.Add(new Frame(_type, _payload, held));
+            frames.Add(new Frame(_type, _payload!, held)); // a frame is complete only after StartFrame set _payload
             _headerFilled = 0;
             _payload = null;
             _payloadFilled = 0;

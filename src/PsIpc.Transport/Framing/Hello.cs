@@ -36,7 +36,7 @@ namespace PsIpc.Transport.Framing
         }
 
         /// <summary>Parses a Hello payload; null when it is not one (wrong size or magic).</summary>
-        public static Hello TryParse(byte[] payload)
+        public static Hello? TryParse(byte[]? payload)
         {
             if (payload == null || payload.Length < PayloadSize) return null;
             for (int i = 0; i < Magic.Length; i++)

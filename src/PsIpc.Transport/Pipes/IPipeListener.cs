@@ -9,14 +9,15 @@ namespace PsIpc.Transport.Pipes
     /// <summary>A connected pipe: the stream, and its socket where there is one (Unix).</summary>
     internal readonly struct PipeStreamPair
     {
-        public PipeStreamPair(Stream stream, Socket socket)
+        public PipeStreamPair(Stream stream, Socket? socket)
         {
             Stream = stream;
             Socket = socket;
         }
 
         public Stream Stream { get; }
-        public Socket Socket { get; }
+        /// <summary>The socket under the stream; null for a Windows named pipe.</summary>
+        public Socket? Socket { get; }
     }
 
     /// <summary>The listening end of a pipe. Accept blocks until a client arrives or the listener is disposed.</summary>

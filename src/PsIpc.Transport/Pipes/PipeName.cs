@@ -1,4 +1,5 @@
 using System;
+using System.Globalization;
 using System.IO;
 using System.Text;
 using PsIpc.Transport.Platform;
@@ -27,9 +28,9 @@ namespace PsIpc.Transport.Pipes
         /// <summary>The socket file on Unix; \\.\pipe\name on Windows.</summary>
         public string Path { get; }
 
-        public static PipeName Parse(string name)
+        public static PipeName Parse(string? name)
         {
-            if (string.IsNullOrEmpty(name))
+            if (name == null || name.Length == 0)
             {
                 throw new IpcException(IpcErrorKind.InvalidPipeName, "A pipe name cannot be empty.", name);
             }
@@ -63,7 +64,7 @@ namespace PsIpc.Transport.Pipes
             using (var rng = System.Security.Cryptography.RandomNumberGenerator.Create()) rng.GetBytes(random);
             var sb = new StringBuilder("psipc-");
             sb.Append(System.Diagnostics.Process.GetCurrentProcess().Id).Append('-');
-            foreach (byte b in random) sb.Append(b.ToString("x2"));
+            foreach (byte b in random) sb.Append(b.ToString("x2", CultureInfo.InvariantCulture));
             return sb.ToString();
         }
 

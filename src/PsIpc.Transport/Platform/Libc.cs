@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using System.Runtime.InteropServices;
 
@@ -66,25 +65,27 @@ namespace PsIpc.Transport.Platform
         }
 
         // ---- files ----
+        // Paths go as LPStr, which .NET marshals as UTF-8 on Unix. BestFitMapping = false: no code page's
+        // "best fit" may ever turn a character of a path into another one ('/' or '.').
 
         /// <summary>open(2), its descriptor owned by a <see cref="SafeFd"/> at once (invalid on failure; errno in <see cref="LastError"/>).</summary>
         public static SafeFd Open(string path, int flags, uint mode) => new SafeFd(OpenRaw(path, flags, mode));
 
         // Returns a C int: declared so, because a SafeHandle return would read a pointer-sized register (-1 would not be -1).
-        [DllImport(Library, EntryPoint = "open", SetLastError = true)]
+        [DllImport(Library, EntryPoint = "open", SetLastError = true, BestFitMapping = false)]
         private static extern int OpenRaw([MarshalAs(UnmanagedType.LPStr)] string path, int flags, uint mode);
 
         /// <summary>Only <see cref="SafeFd"/> closes a descriptor.</summary>
         [DllImport(Library, EntryPoint = "close")]
         public static extern int Close(int fd);
 
-        [DllImport(Library, EntryPoint = "unlink", SetLastError = true)]
+        [DllImport(Library, EntryPoint = "unlink", SetLastError = true, BestFitMapping = false)]
         public static extern int Unlink([MarshalAs(UnmanagedType.LPStr)] string path);
 
-        [DllImport(Library, EntryPoint = "mkdir", SetLastError = true)]
+        [DllImport(Library, EntryPoint = "mkdir", SetLastError = true, BestFitMapping = false)]
         public static extern int MakeDirectory([MarshalAs(UnmanagedType.LPStr)] string path, uint mode);
 
-        [DllImport(Library, EntryPoint = "chmod", SetLastError = true)]
+        [DllImport(Library, EntryPoint = "chmod", SetLastError = true, BestFitMapping = false)]
         public static extern int ChangeMode([MarshalAs(UnmanagedType.LPStr)] string path, uint mode);
 
         /// <summary>Returns the error number itself (0 on success), not -1 and errno.</summary>
@@ -92,7 +93,7 @@ namespace PsIpc.Transport.Platform
         public static extern int PosixFallocate(SafeHandle fd, long offset, long length);
 
         /// <summary>Linux. <paramref name="dirfd"/> is the file itself with AT_EMPTY_PATH, or <see cref="SafeFd.CurrentDirectory"/>.</summary>
-        [DllImport(Library, EntryPoint = "statx", SetLastError = true)]
+        [DllImport(Library, EntryPoint = "statx", SetLastError = true, BestFitMapping = false)]
         public static extern int StatX(SafeHandle dirfd, [MarshalAs(UnmanagedType.LPStr)] string path, int flags, uint mask, byte* buffer);
 
         [DllImport(Library, EntryPoint = "fstat", SetLastError = true)]

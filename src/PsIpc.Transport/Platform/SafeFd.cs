@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;

@@ -1,4 +1,3 @@
-#nullable enable
 using System.Threading;
 using PsIpc.Transport.Platform;
 

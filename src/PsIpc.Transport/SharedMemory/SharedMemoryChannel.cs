@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -149,7 +148,7 @@ namespace PsIpc.Transport.SharedMemory
         /// Takes the segment's lock. A lock left by a process that died is taken over and <see cref="Repair"/> runs
         /// first. On timeout throws <paramref name="timeoutKind"/>; throws ChannelClosed when this channel closes.
         /// </summary>
-        private protected void EnterLock(Deadline deadline, CancellationToken cancellationToken, IpcErrorKind timeoutKind)
+        private protected void EnterLock(Deadline deadline, IpcErrorKind timeoutKind, CancellationToken cancellationToken)
         {
             // The lock word is in the mapping: first make sure the file still covers it (and the data after it).
             _mapping.EnsureIntact();

@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using System.Collections.Generic;
 
@@ -63,7 +62,7 @@ namespace PsIpc.Transport.SharedMemory
                 info.Kind = kind;
                 info.Capacity = *(long*)(b + SegmentHeader.CapacityOffset);
                 info.CreatorProcessId = *(int*)(b + SegmentHeader.CreatorPidOffset);
-                info.CreatedAt = new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddMilliseconds(*(long*)(b + SegmentHeader.CreatedAtOffset)).ToLocalTime();
+                info.CreatedAt = FromUnixMilliseconds(*(long*)(b + SegmentHeader.CreatedAtOffset));
                 if (kind == SharedMemoryKind.Queue)
                 {
                     long head = *(long*)(b + SegmentHeader.HeadOffset), tail = *(long*)(b + SegmentHeader.TailOffset);
@@ -84,6 +83,20 @@ namespace PsIpc.Transport.SharedMemory
                 info.Status = (*(uint*)(b + SegmentHeader.FlagsOffset) & SegmentHeader.FlagDamaged) != 0 ? "Damaged" : "Ok";
             }
             return info;
+        }
+
+        private static readonly DateTime Epoch = new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+
+        /// <summary>
+        /// The creation time another process wrote: null when no date can hold it (a damaged or hostile header), so
+        /// that one such file does not stop Get-SharedMemory from listing the others.
+        /// </summary>
+        internal static DateTime? FromUnixMilliseconds(long milliseconds)
+        {
+            long min = (DateTime.MinValue - Epoch).Ticks / TimeSpan.TicksPerMillisecond;
+            long max = (DateTime.MaxValue - Epoch).Ticks / TimeSpan.TicksPerMillisecond;
+            if (milliseconds < min || milliseconds > max) return null;
+            return new DateTime(Epoch.Ticks + milliseconds * TimeSpan.TicksPerMillisecond, DateTimeKind.Utc).ToLocalTime();
         }
     }
 }

@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -89,7 +88,7 @@ namespace PsIpc.Transport.SharedMemory
                 int sent = 0;
                 while (sent < payloads.Count)
                 {
-                    EnterLock(deadline, cancellationToken, IpcErrorKind.SendTimeout);
+                    EnterLock(deadline, IpcErrorKind.SendTimeout, cancellationToken);
                     int written;
                     bool wakeConsumers;
                     int signal = 0;
@@ -155,7 +154,7 @@ namespace PsIpc.Transport.SharedMemory
                     }
                     try
                     {
-                        EnterLock(deadline, cancellationToken, IpcErrorKind.ReceiveTimeout);
+                        EnterLock(deadline, IpcErrorKind.ReceiveTimeout, cancellationToken);
                     }
                     catch (IpcException e) when (e.Kind == IpcErrorKind.ReceiveTimeout)
                     {
@@ -226,7 +225,7 @@ namespace PsIpc.Transport.SharedMemory
             }
             try
             {
-                EnterLock(Deadline.After(TimeSpan.FromSeconds(5)), CancellationToken.None, IpcErrorKind.ReceiveTimeout);
+                EnterLock(Deadline.After(TimeSpan.FromSeconds(5)), IpcErrorKind.ReceiveTimeout, CancellationToken.None);
                 bool wake;
                 try
                 {

@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using System.Threading;
 using PsIpc.Transport.Channels;
@@ -42,7 +41,7 @@ namespace PsIpc.Transport.SharedMemory
             BeginUse();
             try
             {
-                EnterLock(deadline, cancellationToken, IpcErrorKind.SharedMemoryLockTimeout);
+                EnterLock(deadline, IpcErrorKind.SharedMemoryLockTimeout, cancellationToken);
                 try
                 {
                     BeginWrite();
@@ -72,7 +71,7 @@ namespace PsIpc.Transport.SharedMemory
             {
                 byte[] value;
                 MessageFormat format;
-                EnterLock(deadline, cancellationToken, IpcErrorKind.SharedMemoryLockTimeout);
+                EnterLock(deadline, IpcErrorKind.SharedMemoryLockTimeout, cancellationToken);
                 try
                 {
                     if ((*(int*)(Header + SegmentHeader.FlagsOffset) & SegmentHeader.FlagDamaged) != 0)
@@ -112,7 +111,7 @@ namespace PsIpc.Transport.SharedMemory
             BeginUse();
             try
             {
-                EnterLock(deadline, cancellationToken, IpcErrorKind.SharedMemoryLockTimeout);
+                EnterLock(deadline, IpcErrorKind.SharedMemoryLockTimeout, cancellationToken);
                 try
                 {
                     BeginWrite();
@@ -140,7 +139,7 @@ namespace PsIpc.Transport.SharedMemory
             BeginUse();
             try
             {
-                EnterLock(deadline, cancellationToken, IpcErrorKind.SharedMemoryLockTimeout);
+                EnterLock(deadline, IpcErrorKind.SharedMemoryLockTimeout, cancellationToken);
                 try
                 {
                     fixed (byte* p = bytes) Buffer.MemoryCopy(Data + offset, p, count, count);

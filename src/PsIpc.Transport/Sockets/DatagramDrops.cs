@@ -15,7 +15,7 @@ namespace PsIpc.Transport.Sockets
         private readonly IpcChannel _channel;
         private readonly bool _throttle;
         private long _malformed, _tooLarge, _queueFull, _lastReported;
-        private IpcException _lastError;
+        private IpcException? _lastError;
 
         /// <param name="throttle">Report at most one error a second (a server: anyone can send it datagrams, and a
         /// flood of garbage must not crowd real messages out of the queue). Every drop is counted either way.</param>
@@ -30,7 +30,7 @@ namespace PsIpc.Transport.Sockets
         public long TooLarge => Interlocked.Read(ref _tooLarge);
         public long QueueFull => Interlocked.Read(ref _queueFull);
         public long Total => Malformed + TooLarge + QueueFull;
-        public IpcException LastError => _lastError;
+        public IpcException? LastError => _lastError;
 
         /// <summary>A datagram that was not a valid message (MessageTooLarge, or malformed for the framing).</summary>
         public void Invalid(IpcException reason)

@@ -46,7 +46,7 @@ namespace PsIpc.Transport.Sockets
 
         // The first read: wait for four bytes while what came could still be the start of HTTP (readMore given),
         // then refuse HTTP. The first read returns what one write sent, so a Raw message is not cut by this.
-        private int Check(byte[] buffer, int offset, int count, int n, Func<int, int> readMore)
+        private int Check(byte[] buffer, int offset, int count, int n, Func<int, int>? readMore)
         {
             while (readMore != null && n < HttpSniffer.PrefixLength && n < count && HttpSniffer.CouldBecomeHttp(buffer, offset, n))
             {

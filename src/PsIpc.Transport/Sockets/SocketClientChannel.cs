@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using System.Net.Sockets;
 using System.Threading;
@@ -31,7 +30,7 @@ namespace PsIpc.Transport.Sockets
             if (port < 1 || port > 65535) throw new ArgumentOutOfRangeException(nameof(port));
             string name = $"tcp:{host}:{port}";
             deadline = AtLeastOneSecond(deadline);
-            Socket socket = SocketEndpoints.ConnectTcp(host, port, deadline, cancellationToken, name);
+            Socket socket = SocketEndpoints.ConnectTcp(host, port, name, deadline, cancellationToken);
             socket.NoDelay = true;
             var identity = new PeerIdentity($"{host}:{port}", null, SocketNames.IsLoopback(socket), PeerAuthentication.None);
             var channel = new SocketClientChannel(name, $"{host}:{port}", SocketTransport.Tcp, framing, options);
@@ -46,7 +45,7 @@ namespace PsIpc.Transport.Sockets
             string full = System.IO.Path.GetFullPath(path);
             string name = $"unix:{full}";
             deadline = AtLeastOneSecond(deadline);
-            Socket socket = SocketEndpoints.ConnectUnix(full, deadline, cancellationToken, name); // checks the server's uid
+            Socket socket = SocketEndpoints.ConnectUnix(full, name, deadline, cancellationToken); // checks the server's uid
             var identity = new PeerIdentity(full, UnixNative.EffectiveUserId, true, PeerAuthentication.SameUser);
             var channel = new SocketClientChannel(name, full, SocketTransport.Unix, framing, options);
             return channel.Open(socket, identity, "localhost", security, deadline, cancellationToken);
@@ -63,7 +62,7 @@ namespace PsIpc.Transport.Sockets
             Deadline handshake = deadline.IsInfinite ? Deadline.After(Options.HandshakeTimeout) : deadline;
             if (security != null && security.ClientNeedsHandshake)
             {
-                stream = SocketHandshake.Client(socket, security, host, handshake, cancellationToken, Name); // disposes the socket on failure
+                stream = SocketHandshake.Client(socket, security, host, Name, handshake, cancellationToken); // disposes the socket on failure
                 if (security.HasSecret && Transport == SocketTransport.Tcp) identity.Authentication = PeerAuthentication.SharedSecret;
                 identity.IsEncrypted = security.UseTls;
             }

@@ -189,7 +189,7 @@ namespace PsIpc.Transport.Sockets
 
         /// <summary>Connects to a TCP server, trying each address of the host, until the deadline.</summary>
         /// <exception cref="IpcException">ConnectionRefused, ConnectTimeout, HostNotFound, ConnectFailed.</exception>
-        public static Socket ConnectTcp(string host, int port, Deadline deadline, CancellationToken cancellationToken, string name)
+        public static Socket ConnectTcp(string host, int port, string name, Deadline deadline, CancellationToken cancellationToken)
         {
             IPAddress[] addresses;
             if (IPAddress.TryParse(host, out IPAddress literal))
@@ -213,13 +213,13 @@ namespace PsIpc.Transport.Sockets
                 // IPv4 first: a server that binds 127.0.0.1 (the default) does not listen on ::1.
                 addresses = addresses.OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).ToArray();
             }
-            SocketException last = null;
+            SocketException? last = null;
             foreach (IPAddress address in addresses)
             {
                 try
                 {
                     Socket socket = ConnectWithin(() => new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true },
-                        new IPEndPoint(address, port), deadline, cancellationToken, name, $"{host}:{port}");
+                        new IPEndPoint(address, port), name, $"{host}:{port}", deadline, cancellationToken);
                     return socket;
                 }
                 catch (SocketException e)
@@ -237,7 +237,7 @@ namespace PsIpc.Transport.Sockets
 
         /// <summary>Connects to a Unix socket and checks that its server runs as this user.</summary>
         /// <exception cref="IpcException">ConnectionRefused, SocketPathTooLong, AccessDenied.</exception>
-        public static Socket ConnectUnix(string path, Deadline deadline, CancellationToken cancellationToken, string name)
+        public static Socket ConnectUnix(string path, string name, Deadline deadline, CancellationToken cancellationToken)
         {
             if (UnixNative.IsWindows)
             {
@@ -245,11 +245,11 @@ namespace PsIpc.Transport.Sockets
                 throw new PlatformNotSupportedException("Unix domain sockets (-Path) are supported on Linux and macOS only.");
             }
             path = CheckUnixPath(path, name);
-            Socket socket = null;
+            Socket? socket = null;
             try
             {
                 socket = ConnectWithin(() => new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified),
-                    new UnixEndPoint(path), deadline, cancellationToken, name, path);
+                    new UnixEndPoint(path), name, path, deadline, cancellationToken);
                 uint peer = UnixNative.GetPeerUserId(socket);
                 if (peer != UnixNative.EffectiveUserId)
                 {
@@ -283,14 +283,14 @@ namespace PsIpc.Transport.Sockets
         // finds nothing. The connection's reader and writer threads use blocking calls, like a pipe's socket.
         // A TCP connect still pending after the first slice (a full accept queue, a distant host) goes on
         // asynchronously; other systems always connect asynchronously.
-        private static Socket ConnectWithin(Func<Socket> create, EndPoint endPoint, Deadline deadline, CancellationToken cancellationToken, string name, string what)
+        private static Socket ConnectWithin(Func<Socket> create, EndPoint endPoint, string name, string what, Deadline deadline, CancellationToken cancellationToken)
         {
             if (UnixNative.IsLinux)
             {
                 Socket blocking = create();
                 try
                 {
-                    if (TryConnectBlocking(blocking, endPoint, deadline, cancellationToken, name, what)) return blocking;
+                    if (TryConnectBlocking(blocking, endPoint, name, what, deadline, cancellationToken)) return blocking;
                 }
                 catch
                 {
@@ -302,7 +302,7 @@ namespace PsIpc.Transport.Sockets
             Socket socket = create();
             try
             {
-                ConnectAsyncWithin(socket, endPoint, deadline, cancellationToken, name, what);
+                ConnectAsyncWithin(socket, endPoint, name, what, deadline, cancellationToken);
                 return socket;
             }
             catch
@@ -315,7 +315,7 @@ namespace PsIpc.Transport.Sockets
         private const int ConnectSliceMs = 100;
 
         // True when connected; false when a TCP connect is still pending after one slice (go asynchronous).
-        private static bool TryConnectBlocking(Socket socket, EndPoint endPoint, Deadline deadline, CancellationToken cancellationToken, string name, string what)
+        private static bool TryConnectBlocking(Socket socket, EndPoint endPoint, string name, string what, Deadline deadline, CancellationToken cancellationToken)
         {
             bool unix = endPoint.AddressFamily == AddressFamily.Unix;
             while (true)
@@ -342,7 +342,7 @@ namespace PsIpc.Transport.Sockets
             }
         }
 
-        private static void ConnectAsyncWithin(Socket socket, EndPoint endPoint, Deadline deadline, CancellationToken cancellationToken, string name, string what)
+        private static void ConnectAsyncWithin(Socket socket, EndPoint endPoint, string name, string what, Deadline deadline, CancellationToken cancellationToken)
         {
             Task connect = socket.ConnectAsync(endPoint);
             bool done;

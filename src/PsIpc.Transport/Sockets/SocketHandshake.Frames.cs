@@ -49,7 +49,7 @@ namespace PsIpc.Transport.Sockets
         {
             var header = new byte[FrameHeader.Size];
             await ReadExactlyAsync(stream, header, header.Length).ConfigureAwait(false);
-            if (only.HasValue && header[4] != (byte)only.Value) return new Frame((FrameType)header[4], new byte[0]);
+            if (only.HasValue && header[4] != (byte)only.Value) return new Frame((FrameType)header[4], Array.Empty<byte>());
             uint length = FrameHeader.ReadLength(header, 0);
             if (length > MaxAuthFrame)
             {
@@ -144,7 +144,7 @@ namespace PsIpc.Transport.Sockets
         {
             private const int Running = 0, Finished = 1, Expired = 2;
             private readonly Socket _socket;
-            private readonly Timer _timer;
+            private readonly Timer? _timer;
             private readonly CancellationTokenRegistration _registration;
             private int _state;
 

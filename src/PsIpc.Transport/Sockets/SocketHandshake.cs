@@ -97,10 +97,10 @@ namespace PsIpc.Transport.Sockets
 
         /// <summary>Client side: waits (the caller has nothing else to do). Returns the stream the connection's framing runs on.</summary>
         /// <exception cref="IpcException">AuthenticationFailed, AuthenticationRequired, ServerBusy, ConnectTimeout, PeerDisconnected.</exception>
-        public static Stream Client(Socket socket, SocketSecurity security, string host, Deadline deadline, CancellationToken cancellationToken, string name)
+        public static Stream Client(Socket socket, SocketSecurity security, string host, string name, Deadline deadline, CancellationToken cancellationToken)
         {
             Stream stream = new NetworkStream(socket, ownsSocket: true);
-            string refusedCertificate = null;
+            string? refusedCertificate = null;
             bool inTls = false;
             using (var guard = new HandshakeGuard(socket, deadline, cancellationToken))
             {
@@ -108,7 +108,7 @@ namespace PsIpc.Transport.Sockets
                 {
                     if (security.UseTls)
                     {
-                        string pin = SocketSecurity.NormalizeThumbprint(security.CertificateThumbprint);
+                        string? pin = SocketSecurity.NormalizeThumbprint(security.CertificateThumbprint);
                         var ssl = new SslStream(stream, false, (sender, certificate, chain, errors) =>
                         {
                             var presented = certificate == null ? null : new X509Certificate2(certificate);
@@ -219,7 +219,7 @@ namespace PsIpc.Transport.Sockets
                 throw new IpcException(IpcErrorKind.AuthenticationFailed,
                     $"A client of '{name}' failed the shared-secret check (wrong secret); it was refused.", name);
             }
-            await WriteFrameAsync(stream, FrameType.AuthAccepted, new byte[0]).ConfigureAwait(false);
+            await WriteFrameAsync(stream, FrameType.AuthAccepted, Array.Empty<byte>()).ConfigureAwait(false);
         }
 
         private static async Task ClientExchangeAsync(Stream stream, byte[] key, string name)

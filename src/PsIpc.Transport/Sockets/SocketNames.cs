@@ -1,4 +1,3 @@
-#nullable enable
 using System.Net.Sockets;
 
 namespace PsIpc.Transport.Sockets

@@ -13,11 +13,11 @@ namespace PsIpc.Transport.Sockets
         public const int KeyIterations = 100000;
         internal static readonly byte[] KeySalt = System.Text.Encoding.ASCII.GetBytes("PsIpc shared secret v1");
 
-        private byte[] _secret;
-        private byte[] _key;
+        private byte[]? _secret;
+        private byte[]? _key;
 
         /// <summary>The shared secret's bytes (UTF-8 of the text); null for none. Kept as a private copy.</summary>
-        public byte[] Secret
+        public byte[]? Secret
         {
             get => _secret;
             set
@@ -29,9 +29,10 @@ namespace PsIpc.Transport.Sockets
 
         /// <summary>
         /// The key the exchange's HMACs use: the secret stretched by PBKDF2, so that each guess of a weak secret
-        /// from a recorded exchange costs 100,000 HMACs. Computed once per instance (about 0.1 s).
+        /// from a recorded exchange costs 100,000 HMACs. Computed once per instance (about 0.1 s). Only asked for
+        /// when <see cref="HasSecret"/>.
         /// </summary>
-        internal byte[] Key => _key ?? (_key = DeriveKey(_secret));
+        internal byte[] Key => _key ?? (_key = DeriveKey(_secret ?? throw new InvalidOperationException("No secret is set to derive a key from.")));
 
         /// <summary>PBKDF2-HMAC-SHA256 (RFC 8018), one 32-byte block: netstandard2.0's Rfc2898DeriveBytes has SHA-1 only.</summary>
         internal static byte[] DeriveKey(byte[] secret)
@@ -53,13 +54,13 @@ namespace PsIpc.Transport.Sockets
         }
 
         /// <summary>Server: the certificate (with its private key) that turns TLS on.</summary>
-        public X509Certificate2 Certificate { get; set; }
+        public X509Certificate2? Certificate { get; set; }
 
         /// <summary>Client: speak TLS; the server's certificate must be trusted for the host name, or match <see cref="CertificateThumbprint"/>.</summary>
         public bool UseTls { get; set; }
 
         /// <summary>Client: the SHA-1 thumbprint (hex) of the one certificate trusted whatever its chain (a self-signed one).</summary>
-        public string CertificateThumbprint { get; set; }
+        public string? CertificateThumbprint { get; set; }
 
         public bool HasSecret => _secret != null && _secret.Length > 0;
 
@@ -80,7 +81,7 @@ namespace PsIpc.Transport.Sockets
             }
         }
 
-        internal static string NormalizeThumbprint(string thumbprint) =>
+        internal static string? NormalizeThumbprint(string? thumbprint) =>
             thumbprint?.Replace(" ", string.Empty).Replace(":", string.Empty).ToUpperInvariant();
     }
 }

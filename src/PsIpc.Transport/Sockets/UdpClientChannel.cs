@@ -26,7 +26,7 @@ namespace PsIpc.Transport.Sockets
         private readonly DatagramDrops _drops;
         private long _refusals;
 
-        private UdpClientChannel(string name, string address, Socket socket, SocketFraming framing, ChannelOptions options)
+        private UdpClientChannel(string name, string address, Socket socket, SocketFraming framing, ChannelOptions? options)
             : base(name, ChannelKind.Udp, ChannelRole.Client, options)
         {
             _address = address;
@@ -46,12 +46,12 @@ namespace PsIpc.Transport.Sockets
         /// </summary>
         /// <exception cref="IpcException">HostNotFound, ConnectTimeout, ConnectFailed.</exception>
         public static UdpClientChannel Connect(string host, int port, SocketFraming framing, Deadline deadline, CancellationToken cancellationToken,
-            ChannelOptions options = null)
+            ChannelOptions? options = null)
         {
             if (string.IsNullOrEmpty(host)) throw new ArgumentNullException(nameof(host));
             if (port < 1 || port > 65535) throw new ArgumentOutOfRangeException(nameof(port));
             string name = $"udp:{host}:{port}";
-            Socket socket = UdpDatagrams.Connect(host, port, deadline, cancellationToken, name);
+            Socket socket = UdpDatagrams.Connect(host, port, name, deadline, cancellationToken);
             try
             {
                 return new UdpClientChannel(name, $"{host}:{port}", socket, framing, options);
@@ -70,7 +70,7 @@ namespace PsIpc.Transport.Sockets
         public IPEndPoint RemoteEndPoint { get; }
 
         /// <summary>The local end: ip:port.</summary>
-        public string LocalAddress
+        public string? LocalAddress
         {
             get
             {
@@ -97,7 +97,7 @@ namespace PsIpc.Transport.Sockets
         public long Refusals => Interlocked.Read(ref _refusals);
 
         /// <summary>The last refusal or dropped datagram's reason.</summary>
-        public IpcException LastError => _drops.LastError;
+        public IpcException? LastError => _drops.LastError;
 
         public override string Address => _address;
 
@@ -207,8 +207,7 @@ namespace PsIpc.Transport.Sockets
 
         private void Accept(byte[] buffer, int count)
         {
-            IpcException invalid = UdpDatagrams.Decode(buffer, count, Framing, Options.MaxMessageSize, Name, _address, out MessageFormat format, out byte[] payload);
-            if (invalid != null)
+            if (!UdpDatagrams.TryDecode(buffer, count, Framing, Options.MaxMessageSize, Name, _address, out MessageFormat format, out byte[]? payload, out IpcException? invalid))
             {
                 _drops.Invalid(invalid);
                 return;

@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics.CodeAnalysis;
 using System.Linq;
 using System.Net;
 using System.Net.Sockets;
@@ -74,14 +75,15 @@ namespace PsIpc.Transport.Sockets
         }
 
         /// <summary>
-        /// Cuts the message out of a datagram of <paramref name="count"/> bytes. Returns null and sets
-        /// <paramref name="payload"/> on success; otherwise the reason the datagram is dropped (ProtocolError,
-        /// MessageTooLarge). Sizes are checked before the payload is copied.
+        /// Cuts the message out of a datagram of <paramref name="count"/> bytes. True with
+        /// <paramref name="payload"/> set on success; otherwise false with the reason the datagram is dropped
+        /// in <paramref name="invalid"/> (ProtocolError, MessageTooLarge). Sizes are checked before the payload is copied.
         /// </summary>
-        public static IpcException Decode(byte[] buffer, int count, SocketFraming framing, int maxMessageSize, string channelName, string from,
-            out MessageFormat format, out byte[] payload)
+        public static bool TryDecode(byte[] buffer, int count, SocketFraming framing, int maxMessageSize, string channelName, string from,
+            out MessageFormat format, [NotNullWhen(true)] out byte[]? payload, [NotNullWhen(false)] out IpcException? invalid)
         {
             payload = null;
+            invalid = null;
             format = MessageFormat.Bytes;
             int offset = 0, length = count;
             switch (framing)
@@ -99,21 +101,24 @@ namespace PsIpc.Transport.Sockets
                 default:
                     if (count < FrameHeader.Size)
                     {
-                        return new IpcException(IpcErrorKind.ProtocolError,
+                        invalid = new IpcException(IpcErrorKind.ProtocolError,
                             $"A datagram of {count} bytes from {from} to '{channelName}' is shorter than a PsIpc frame header (5 bytes); it was dropped.", channelName);
+                        return false;
                     }
                     uint announced = FrameHeader.ReadLength(buffer, 0);
                     var type = (FrameType)buffer[4];
                     if (announced != (uint)(count - FrameHeader.Size))
                     {
-                        return new IpcException(IpcErrorKind.ProtocolError,
+                        invalid = new IpcException(IpcErrorKind.ProtocolError,
                             $"A datagram from {from} to '{channelName}' announces a {announced}-byte payload but carries {count - FrameHeader.Size} bytes; " +
                             "with LengthPrefixed framing a datagram holds exactly one frame. It was dropped.", channelName);
+                        return false;
                     }
                     if (!FrameTypes.IsData(type))
                     {
-                        return new IpcException(IpcErrorKind.ProtocolError,
+                        invalid = new IpcException(IpcErrorKind.ProtocolError,
                             $"A datagram from {from} to '{channelName}' has frame type 0x{(byte)type:x2}; over UDP only data frames (0x10-0x13) are valid. It was dropped.", channelName);
+                        return false;
                     }
                     format = (MessageFormat)type;
                     offset = FrameHeader.Size;
@@ -122,12 +127,13 @@ namespace PsIpc.Transport.Sockets
             }
             if (length > maxMessageSize)
             {
-                return new IpcException(IpcErrorKind.MessageTooLarge,
+                invalid = new IpcException(IpcErrorKind.MessageTooLarge,
                     $"A datagram from {from} to '{channelName}' carries a {length}-byte message; the maximum is {maxMessageSize} bytes (-MaxMessageSize). It was dropped.", channelName);
+                return false;
             }
             payload = new byte[length];
             Buffer.BlockCopy(buffer, offset, payload, 0, length);
-            return null;
+            return true;
         }
 
         /// <summary>A UDP socket bound to the address and port (0: a free port).</summary>
@@ -165,9 +171,9 @@ namespace PsIpc.Transport.Sockets
 
         /// <summary>A UDP socket connected to the first address of <paramref name="host"/> (IPv4 first).</summary>
         /// <exception cref="IpcException">HostNotFound, ConnectTimeout, ConnectFailed.</exception>
-        public static Socket Connect(string host, int port, Deadline deadline, CancellationToken cancellationToken, string name)
+        public static Socket Connect(string host, int port, string name, Deadline deadline, CancellationToken cancellationToken)
         {
-            IPAddress address = Resolve(host, deadline, cancellationToken, name);
+            IPAddress address = Resolve(host, name, deadline, cancellationToken);
             var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
             try
             {
@@ -190,7 +196,7 @@ namespace PsIpc.Transport.Sockets
             socket.SendTimeout = (int)SendTimeout.TotalMilliseconds;
         }
 
-        private static IPAddress Resolve(string host, Deadline deadline, CancellationToken cancellationToken, string name)
+        private static IPAddress Resolve(string host, string name, Deadline deadline, CancellationToken cancellationToken)
         {
             if (IPAddress.TryParse(host, out IPAddress literal)) return literal;
             if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)) return IPAddress.Loopback; // a server binds 127.0.0.1 by default

@@ -31,7 +31,7 @@ namespace PsIpc.Transport.Sockets
         private long _peersSeen;
         private int _nextPeerId;
 
-        private UdpServerChannel(string name, Socket socket, SocketFraming framing, int maxPeers, ChannelOptions options)
+        private UdpServerChannel(string name, Socket socket, SocketFraming framing, int maxPeers, ChannelOptions? options)
             : base(name, ChannelKind.Udp, ChannelRole.Server, options)
         {
             if (maxPeers < 1) throw new ArgumentOutOfRangeException(nameof(maxPeers), "MaxConnections must be at least 1.");
@@ -54,7 +54,7 @@ namespace PsIpc.Transport.Sockets
         /// </summary>
         /// <param name="maxPeers">Peers remembered for replies and broadcasts; the least recently heard is forgotten beyond it.</param>
         /// <exception cref="IpcException">AuthenticationRequired, AddressInUse, ConnectFailed.</exception>
-        public static UdpServerChannel Listen(string name, IPAddress address, int port, SocketFraming framing, int maxPeers, ChannelOptions options)
+        public static UdpServerChannel Listen(string? name, IPAddress address, int port, SocketFraming framing, int maxPeers, ChannelOptions? options)
         {
             if (address == null) throw new ArgumentNullException(nameof(address));
             if (port < 0 || port > 65535) throw new ArgumentOutOfRangeException(nameof(port));
@@ -119,7 +119,7 @@ namespace PsIpc.Transport.Sockets
         public long DatagramsDropped => _drops.Total;
 
         /// <summary>Why the last malformed or oversized datagram was dropped.</summary>
-        public IpcException LastDropError => _drops.LastError;
+        public IpcException? LastDropError => _drops.LastError;
 
         /// <summary>The peers remembered now, as channels a reply can be sent to.</summary>
         public IReadOnlyList<IpcChannel> Peers
@@ -160,7 +160,7 @@ namespace PsIpc.Transport.Sockets
                 }
                 targets = new List<UdpPeer>(_peers.Values);
             }
-            IpcException failure = null;
+            IpcException? failure = null;
             int delivered = 0;
             foreach (UdpPeer peer in targets)
             {
@@ -284,9 +284,8 @@ namespace PsIpc.Transport.Sockets
 
         private void Accept(byte[] buffer, int count, IPEndPoint from)
         {
-            IpcException invalid = UdpDatagrams.Decode(buffer, count, Framing, Options.MaxMessageSize, Name, UdpDatagrams.Format(from),
-                out MessageFormat format, out byte[] payload);
-            if (invalid != null)
+            if (!UdpDatagrams.TryDecode(buffer, count, Framing, Options.MaxMessageSize, Name, UdpDatagrams.Format(from),
+                out MessageFormat format, out byte[]? payload, out IpcException? invalid))
             {
                 _drops.Invalid(invalid);
                 return;
@@ -323,12 +322,12 @@ namespace PsIpc.Transport.Sockets
                 }
                 if (_peers.Count >= MaxConnections)
                 {
-                    UdpPeer oldest = null;
+                    UdpPeer? oldest = null;
                     foreach (UdpPeer p in _peers.Values)
                     {
                         if (oldest == null || p.LastHeardTicks < oldest.LastHeardTicks) oldest = p;
                     }
-                    _peers.Remove(oldest.RemoteEndPoint);
+                    _peers.Remove(oldest!.RemoteEndPoint); // MaxConnections is at least 1, so the loop saw a peer
                 }
                 peer = new UdpPeer(this, from, ++_nextPeerId);
                 _peers.Add(from, peer);

@@ -1,3 +1,4 @@
+using System;
 using System.Management.Automation;
 using PsIpc.Transport;
 using PsIpc.Transport.Channels;
@@ -13,7 +14,7 @@ namespace PsIpc.Commands
         [ChannelTransformation]
         [ArgumentCompleter(typeof(ChannelNameCompleter))]
         [ValidateNotNull]
-        public IpcChannel[] Channel { get; set; }
+        public IpcChannel[] Channel { get; set; } = Array.Empty<IpcChannel>();
 
         /// <summary>How long to wait for queued messages to be written; default 30 s.</summary>
         [Parameter]

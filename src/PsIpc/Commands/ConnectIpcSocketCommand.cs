@@ -30,7 +30,7 @@ namespace PsIpc.Commands
 
         [Parameter(ParameterSetName = UnixSet, Mandatory = true)]
         [ValidateNotNullOrEmpty]
-        public string Path { get; set; }
+        public string? Path { get; set; }
 
         [Parameter]
         public SocketFraming Framing { get; set; } = SocketFraming.LengthPrefixed;
@@ -49,7 +49,7 @@ namespace PsIpc.Commands
         [Parameter(ParameterSetName = UnixSet)]
         [SecretTransformation]
         [ValidateNotNull]
-        public SecureString Secret { get; set; }
+        public SecureString? Secret { get; set; }
 
         /// <summary>Speak TLS (a server started with -Certificate); its certificate must be trusted for -ComputerName.</summary>
         [Parameter(ParameterSetName = TcpSet)]
@@ -58,7 +58,7 @@ namespace PsIpc.Commands
         /// <summary>Trust exactly the server certificate with this SHA-1 thumbprint (a self-signed one); implies -UseTls.</summary>
         [Parameter(ParameterSetName = TcpSet)]
         [ValidatePattern("^(?:[0-9A-Fa-f]{2}[: ]?){19}[0-9A-Fa-f]{2}$")]
-        public string CertificateThumbprint { get; set; }
+        public string? CertificateThumbprint { get; set; }
 
         /// <summary>Talk UDP: each message one datagram to the server, each datagram from it one message.</summary>
         [Parameter(ParameterSetName = UdpSet, Mandatory = true)]
@@ -67,7 +67,7 @@ namespace PsIpc.Commands
         protected override void EndProcessing()
         {
             var options = new ChannelOptions { MaxMessageSize = MaxMessageSize };
-            ErrorRecord refusedSecret = SecretArgument.Refusal(Secret);
+            ErrorRecord? refusedSecret = SecretArgument.Refusal(Secret);
             if (refusedSecret != null)
             {
                 ThrowTerminatingError(refusedSecret);
@@ -81,8 +81,9 @@ namespace PsIpc.Commands
             };
             try
             {
+                // -Path is mandatory in the Unix set.
                 IpcChannel channel = ParameterSetName == UnixSet
-                    ? SocketClientChannel.ConnectUnix(SocketAddressParser.ResolvePath(SessionState, Path), Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security)
+                    ? SocketClientChannel.ConnectUnix(SocketAddressParser.ResolvePath(SessionState, Path!), Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security)
                     : Udp ? (IpcChannel)UdpClientChannel.Connect(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options)
                     : SocketClientChannel.ConnectTcp(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security);
                 ChannelRegistry.Register(channel);

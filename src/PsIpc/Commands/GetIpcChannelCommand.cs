@@ -13,7 +13,7 @@ namespace PsIpc.Commands
         [ArgumentCompleter(typeof(ChannelNameCompleter))]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
-        public string[] Name { get; set; }
+        public string[]? Name { get; set; }
 
         protected override void ProcessRecord() =>
             NameFilter.WriteMatches(this, ChannelRegistry.Snapshot(), Name, WildcardOptions.IgnoreCase,

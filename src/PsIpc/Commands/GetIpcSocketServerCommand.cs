@@ -14,7 +14,7 @@ namespace PsIpc.Commands
         [ArgumentCompleter(typeof(ChannelNameCompleter))]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
-        public string[] Name { get; set; }
+        public string[]? Name { get; set; }
 
         protected override void ProcessRecord() =>
             NameFilter.WriteMatches(this, ChannelRegistry.Snapshot().OfType<ISocketServer>().ToList(), Name, WildcardOptions.IgnoreCase,

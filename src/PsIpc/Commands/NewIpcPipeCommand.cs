@@ -21,7 +21,7 @@ namespace PsIpc.Commands
         [Parameter(Position = 0, ParameterSetName = ClientSet, Mandatory = true)]
         [ArgumentCompleter(typeof(PipeNameCompleter))]
         [ValidateNotNullOrEmpty]
-        public string Name { get; set; }
+        public string? Name { get; set; }
 
         [Parameter(ParameterSetName = ClientSet, Mandatory = true)]
         public SwitchParameter Connect { get; set; }
@@ -39,7 +39,7 @@ namespace PsIpc.Commands
         /// <summary>Answers each message: it gets the message as its first argument, its output is the reply.</summary>
         [Parameter(ParameterSetName = ServerSet)]
         [ValidateNotNull]
-        public ScriptBlock ScriptBlock { get; set; }
+        public ScriptBlock? ScriptBlock { get; set; }
 
         [Parameter(ParameterSetName = ServerSet)]
         [ValidateRange(1, 1024)]
@@ -70,7 +70,7 @@ namespace PsIpc.Commands
                 if (Connect)
                 {
                     if (!ShouldProcess(Name, "Connect to a named pipe")) return;
-                    channel = PipeClientChannel.Connect(Name, DeadlineFrom(TimeoutSeconds), CancelToken, options, Framing);
+                    channel = PipeClientChannel.Connect(Name!, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options); // -Name is mandatory with -Connect
                 }
                 else
                 {
@@ -79,7 +79,7 @@ namespace PsIpc.Commands
                     // A handler serves until the pipe is closed, unless told how many clients to take.
                     bool serveUntilClosed = ScriptBlock != null && !MyInvocation.BoundParameters.ContainsKey(nameof(MaxClients));
                     channel = new PipeServerChannel(name, serveUntilClosed ? int.MaxValue : MaxClients, options, Framing);
-                    if (ScriptBlock != null) AttachHandler(channel);
+                    if (ScriptBlock != null) AttachHandler(channel, ScriptBlock);
                 }
                 ChannelRegistry.Register(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId);
                 RunspaceLifetime.Bind(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
@@ -95,11 +95,11 @@ namespace PsIpc.Commands
             }
         }
 
-        private void AttachHandler(IpcChannel server)
+        private void AttachHandler(IpcChannel server, ScriptBlock handler)
         {
             try
             {
-                RequestHandler.Attach(server, ScriptBlock, new HandlerSettings
+                RequestHandler.Attach(server, handler, new HandlerSettings
                 {
                     ThrottleLimit = ThrottleLimit,
                     Depth = Depth,

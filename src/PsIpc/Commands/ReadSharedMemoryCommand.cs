@@ -1,4 +1,3 @@
-#nullable enable
 using System;
 using System.Management.Automation;
 using PsIpc.Transport;
@@ -59,7 +58,7 @@ namespace PsIpc.Commands
                     WriteVerbose($"No value was written to '{segment.Name}' yet.");
                     return;
                 }
-                object value;
+                object? value;
                 try
                 {
                     value = _codec.Decode(message);

@@ -16,13 +16,13 @@ namespace PsIpc.Commands
     public sealed class ReceiveIpcMessageCommand : IpcCmdlet
     {
         private const int BatchSize = 1024;
-        private PayloadCodec _codec;
+        private readonly PayloadCodec _codec = new PayloadCodec();
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
         [ChannelTransformation]
         [ArgumentCompleter(typeof(ChannelNameCompleter))]
         [ValidateNotNull]
-        public IpcChannel Channel { get; set; }
+        public IpcChannel Channel { get; set; } = null!; // mandatory: bound before ProcessRecord
 
         [Parameter]
         [ValidateRange(1, int.MaxValue)]
@@ -35,8 +35,6 @@ namespace PsIpc.Commands
 
         [Parameter]
         public SwitchParameter Envelope { get; set; }
-
-        protected override void BeginProcessing() => _codec = new PayloadCodec();
 
         protected override void ProcessRecord()
         {
@@ -51,7 +49,7 @@ namespace PsIpc.Commands
                 {
                     batch.Clear();
                     // Wait in slices so that a long wait can show progress from the pipeline thread.
-                    int taken = Channel.Receive(batch, (int)Math.Min(remaining, BatchSize), Deadline.Earliest(deadline, waiting.NextSlice()), CancelToken);
+                    int taken = Channel.Receive(batch, (int)Math.Min(remaining, BatchSize), Deadline.Earliest(deadline, WaitProgress.NextSlice()), CancelToken);
                     if (taken == 0 && !deadline.HasExpired)
                     {
                         waiting.Report(Count > 0 ? Count - remaining : -1, Count);
@@ -117,7 +115,7 @@ namespace PsIpc.Commands
 
         private void WriteMessage(IpcMessage message)
         {
-            object body;
+            object? body;
             try
             {
                 body = _codec.Decode(message);
@@ -133,6 +131,6 @@ namespace PsIpc.Commands
             Channel.Acknowledge(message); // written to the pipeline: a transport with acknowledgements confirms it
         }
 
-        protected override void EndProcessing() => _codec?.Dispose();
+        protected override void EndProcessing() => _codec.Dispose();
     }
 }

@@ -15,7 +15,7 @@ namespace PsIpc.Commands
     [OutputType(typeof(void))]
     public sealed class SendIpcMessageCommand : IpcCmdlet
     {
-        private PayloadCodec _codec;
+        private readonly PayloadCodec _codec = new PayloadCodec();
         private readonly DepthProbe _depthProbe = new DepthProbe();
         private bool _sentAny;
 
@@ -23,13 +23,13 @@ namespace PsIpc.Commands
         [ChannelTransformation]
         [ArgumentCompleter(typeof(ChannelNameCompleter))]
         [ValidateNotNull]
-        public IpcChannel Channel { get; set; }
+        public IpcChannel Channel { get; set; } = null!; // mandatory: bound before BeginProcessing
 
         [Parameter(Position = 1, ValueFromPipeline = true)]
         [AllowNull]
         [AllowEmptyString]
         [AllowEmptyCollection]
-        public object InputObject { get; set; }
+        public object? InputObject { get; set; }
 
         [Parameter]
         public PayloadFormat Format { get; set; } = PayloadFormat.Auto;
@@ -46,7 +46,6 @@ namespace PsIpc.Commands
         protected override void BeginProcessing()
         {
             if (!Channel.CanSend) ThrowIpcError(Channel.NotSupportedError(ChannelOperation.Send));
-            _codec = new PayloadCodec();
         }
 
         protected override void ProcessRecord()
@@ -79,11 +78,11 @@ namespace PsIpc.Commands
             }
         }
 
-        private void WarnIfCut(object value)
+        private void WarnIfCut(object? value)
         {
-            string cut = _depthProbe.FindCut(value, Depth);
+            string? cut = _depthProbe.FindCut(value, Depth);
             if (cut == null) return;
-            string type = value is PSObject pso && pso.TypeNames.Count > 0 ? pso.TypeNames[0] : value?.GetType().FullName;
+            string? type = value is PSObject pso && pso.TypeNames.Count > 0 ? pso.TypeNames[0] : value?.GetType().FullName;
             WriteWarning($"Objects of type {type} are cut at -Depth {Depth}: '{cut}' arrives without its properties, as its ToString() text. Use a larger -Depth to keep it.");
         }
 
@@ -108,7 +107,7 @@ namespace PsIpc.Commands
         protected override void StopProcessing()
         {
             base.StopProcessing();
-            _codec?.Dispose();
+            _codec.Dispose();
         }
     }
 }

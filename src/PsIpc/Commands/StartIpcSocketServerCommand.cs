@@ -34,14 +34,14 @@ namespace PsIpc.Commands
 
         [Parameter(ParameterSetName = UnixSet, Mandatory = true)]
         [ValidateNotNullOrEmpty]
-        public string Path { get; set; }
+        public string? Path { get; set; }
 
         [Parameter]
         public SocketFraming Framing { get; set; } = SocketFraming.LengthPrefixed;
 
         [Parameter]
         [ValidateNotNull]
-        public ScriptBlock ScriptBlock { get; set; }
+        public ScriptBlock? ScriptBlock { get; set; }
 
         [Parameter]
         [ValidateRange(1, 1024)]
@@ -65,13 +65,13 @@ namespace PsIpc.Commands
         [Parameter(ParameterSetName = UnixSet)]
         [SecretTransformation]
         [ValidateNotNull]
-        public SecureString Secret { get; set; }
+        public SecureString? Secret { get; set; }
 
         /// <summary>Turns TLS on: the server's certificate, with its private key.</summary>
         [Parameter(ParameterSetName = TcpSet)]
         [Parameter(ParameterSetName = UnixSet)]
         [ValidateNotNull]
-        public X509Certificate2 Certificate { get; set; }
+        public X509Certificate2? Certificate { get; set; }
 
         [Parameter(ParameterSetName = TcpSet)]
         [Parameter(ParameterSetName = UnixSet)]
@@ -95,7 +95,7 @@ namespace PsIpc.Commands
                 HandshakeTimeout = TimeSpan.FromSeconds(HandshakeTimeoutSeconds),
                 IdleTimeout = TimeSpan.FromSeconds(IdleTimeoutSeconds),
             };
-            ErrorRecord refusedSecret = SecretArgument.Refusal(Secret);
+            ErrorRecord? refusedSecret = SecretArgument.Refusal(Secret);
             if (refusedSecret != null)
             {
                 ThrowTerminatingError(refusedSecret);
@@ -117,7 +117,7 @@ namespace PsIpc.Commands
             {
                 if (ParameterSetName == UnixSet)
                 {
-                    string path = SocketAddressParser.ResolvePath(SessionState, Path);
+                    string path = SocketAddressParser.ResolvePath(SessionState, Path!); // -Path is mandatory in the Unix set
                     if (!ShouldProcess(path, "Start a Unix domain socket server")) return;
                     server = SocketServerChannel.ListenUnix(null, path, Framing, MaxConnections, options, security);
                 }

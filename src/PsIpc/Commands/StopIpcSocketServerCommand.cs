@@ -1,3 +1,4 @@
+using System;
 using System.Management.Automation;
 using PsIpc.Transport;
 using PsIpc.Transport.Sockets;
@@ -16,7 +17,7 @@ namespace PsIpc.Commands
         [ChannelTransformation]
         [ArgumentCompleter(typeof(ChannelNameCompleter))]
         [ValidateNotNull]
-        public ISocketServer[] Server { get; set; }
+        public ISocketServer[] Server { get; set; } = Array.Empty<ISocketServer>();
 
         /// <summary>How long to wait for running handlers and queued replies; default 30 s.</summary>
         [Parameter]

@@ -1,7 +1,7 @@
-#nullable enable
 using System;
 using System.Collections;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
 using System.Management.Automation;
 using System.Management.Automation.Runspaces;
 using System.Threading;
@@ -17,6 +17,8 @@ namespace PsIpc.Handlers
     /// message is decoded and its replies encoded on this runspace's thread, with this worker's own
     /// <see cref="PayloadCodec"/>: JSON goes through this runspace and CliXml is read with its type table.
     /// </summary>
+    [SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable",
+        Justification = "Its life ends in Stop, which the handler calls once and which disposes them with the runspace.")]
     public sealed class HandlerWorker
     {
         // Runs once in each worker runspace, for the handler's lifetime: creates the script block from its

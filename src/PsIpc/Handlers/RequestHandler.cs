@@ -1,7 +1,7 @@
-#nullable enable
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
 using System.Management.Automation;
 using System.Management.Automation.Runspaces;
 using System.Runtime.CompilerServices;
@@ -37,6 +37,8 @@ namespace PsIpc.Handlers
     /// counted (Errors, RecentErrors) and the handler goes on. It serves any channel whose Role is Server
     /// through the public channel contract only, and stops when the server starts closing.
     /// </summary>
+    [SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable",
+        Justification = "Its life ends in Stop, once, when its server closes; Stop disposes the token source after the dispatcher has left.")]
     public sealed class RequestHandler
     {
         // Messages taken from the server but not yet handled, all senders together: beyond this the

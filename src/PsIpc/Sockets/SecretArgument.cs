@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics.CodeAnalysis;
 using System.Management.Automation;
 using System.Runtime.InteropServices;
 using System.Security;
@@ -13,7 +14,7 @@ namespace PsIpc.Sockets
     [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
     public sealed class SecretTransformationAttribute : ArgumentTransformationAttribute
     {
-        public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+        public override object? Transform(EngineIntrinsics engineIntrinsics, object inputData)
         {
             object value = inputData is PSObject wrapped ? wrapped.BaseObject : inputData;
             switch (value)
@@ -45,7 +46,9 @@ namespace PsIpc.Sockets
         public const int MinimumLength = 16;
 
         /// <summary>Why -Secret cannot be used (EmptySecret, SecretTooShort), as a terminating error; null when it can.</summary>
-        public static ErrorRecord Refusal(SecureString secret)
+        [SuppressMessage("Usage", "CA2208:Instantiate argument exceptions correctly",
+            Justification = "The argument named is the cmdlet's -Secret, which is what the user gave and reads in the message.")]
+        public static ErrorRecord? Refusal(SecureString? secret)
         {
             if (secret == null) return null;
             if (secret.Length == 0)
@@ -66,7 +69,8 @@ namespace PsIpc.Sockets
 
         /// <summary>The secret's UTF-8 bytes, the HMAC key of docs/protocol.md 11; the unmanaged copy is zeroed.</summary>
         /// <exception cref="ArgumentException">The secret is empty.</exception>
-        public static byte[] ToKey(SecureString secret)
+        [return: NotNullIfNotNull("secret")]
+        public static byte[]? ToKey(SecureString? secret)
         {
             if (secret == null) return null;
             if (secret.Length == 0) throw new ArgumentException("The shared secret (-Secret) is empty.", nameof(secret));

@@ -27,7 +27,7 @@ namespace PsIpc.Sockets
                 throw new IpcException(IpcErrorKind.SocketPathInvalid, "-Path contains a NUL character, which no file name can hold.", path);
             }
             string resolved;
-            ProviderInfo provider;
+            ProviderInfo? provider;
             try
             {
                 resolved = sessionState.Path.GetUnresolvedProviderPathFromPSPath(path, out provider, out _);
