@@ -74,6 +74,8 @@ namespace PsIpc.Amqp
                                 target, e);
                         }
                         break;
+                    case SocketException se when se.SocketErrorCode == SocketError.HostNotFound || se.SocketErrorCode == SocketError.NoData:
+                        return new IpcException(IpcErrorKind.HostNotFound, $"The broker's host name in {endpoint} does not resolve ({se.Message}).", target, e);
                     case ProtocolVersionMismatchException _:
                         return new IpcException(IpcErrorKind.ProtocolVersionMismatch,
                             $"{endpoint} does not speak AMQP 0-9-1 ({inner.Message}).", target, e);

@@ -187,13 +187,16 @@ BeforeDiscovery {
             @{ Case = '-Udp with -Secret'; Expect = 'AmbiguousParameterSet'; Act = { param($F) Start-IpcSocketServer -Udp -Secret $F.Secret } }
         )
         'Connect-IpcQueue'      = @(
-            @{ Case = 'no broker listening'; Expect = 'BrokerUnreachable'; Act = { param($F) Connect-IpcQueue -Uri 'amqp://127.0.0.1:1/' -Queue q -TimeoutSeconds 1 } }
-            @{ Case = 'not an AMQP URI'; Expect = 'HostNotFound'; Act = { param($F) Connect-IpcQueue -Uri 'http://localhost/' -Queue q -TimeoutSeconds 1 } }
+            @{ Case = 'not an AMQP URI'; Expect = 'HostNotFound'; Act = { param($F) Connect-IpcQueue -Uri 'http://localhost/' -Queue q } }
+            @{ Case = 'a host name that does not resolve'; Expect = 'HostNotFound'; Act = { param($F) Connect-IpcQueue -Uri 'amqp://no-such-host.invalid/' -Queue q -TimeoutSeconds 5 } }
+            @{ Case = 'a port nobody listens on, tried once (-TimeoutSeconds 0)'; Expect = 'BrokerUnreachable'; Act = { param($F) Connect-IpcQueue -Uri 'amqp://127.0.0.1:1/' -Queue q -TimeoutSeconds 0 } }
             @{ Case = 'an empty -Queue'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Connect-IpcQueue -Uri 'amqp://127.0.0.1:1/' -Queue '' } }
-            @{ Case = 'an -ExchangeType that does not exist'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Connect-IpcQueue -Uri 'amqp://127.0.0.1:1/' -Exchange x -ExchangeType Headers } }
             @{ Case = '-Prefetch 0'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Connect-IpcQueue -Uri 'amqp://127.0.0.1:1/' -Queue q -Prefetch 0 } }
-            @{ Case = '-Queue with -Subscribe'; Expect = 'AmbiguousParameterSet'; Act = { param($F) Connect-IpcQueue -Uri 'amqp://127.0.0.1:1/' -Queue q -Subscribe } }
+            @{ Case = '-MaxMessageSize over the broker''s 128 MiB'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Connect-IpcQueue -Uri 'amqp://127.0.0.1:1/' -Queue q -MaxMessageSize (128MB + 1) } }
             @{ Case = 'a thumbprint that is no thumbprint'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Connect-IpcQueue -Uri 'amqps://127.0.0.1:1/' -Queue q -CertificateThumbprint 'xyz' } }
+            @{ Case = 'an exchange type PsIpc does not declare'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Connect-IpcQueue -Uri 'amqp://127.0.0.1:1/' -Exchange x -ExchangeType Headers } }
+            @{ Case = '-Subscribe with -Queue'; Expect = 'AmbiguousParameterSet'; Act = { param($F) Connect-IpcQueue -Uri 'amqp://127.0.0.1:1/' -Queue q -Subscribe } }
+            @{ Case = '-TimeoutSeconds -1'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Connect-IpcQueue -Uri 'amqp://127.0.0.1:1/' -Queue q -TimeoutSeconds -1 } }
         )
         'Connect-IpcSocket'     = @(
             @{ Case = 'a port nobody listens on'; Expect = 'ConnectionRefused'; Act = { param($F) Connect-IpcSocket -Port 1 -TimeoutSeconds 5 } }
