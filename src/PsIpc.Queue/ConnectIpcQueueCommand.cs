@@ -134,8 +134,8 @@ namespace PsIpc.Queue
             catch (IpcException e)
             {
                 // As every PsIpc cmdlet: a timeout is non-terminating (silent under SilentlyContinue), the rest terminate.
-                if (e.IsTimeout) WriteError(QueueErrors.ToErrorRecord(e));
-                else ThrowTerminatingError(QueueErrors.ToErrorRecord(e));
+                if (e.IsTimeout) WriteError(ErrorMapping.ToErrorRecord(e));
+                else ThrowTerminatingError(ErrorMapping.ToErrorRecord(e));
             }
             catch (OperationCanceledException)
             {
