@@ -126,7 +126,8 @@ namespace PsIpc.Queue
             try
             {
                 EngineLoader.Hook();
-                IpcChannel channel = QueueEngine.Connect(this, deadline, _stopping.Token);
+                IpcChannel channel;
+                using (IpcChannel.BeginConnectWait()) channel = QueueEngine.Connect(this, deadline, _stopping.Token);
                 ChannelRegistry.Register(channel, Runspace.DefaultRunspace?.InstanceId);
                 QueueRunspaceLifetime.Bind(channel, Runspace.DefaultRunspace);
                 WriteObject(channel);

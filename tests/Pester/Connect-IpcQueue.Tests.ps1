@@ -140,14 +140,11 @@ Describe 'Connect-IpcQueue' {
 
         It 'Ctrl+C stops a connect that waits for a broker' {
             $ps = [powershell]::Create()
-            $null = $ps.AddScript("Import-Module '$env:PSIPC_MODULE_PATH'; 'connecting'; Connect-IpcQueue -Uri 'amqp://127.0.0.1:$(Get-ClosedPort)/' -Queue q")
-            $output = [System.Management.Automation.PSDataCollection[psobject]]::new()
-            $null = $ps.BeginInvoke([System.Management.Automation.PSDataCollection[psobject]]::new(), $output)
-            # Without -TimeoutSeconds it retries until a broker answers: stop it while it does.
-            Wait-Until { $output.Count -gt 0 } -TimeoutSeconds 60 | Should -BeTrue
-            $stopping = $ps.BeginStop($null, $null)
-            $stopping.AsyncWaitHandle.WaitOne(30000) | Should -BeTrue -Because 'Ctrl+C ends the wait'
-            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $null = $ps.AddScript("Import-Module '$env:PSIPC_MODULE_PATH'; Connect-IpcQueue -Uri 'amqp://127.0.0.1:$(Get-ClosedPort)/' -Queue q")
+            # Without -TimeoutSeconds it retries until a broker answers: stop it once it waits.
+            $stop = Stop-WhenWaiting -PowerShell $ps
+            $stop.State | Should -Be 'Stopped' -Because 'Ctrl+C ends the wait'
+            $stop.Waiters | Should -Be 0 -Because 'the connect no longer waits'
             $ps.Dispose()
         }
     }

@@ -622,13 +622,9 @@ os.unlink(path)
                         Import-Module $ModulePath
                         New-IpcPipe -Name $Name -Connect
                     }).AddArgument($env:PSIPC_MODULE_PATH).AddArgument((New-TestPipeName))
-                $handle = $ps.BeginInvoke()
-                Start-Sleep -Milliseconds 700
-                $ps.InvocationStateInfo.State | Should -Be 'Running'
-                $sw = [System.Diagnostics.Stopwatch]::StartNew()
-                $ps.Stop()
-                $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
-                $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+                $stop = Stop-WhenWaiting -PowerShell $ps   # once the connect waits for the server
+                $stop.State | Should -Be 'Stopped'
+                $stop.Waiters | Should -Be 0 -Because 'the connect no longer waits'
             }
             finally {
                 $ps.Dispose()

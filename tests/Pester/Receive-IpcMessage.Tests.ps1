@@ -244,17 +244,10 @@ Describe 'Receive-IpcMessage' {
                         Import-Module $ModulePath
                         Receive-IpcMessage -Channel $Channel
                     }).AddArgument($env:PSIPC_MODULE_PATH).AddArgument($server)
-                $handle = $ps.BeginInvoke()
-                Wait-Until { $ps.InvocationStateInfo.State -eq 'Running' } | Should -BeTrue
-                Start-Sleep -Milliseconds 500   # well inside the wait
-                $ps.InvocationStateInfo.State | Should -Be 'Running'
-
-                $sw = [System.Diagnostics.Stopwatch]::StartNew()
-                $ps.Stop()
-                $sw.Stop()
-                $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
-                $ps.InvocationStateInfo.State | Should -Be 'Stopped'
-                $handle.IsCompleted | Should -BeTrue
+                $stop = Stop-WhenWaiting -PowerShell $ps -Channel $server
+                $stop.State | Should -Be 'Stopped'
+                $stop.Waiters | Should -Be 0 -Because 'the Receive no longer waits'
+                $stop.Handle.IsCompleted | Should -BeTrue
 
                 # Nothing was taken away by the stopped Receive: the channel goes on.
                 $server.IsClosed | Should -BeFalse

@@ -311,13 +311,11 @@ say('sent')
             try {
                 $null = $ps.AddScript({ param($ModulePath, $Channel) Import-Module $ModulePath; Receive-IpcMessage -Channel $Channel }).
                     AddArgument($env:PSIPC_MODULE_PATH).AddArgument($srv)
-                $handle = $ps.BeginInvoke()
-                Wait-Until { $ps.InvocationStateInfo.State -eq 'Running' } | Should -BeTrue
-                Start-Sleep -Milliseconds 300
-                $ps.InvocationStateInfo.State | Should -Be 'Running' -Because 'nothing was sent'
-                $ps.Stop()
-                $handle.IsCompleted | Should -BeTrue
-                $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+                # Nothing was sent: the Receive waits, and is stopped once it does.
+                $stop = Stop-WhenWaiting -PowerShell $ps -Channel $srv
+                $stop.Handle.IsCompleted | Should -BeTrue
+                $stop.State | Should -Be 'Stopped'
+                $stop.Waiters | Should -Be 0 -Because 'the Receive no longer waits'
             }
             finally { $ps.Dispose() }
             $srv.State | Should -Be 'Listening' -Because 'stopping a reader does not stop the server'

@@ -296,14 +296,10 @@ say(kind, payload.decode('utf-8'))
                         $chunk = [byte[]]::new(64KB)
                         1..2000 | ForEach-Object { , $chunk } | Send-IpcMessage -Channel $Channel
                     }).AddArgument($env:PSIPC_MODULE_PATH).AddArgument($client)
-                $handle = $ps.BeginInvoke()
-                Wait-Until { $client.MessagesSent -gt ($server.Options.ReceiveBufferBytes / 64KB) } | Should -BeTrue
-                Start-Sleep -Milliseconds 300
-                $ps.InvocationStateInfo.State | Should -Be 'Running' -Because 'the server does not read: the sender is held back'
-                $sw = [System.Diagnostics.Stopwatch]::StartNew()
-                $ps.Stop()
-                $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
-                $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+                # The server does not read: the sender is held back, and stopped once a send waits for room.
+                $stop = Stop-WhenWaiting -PowerShell $ps -Channel $client -Until { $client.MessagesSent -gt ($server.Options.ReceiveBufferBytes / 64KB) }
+                $stop.State | Should -Be 'Stopped'
+                $stop.Waiters | Should -Be 0 -Because 'the Send no longer waits'
 
                 $queued = $client.MessagesSent
                 $queued | Should -BeLessThan (2 * [Math]::Ceiling(($server.Options.ReceiveBufferBytes + $client.Options.SendBufferBytes) / 64KB))
@@ -325,13 +321,10 @@ say(kind, payload.decode('utf-8'))
                         Import-Module $ModulePath
                         'waiting' | Send-IpcMessage -Channel $Server
                     }).AddArgument($env:PSIPC_MODULE_PATH).AddArgument($server)
-                $handle = $ps.BeginInvoke()
-                Start-Sleep -Milliseconds 500
-                $ps.InvocationStateInfo.State | Should -Be 'Running'
-                $sw = [System.Diagnostics.Stopwatch]::StartNew()
-                $ps.Stop()
-                $sw.Elapsed.TotalSeconds | Should -BeLessThan 5
-                $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+                # A server without clients: the send waits for one.
+                $stop = Stop-WhenWaiting -PowerShell $ps -Channel $server
+                $stop.State | Should -Be 'Stopped'
+                $stop.Waiters | Should -Be 0 -Because 'the Send no longer waits'
                 $server.State | Should -Be 'Listening'
             }
             finally {

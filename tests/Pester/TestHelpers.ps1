@@ -17,6 +17,7 @@
         Get-PipePath          where the socket of a pipe name lives: $TMPDIR/CoreFxPipe_<name>
         New-TestShmName       a shared memory name of this run (cleanup: Get-SharedMemory -Name "$TestShmPrefix*")
         Wait-Until            polls a condition until it holds or a timeout passes
+        Stop-WhenWaiting      Ctrl+C (PowerShell.Stop) for a command in another runspace, once its wait has begun
         Clear-TestState       closes every channel this process has open and kills the processes started here
 
     UDP peers use udp_socket() and udp_frame() (docs/protocol.md, section 11: a datagram is one message).
@@ -235,6 +236,55 @@ function Wait-Until {
         Start-Sleep -Milliseconds 20
     }
     [bool](& $Condition)
+}
+
+function Stop-WhenWaiting {
+    <#
+    .SYNOPSIS
+        Starts -PowerShell (BeginInvoke), waits until the PsIpc command in it is blocked in its wait, then stops
+        it as Ctrl+C does (PowerShell.Stop) and returns the stopped invocation's state and the waiters left.
+    .DESCRIPTION
+        The state Running is no sign of a wait: it is already Running while Import-Module runs, so a stop
+        then ends the script before the cmdlet waits, and a test of Ctrl+C passes without testing it. The
+        product counts its waits instead: -Channel's Waiters (a Send, Receive, Flush or Close blocked on
+        that channel) or, without -Channel, IpcChannel.ConnectWaiters (a connect that waits for a pipe,
+        a socket or a broker), counted from the moment the call holds the token that Ctrl+C cancels.
+        Throws when the wait has not begun, or the stop has not ended it, within -TimeoutSeconds (safety
+        nets), or when the command ended before it was stopped. The output object: State (Stopped after a real stop), Waiters (what the
+        same counter says after the stop: 0 when the wait ended), Handle, Output.
+    .EXAMPLE
+        $r = Stop-WhenWaiting -PowerShell $ps -Channel $server
+        $r.State | Should -Be 'Stopped'
+        $r.Waiters | Should -Be 0
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)] [powershell] $PowerShell,
+        [PsIpc.Transport.Channels.IpcChannel] $Channel,
+        # A further state to wait for, together with the wait (e.g. how many messages went before).
+        [scriptblock] $Until = { $true },
+        [double] $TimeoutSeconds = 60
+    )
+    $count = if ($Channel) { { $Channel.Waiters } } else { { [PsIpc.Transport.Channels.IpcChannel]::ConnectWaiters } }
+    $before = [int](& $count)
+    $output = [System.Management.Automation.PSDataCollection[psobject]]::new()
+    $handle = $PowerShell.BeginInvoke([System.Management.Automation.PSDataCollection[psobject]]::new(), $output)
+    $began = Wait-Until { ((& $count) -gt $before -and (& $Until)) -or $handle.IsCompleted } -TimeoutSeconds $TimeoutSeconds
+    if ($handle.IsCompleted) {
+        $why = @($PowerShell.Streams.Error | ForEach-Object { $_.FullyQualifiedErrorId }) -join ', '
+        throw "The command ended before it was stopped (state $($PowerShell.InvocationStateInfo.State); errors: $why)."
+    }
+    if (-not $began) { throw "No wait began within $TimeoutSeconds s (waiters: $(& $count), $before before)." }
+    # BeginStop, so that a wait that ignores Ctrl+C fails the test after a generous safety net instead of hanging it.
+    $stopping = $PowerShell.BeginStop($null, $null)
+    if (-not $stopping.AsyncWaitHandle.WaitOne([int]($TimeoutSeconds * 1000))) { throw "The stopped command still ran after $TimeoutSeconds s." }
+    $PowerShell.EndStop($stopping)
+    [pscustomobject]@{
+        State   = $PowerShell.InvocationStateInfo.State
+        Waiters = [int](& $count) - $before
+        Handle  = $handle
+        Output  = $output
+    }
 }
 
 function Clear-TestState {

@@ -28,6 +28,8 @@ namespace PsIpc.Transport.Channels
     /// </summary>
     public abstract class IpcChannel : IDisposable
     {
+        private static readonly WaitCounter s_connectWaiters = new WaitCounter();
+        private readonly WaitCounter _waiters = new WaitCounter();
         private long _messagesSent, _messagesReceived, _bytesSent, _bytesReceived;
         private int _closed;
         private readonly object _returnedGate = new object();
@@ -84,6 +86,22 @@ namespace PsIpc.Transport.Channels
 
         public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
+        /// <summary>
+        /// Calls blocked on this channel right now: Send, Receive, and the Flush and Close waits of the cmdlets.
+        /// Counted from the moment the call holds its cancellation token, so once it is above 0 a stop
+        /// (Ctrl+C) reaches the wait itself, not the command before it (what tests of Ctrl+C wait for).
+        /// </summary>
+        public int Waiters => Volatile.Read(ref _waiters.Count);
+
+        /// <summary>Connects in this process waiting for a channel that does not exist yet (a pipe, a socket, a broker).</summary>
+        public static int ConnectWaiters => Volatile.Read(ref s_connectWaiters.Count);
+
+        /// <summary>Counts a wait on this channel in <see cref="Waiters"/> until the returned scope is disposed.</summary>
+        public WaitScope BeginWait() => new WaitScope(_waiters);
+
+        /// <summary>Counts a connect in <see cref="ConnectWaiters"/> until the returned scope is disposed.</summary>
+        public static WaitScope BeginConnectWait() => new WaitScope(s_connectWaiters);
+
         /// <summary>Raised once when Close starts, before anything is released (a request handler stops here).</summary>
         public event EventHandler<Deadline>? Closing;
 
@@ -97,7 +115,7 @@ namespace PsIpc.Transport.Channels
             if (payload == null) throw new ArgumentNullException(nameof(payload));
             ThrowIfClosed();
             if (!CanSend) throw NotSupportedError(ChannelOperation.Send);
-            SendCore(format, payload, deadline, cancellationToken);
+            using (BeginWait()) SendCore(format, payload, deadline, cancellationToken);
         }
 
         /// <summary>
@@ -115,7 +133,7 @@ namespace PsIpc.Transport.Channels
             if (returned > 0) return returned;
             try
             {
-                return ReceiveCore(into, max, deadline, cancellationToken);
+                using (BeginWait()) return ReceiveCore(into, max, deadline, cancellationToken);
             }
             catch (InvalidOperationException) when (IsClosed)
             {
@@ -247,5 +265,24 @@ namespace PsIpc.Transport.Channels
 
         protected IpcException ClosedError() =>
             new IpcException(IpcErrorKind.ChannelClosed, $"The channel '{Name}' is closed.", Name);
+
+        /// <summary>One counted wait (<see cref="Waiters"/>, <see cref="ConnectWaiters"/>), ended by Dispose (a using block).</summary>
+        public readonly struct WaitScope : IDisposable
+        {
+            private readonly WaitCounter _counter;
+
+            internal WaitScope(WaitCounter counter)
+            {
+                _counter = counter;
+                Interlocked.Increment(ref counter.Count);
+            }
+
+            public void Dispose() => Interlocked.Decrement(ref _counter.Count);
+        }
+
+        internal sealed class WaitCounter
+        {
+            public int Count;
+        }
     }
 }

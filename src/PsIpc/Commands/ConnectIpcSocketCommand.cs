@@ -82,10 +82,14 @@ namespace PsIpc.Commands
             try
             {
                 // -Path is mandatory in the Unix set.
-                IpcChannel channel = ParameterSetName == UnixSet
-                    ? SocketClientChannel.ConnectUnix(SocketAddressParser.ResolvePath(SessionState, Path!), Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security)
-                    : Udp ? (IpcChannel)UdpClientChannel.Connect(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options)
-                    : SocketClientChannel.ConnectTcp(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security);
+                IpcChannel channel;
+                using (IpcChannel.BeginConnectWait())
+                {
+                    channel = ParameterSetName == UnixSet
+                        ? SocketClientChannel.ConnectUnix(SocketAddressParser.ResolvePath(SessionState, Path!), Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security)
+                        : Udp ? UdpClientChannel.Connect(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options)
+                        : SocketClientChannel.ConnectTcp(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security);
+                }
                 ChannelRegistry.Register(channel);
                 RunspaceLifetime.Bind(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
                 WriteObject(channel);

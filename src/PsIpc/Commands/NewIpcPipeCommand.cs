@@ -70,7 +70,7 @@ namespace PsIpc.Commands
                 if (Connect)
                 {
                     if (!ShouldProcess(Name, "Connect to a named pipe")) return;
-                    channel = PipeClientChannel.Connect(Name!, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options); // -Name is mandatory with -Connect
+                    using (IpcChannel.BeginConnectWait()) channel = PipeClientChannel.Connect(Name!, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options); // -Name is mandatory with -Connect
                 }
                 else
                 {

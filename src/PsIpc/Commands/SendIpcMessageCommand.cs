@@ -93,7 +93,7 @@ namespace PsIpc.Commands
             {
                 // -TimeoutSeconds bounds the waits for room and for a client; writing out what was accepted
                 // gets at least a second, so -TimeoutSeconds 0 (never wait for room) still succeeds.
-                Channel.Flush(HasTimeout ? Deadline.After(TimeSpan.FromSeconds(Math.Max(TimeoutSeconds, 1))) : Deadline.Infinite, CancelToken);
+                using (Channel.BeginWait()) Channel.Flush(HasTimeout ? Deadline.After(TimeSpan.FromSeconds(Math.Max(TimeoutSeconds, 1))) : Deadline.Infinite, CancelToken);
             }
             catch (IpcException e)
             {
