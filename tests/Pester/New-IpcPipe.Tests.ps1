@@ -501,17 +501,17 @@ Start-Sleep -Milliseconds (Get-Random -Maximum 10)
                 $null = $ps.AddScript({
                         param($ModulePath, $Name)
                         Import-Module $ModulePath
-                        Start-Sleep -Milliseconds 1500
-                        New-IpcPipe -Name $Name
+                        New-IpcPipe -Name $Name -Connect -TimeoutSeconds 120
                     }).AddArgument($env:PSIPC_MODULE_PATH).AddArgument($name)
+                $waiting = [PsIpc.Transport.Channels.IpcChannel]::ConnectWaiters
                 $handle = $ps.BeginInvoke()
-                $sw = [System.Diagnostics.Stopwatch]::StartNew()
-                $client = New-IpcPipe -Name $name -Connect -TimeoutSeconds 20
-                $sw.Stop()
+                # The server appears only once the client waits for it.
+                Wait-Until { [PsIpc.Transport.Channels.IpcChannel]::ConnectWaiters -gt $waiting -or $handle.IsCompleted } -TimeoutSeconds 60 | Should -BeTrue
+                $handle.IsCompleted | Should -BeFalse -Because 'the client waits: there is no server yet'
+                $server = New-IpcPipe -Name $name
+                $client = $ps.EndInvoke($handle)[0]
 
                 $client.State | Should -Be 'Connected'
-                $sw.Elapsed.TotalSeconds | Should -BeGreaterThan 1
-                $server = $ps.EndInvoke($handle)[0]
                 $server.Name | Should -Be $name
                 Send-IpcMessage -Channel $server -InputObject 'late but here'
                 Receive-IpcMessage -Channel $client -Count 1 -TimeoutSeconds 5 | Should -Be 'late but here'

@@ -123,6 +123,9 @@ Describe 'Socket security: shared secret (-Secret)' {
 
     It 'tells a client that a server busy with handshakes is full (ServerBusy), not that its secret failed' {
         $srv = Start-IpcSocketServer -Secret $Secret -MaxConnections 1 -HandshakeTimeoutSeconds 30
+        # The server runs in this process: a connection it has accepted is a socket descriptor of ours.
+        $sockets = { @(Get-ChildItem -LiteralPath "/proc/$PID/fd" -ErrorAction SilentlyContinue | Where-Object { $_.LinkTarget -like 'socket:*' }).Count }
+        $before = & $sockets
         # Two silent clients: handshakes in progress are bounded to twice -MaxConnections.
         $silent = Start-PythonPeer @'
 a = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
@@ -131,7 +134,8 @@ say('connected')
 hang()
 '@ -ArgumentList $srv.Port
         Read-PeerLine $silent | Should -Be 'connected'
-        Start-Sleep -Milliseconds 300
+        # The kernel completes a connection before the server accepts it: wait until both are the server's.
+        Wait-Until { (& $sockets) -ge $before + 2 } -TimeoutSeconds 60 | Should -BeTrue -Because 'the server accepts both silent clients'
         { Connect-IpcSocket -Port $srv.Port -Secret $Secret -TimeoutSeconds 5 -ErrorAction Stop } |
             Should -Throw -ErrorId 'ServerBusy,PsIpc.Commands.ConnectIpcSocketCommand'
         $srv.ConnectionsRefused | Should -Be 1
@@ -334,19 +338,27 @@ os.kill(os.getpid(), signal.SIGSTOP)   # as if its machine vanished: the socket 
     }
 
     It 'keeps a connection that exchanges messages, and -IdleTimeoutSeconds 0 never closes' {
-        $srv = Start-IpcSocketServer -IdleTimeoutSeconds 1 -ScriptBlock { param($m) $m }
-        $c = Connect-IpcSocket -Port $srv.Port -TimeoutSeconds 5
-        foreach ($i in 1..6) {
-            Send-IpcMessage $c "tick $i"
-            Receive-IpcMessage $c -Count 1 -TimeoutSeconds 5 | Should -Be "tick $i"
-            Start-Sleep -Milliseconds 400
-        }
-        $srv.IdleConnectionsClosed | Should -Be 0
-
+        # A reference: a connection of a server with the same 1 s idle timeout that says nothing. Its closing
+        # shows, by state rather than by a clock, that more than the idle timeout has passed.
+        $idle = Start-IpcSocketServer -IdleTimeoutSeconds 1
         $never = Start-IpcSocketServer -IdleTimeoutSeconds 0
         $never.IdleTimeoutSeconds | Should -Be 0
+        $srv = Start-IpcSocketServer -IdleTimeoutSeconds 1 -ScriptBlock { param($m) $m }
+        $c = Connect-IpcSocket -Port $srv.Port -TimeoutSeconds 5
         $n = Connect-IpcSocket -Port $never.Port -TimeoutSeconds 5
-        Start-Sleep -Milliseconds 1500
-        $n.State | Should -Be 'Connected'
+        $null = Connect-IpcSocket -Port $idle.Port -TimeoutSeconds 5
+        # Exchange messages until the reference was closed, and three more times after that.
+        $i = 0
+        $after = 0
+        while ($after -lt 3) {
+            $i++
+            Send-IpcMessage $c "tick $i"
+            Receive-IpcMessage $c -Count 1 -TimeoutSeconds 30 | Should -Be "tick $i"
+            if ($idle.IdleConnectionsClosed -eq 1) { $after++ }
+            $i | Should -BeLessThan 100000 -Because 'the silent reference connection is closed at its idle timeout'
+        }
+        $srv.IdleConnectionsClosed | Should -Be 0 -Because 'a connection that exchanges messages is never idle'
+        $n.State | Should -Be 'Connected' -Because '-IdleTimeoutSeconds 0 never closes, though the reference timed out meanwhile'
+        $never.IdleConnectionsClosed | Should -Be 0
     }
 }
