@@ -55,7 +55,8 @@ BeforeAll {
 
     # Two trials per core at a time: most of a trial is waiting (a process starting, a stream, a kill).
     $parallel = [Math]::Max(2, [Math]::Min(8, 2 * [Environment]::ProcessorCount))
-    $combos = ($Combinations | ForEach-Object { "$($_.Transport):$($_.Role)" }) -join ','
+    # The same rows as $Combinations of BeforeDiscovery (discovery's variables do not reach this phase).
+    $combos = 'pipe:sender,pipe:receiver,pipe:server,tcp:sender,tcp:receiver,tcp:server,unix:sender,unix:receiver,unix:server,queue:sender,queue:receiver'
     $report = Join-Path $peerOut 'report.json'
     $psi = [System.Diagnostics.ProcessStartInfo]::new((Join-Path $peerOut 'PsIpc.FaultPeer'))
     foreach ($a in 'drive', $report, $script:Trials, $parallel, $script:RunPrefix, $script:WorkDir, $combos) { $psi.ArgumentList.Add([string]$a) }
@@ -91,6 +92,7 @@ AfterAll {
 Describe 'A <Role> of the <Transport> transport killed with kill -9 at a random moment of a stream' -ForEach $Combinations {
     BeforeAll {
         $row = Get-Row -Transport $Transport -Role $Role
+        if (-not $row) { throw "The fault driver reported nothing for $Transport $Role." }
         $victimSends = $Role -eq 'sender'
         $victimReceives = $Role -eq 'receiver'
         if ($Role -eq 'server') { $victimSends = $victimReceives = $true }   # even trials it sends, odd ones it receives
