@@ -63,25 +63,46 @@ namespace PsIpc.Transport.Channels
         }
 
         /// <summary>Adds items in order, waiting for room as needed; returns how many were added.</summary>
-        public int TryAddRange(IList<T> items, Func<T, long> sizeOf, Deadline deadline, CancellationToken cancellationToken)
+        public int TryAddRange(IList<T> items, Func<T, long> sizeOf, Deadline deadline, CancellationToken cancellationToken) =>
+            TryAddRange(items, sizeOf, null, deadline, cancellationToken);
+
+        /// <summary>
+        /// As above; when it throws (the queue was completed, the token cancelled) after adding only some items,
+        /// <paramref name="notAdded"/> is called for each of the others, so that what the caller attached to them
+        /// (a share of a receive budget) can be given back.
+        /// </summary>
+        public int TryAddRange(IList<T> items, Func<T, long> sizeOf, Action<T>? notAdded, Deadline deadline, CancellationToken cancellationToken)
         {
+            if (items == null) throw new ArgumentNullException(nameof(items));
             int added = 0;
-            lock (_gate)
+            bool returned = false;
+            try
             {
-                while (added < items.Count)
+                lock (_gate)
                 {
-                    if (_completed) throw new InvalidOperationException("The queue is completed.");
-                    long size = sizeOf(items[added]);
-                    if (HasRoomFor(size))
+                    while (added < items.Count)
                     {
-                        Enqueue(items[added], size);
-                        added++;
-                        continue;
+                        if (_completed) throw new InvalidOperationException("The queue is completed.");
+                        long size = sizeOf(items[added]);
+                        if (HasRoomFor(size))
+                        {
+                            Enqueue(items[added], size);
+                            added++;
+                            continue;
+                        }
+                        if (!Wait(ref _waitingAdders, deadline, cancellationToken)) break;
                     }
-                    if (!Wait(ref _waitingAdders, deadline, cancellationToken)) break;
+                }
+                returned = true;
+                return added;
+            }
+            finally
+            {
+                if (!returned && notAdded != null)
+                {
+                    for (int i = added; i < items.Count; i++) notAdded(items[i]);
                 }
             }
-            return added;
         }
 
         /// <summary>

@@ -217,9 +217,18 @@ namespace PsIpc.Transport.Connections
                 if (m.IsEndOfInput) markers++;
             }
             Interlocked.Exchange(ref _lastReceivedTicks, Stopwatch.GetTimestamp());
-            int added = _owner.Inbound.TryAddRange(messages, m => m.Size + 64L, Deadline.Infinite, _abort.Token);
+            // Aborted while it waits for room: the messages that did not go in give their budget share back.
+            int added = _owner.Inbound.TryAddRange(messages, m => m.Size + 64L, _giveShareBack ??= GiveShareBack, Deadline.Infinite, _abort.Token);
             (CountersOf ?? SenderView)?.CountReceived(added - markers, bytes);
             messages.Clear();
+        }
+
+        private Action<IpcMessage>? _giveShareBack;
+
+        private void GiveShareBack(IpcMessage message)
+        {
+            _options.ReceiveBudget?.Release(message.BudgetHeld);
+            message.BudgetHeld = 0;
         }
 
         private void SendErrorFrame(IpcException error)
