@@ -20,7 +20,6 @@ namespace PsIpc.Commands
             NameFilter.WriteMatches(this, ChannelRegistry.Snapshot().OfType<ISocketServer>().ToList(), Name, WildcardOptions.IgnoreCase,
                 (server, pattern) => pattern.IsMatch(server.Name) || pattern.IsMatch(server.Address),
                 name => new ErrorRecord(new ItemNotFoundException($"No socket server of this process is named '{name}'."),
-                    "SocketServerNotFound", ErrorCategory.ObjectNotFound, name),
-                ServerView.Of);
+                    "SocketServerNotFound", ErrorCategory.ObjectNotFound, name));
     }
 }
