@@ -11,7 +11,7 @@ namespace PsIpc.Commands
     public sealed class GetIpcSocketServerCommand : PSCmdlet
     {
         [Parameter(Position = 0, ValueFromPipeline = true)]
-        [ArgumentCompleter(typeof(ChannelNameCompleter))]
+        [ArgumentCompleter(typeof(SocketServerNameCompleter))]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
         public string[]? Name { get; set; }
