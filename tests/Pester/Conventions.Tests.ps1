@@ -137,6 +137,16 @@ Describe 'Progress on waits longer than a second' {
         finally { $silent.Stop() }
     }
 
+    It 'Connect-IpcQueue shows progress while it retries a broker that is not there, then BrokerUnreachable' {
+        $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $probe.Start(); $port = $probe.LocalEndpoint.Port; $probe.Stop()   # nothing listens there
+        $r = Invoke-InRunspace "Connect-IpcQueue -Uri 'amqp://127.0.0.1:$port/' -Queue q -TimeoutSeconds 2.5 -Verbose"
+        $r.Errors.FullyQualifiedErrorId | Should -Be 'BrokerUnreachable,PsIpc.Queue.ConnectIpcQueueCommand'
+        $r.Verbose | Should -Contain "Connecting to the broker for 'q' (up to 2.5 s)."
+        @($r.Progress | Where-Object { $_.Activity -eq "Connecting to the broker for 'q'" -and $_.RecordType -eq 'Processing' }).Count | Should -BeGreaterThan 0
+        $r.Progress[-1].RecordType | Should -Be 'Completed'
+    }
+
     It 'Send-IpcMessage to a server without a client shows progress, then SendTimeout' {
         $server = New-IpcPipe -Name (New-TestPipeName)
         $r = Invoke-InRunspace 'Send-IpcMessage -Channel $server -InputObject x -TimeoutSeconds 2.5' -Variables @{ server = $server }
