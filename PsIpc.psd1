@@ -36,8 +36,11 @@
     PrivateData            = @{
         PSData = @{
             Tags         = @('IPC', 'NamedPipe', 'Pipe', 'Socket', 'TCP', 'UnixSocket', 'SharedMemory', 'RabbitMQ', 'AMQP', 'Jobs', 'ThreadJob', 'Messaging', 'Linux', 'Windows', 'PSEdition_Core', 'PSEdition_Desktop')
-            LicenseUri   = 'https://opensource.org/licenses/MIT'
-            ReleaseNotes = 'Named pipes (New-IpcPipe), TCP and Unix socket servers and clients (Start-IpcSocketServer, Connect-IpcSocket), shared memory segments and queues (New-SharedMemory); Send-/Receive-IpcMessage and Close-/Get-IpcChannel work on all of them.'
+            ProjectUri   = 'https://github.com/psipc/PsIpc'
+            LicenseUri   = 'https://github.com/psipc/PsIpc/blob/main/LICENSE'
+            # Online help is per cmdlet (Get-Help <cmdlet> -Online opens its docs/cmdlets page) and about_PsIpc;
+            # no HelpInfoURI: there is no updatable-help server, and Update-Help would fail on one that is not.
+            ReleaseNotes = 'Named pipes (New-IpcPipe), TCP, UDP and Unix socket servers and clients (Start-IpcSocketServer, Connect-IpcSocket), shared memory segments and queues (New-SharedMemory), RabbitMQ queues (Connect-IpcQueue); Send-/Receive-IpcMessage and Close-/Get-IpcChannel work on all of them. See https://github.com/psipc/PsIpc/blob/main/CHANGELOG.md'
         }
     }
 }

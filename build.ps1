@@ -19,6 +19,8 @@
            (default: PSIPC_FUZZ_SECONDS, else the CI minute). Findings go to output/fuzz-findings.
     Bench  Build, then bench/Invoke-Bench.ps1 -ModulePath output/PsIpc <extra arguments>.
     Demo   Build, then examples/demo.ps1 in a fresh pwsh.
+    Package  Build, then output/PsIpc.<version>.nupkg (with LICENSE and CHANGELOG.md), the package that
+           Install-PSResource / Save-PSResource take from a folder repository (Register-PSResourceRepository -Uri <folder>).
 
     Several tasks run in the order given: ./build.ps1 Test Demo. Arguments after the tasks that are
     not task names go to Bench: ./build.ps1 Bench -Quick
@@ -26,7 +28,7 @@
 [CmdletBinding(PositionalBinding = $false)]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Docs', 'Bench', 'Demo', 'Fuzz')]
+    [ValidateSet('Build', 'Test', 'Docs', 'Bench', 'Demo', 'Fuzz', 'Package')]
     [string[]] $Task = 'Build',
 
     [string] $Configuration = 'Release',
@@ -75,7 +77,7 @@ if ($IsCI) {
 
 $extra = [System.Collections.Generic.List[string]]::new()
 foreach ($arg in $RemainingArguments) {
-    if (-not $extra.Count -and $arg -in 'Build', 'Test', 'Docs', 'Bench', 'Demo', 'Fuzz') { $Task += $arg } else { $extra.Add($arg) }
+    if (-not $extra.Count -and $arg -in 'Build', 'Test', 'Docs', 'Bench', 'Demo', 'Fuzz', 'Package') { $Task += $arg } else { $extra.Add($arg) }
 }
 if ($extra.Count -and $Task -notcontains 'Bench') { throw "Unknown arguments: $($extra -join ' ') (only Bench takes extra arguments)." }
 
@@ -247,6 +249,8 @@ function Invoke-Docs {
     }
     # Get-Help looks for a cmdlet's help beside its assembly's name: the nested module's cmdlets too.
     Copy-Item -LiteralPath $HelpFile -Destination (Join-Path $enUS 'PsIpc.Queue.dll-Help.xml')
+    # Conceptual help (Get-Help about_PsIpc), written as plain text.
+    Copy-Item -Path (Join-Path $RepoRoot 'docs/about_*.help.txt') -Destination $enUS
 }
 
 function Get-XUnitCount {
@@ -341,6 +345,30 @@ function Invoke-Demo {
     if ($code -ne 0) { throw "examples/demo.ps1 exited with code $code." }
 }
 
+function Invoke-Package {
+    # The staged module as a NuGet package, the form PSResourceGet installs from a folder or a feed.
+    Invoke-Build
+    $outDir = Split-Path $ModuleOut
+    $nupkg = Join-Path $outDir "PsIpc.$Version.nupkg"
+    Write-Step "Package: $([System.IO.Path]::GetRelativePath($RepoRoot, $nupkg))"
+    foreach ($file in 'LICENSE', 'CHANGELOG.md') { Copy-Item -LiteralPath (Join-Path $RepoRoot $file) -Destination $ModuleOut }
+    $null = Test-ModuleManifest -Path (Join-Path $ModuleOut 'PsIpc.psd1') -ErrorAction Stop
+    Get-ChildItem -LiteralPath $outDir -Filter 'PsIpc.*.nupkg' -File | Remove-Item
+    Import-Module -Name Microsoft.PowerShell.PSResourceGet -ErrorAction Stop   # ships with PowerShell 7.4 and later
+    Compress-PSResource -Path $ModuleOut -DestinationPath $outDir
+    if (-not (Test-Path -LiteralPath $nupkg)) { throw "Compress-PSResource did not write $nupkg." }
+    # The package must hold the whole module: the nested queue module and the engine's dependency folders too.
+    Add-Type -AssemblyName System.IO.Compression.FileSystem
+    $zip = [System.IO.Compression.ZipFile]::OpenRead($nupkg)
+    try { $entries = @($zip.Entries.FullName) } finally { $zip.Dispose() }
+    $required = 'PsIpc.psd1', 'PsIpc.Format.ps1xml', 'PsIpc.Types.ps1xml', 'LICENSE', 'CHANGELOG.md', 'bin/PsIpc.dll', 'bin/PsIpc.Transport.dll',
+        'bin/PsIpc.Queue.dll', 'bin/amqp/net8.0/PsIpc.Amqp.dll', 'bin/amqp/net8.0/RabbitMQ.Client.dll', 'bin/amqp/netstandard2.0/RabbitMQ.Client.dll',
+        'en-US/PsIpc.dll-Help.xml', 'en-US/PsIpc.Queue.dll-Help.xml', 'en-US/about_PsIpc.help.txt'
+    $missing = @($required | Where-Object { $_ -notin $entries })
+    if ($missing) { throw "$nupkg lacks $($missing -join ', ')." }
+    Write-Host "$nupkg ($($entries.Count) entries, $([math]::Round((Get-Item -LiteralPath $nupkg).Length / 1KB)) KiB)"
+}
+
 #endregion
 
 $script:TestRuns = $null
@@ -355,6 +383,7 @@ try {
             'Bench' { Invoke-Bench }
             'Demo' { Invoke-Demo }
             'Fuzz' { Invoke-Fuzz }
+            'Package' { Invoke-Package }
         }
     }
 }

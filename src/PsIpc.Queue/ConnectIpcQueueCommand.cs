@@ -126,8 +126,16 @@ namespace PsIpc.Queue
             try
             {
                 EngineLoader.Hook();
+                string target = Name ?? Queue ?? Exchange ?? Uri;
+                WriteVerbose($"Connecting to the broker for '{target}'{(deadline.IsInfinite ? " (retrying until it answers)" : $" (up to {TimeoutSeconds} s)")}.");
+                // On a worker, so that a broker that takes long to answer (retries) shows progress.
                 IpcChannel channel;
-                using (IpcChannel.BeginConnectWait()) channel = QueueEngine.Connect(this, deadline, _stopping.Token);
+                using (IpcChannel.BeginConnectWait())
+                {
+                    channel = new WaitProgress(this, target, $"Connecting to the broker for '{target}'")
+                        .Run(() => QueueEngine.Connect(this, deadline, _stopping.Token), deadline, TimeoutSeconds, _stopping.Token);
+                }
+                WriteVerbose($"Connected to {ChannelActivity.Describe(channel)}.");
                 ChannelRegistry.Register(channel, Runspace.DefaultRunspace?.InstanceId);
                 QueueRunspaceLifetime.Bind(channel, Runspace.DefaultRunspace);
                 WriteObject(channel);

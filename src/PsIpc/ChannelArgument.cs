@@ -44,16 +44,44 @@ namespace PsIpc
         }
     }
 
-    /// <summary>Tab completion of the names of the channels open in this process.</summary>
-    public sealed class ChannelNameCompleter : IArgumentCompleter
+    /// <summary>
+    /// Tab completion of the names of the channels open in this process that -Channel takes: a name it would
+    /// refuse as ambiguous (several channels of that name, none of them the caller's own) is not offered; pass
+    /// the object. Subclasses offer only the channels their parameter accepts.
+    /// </summary>
+    public class ChannelNameCompleter : IArgumentCompleter
     {
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
             CommandAst commandAst, IDictionary fakeBoundParameters)
         {
             var pattern = WildcardPattern.Get((wordToComplete ?? string.Empty).Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
-            return ChannelRegistry.Snapshot()
-                .Where(c => pattern.IsMatch(c.Name))
-                .Select(c => new CompletionResult(Quote(c.Name), c.Name, CompletionResultType.ParameterValue, $"{c.Kind} {c.Role} {c.State}"));
+            Guid? runspace = System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId;
+            var offered = new HashSet<string>(StringComparer.Ordinal);
+            foreach (IpcChannel c in ChannelRegistry.Snapshot())
+            {
+                if (!pattern.IsMatch(c.Name) || !Offers(c) || !offered.Add(c.Name)) continue;
+                if (NamesMustResolve && !ResolvesTo(c, runspace)) continue;
+                yield return new CompletionResult(Quote(c.Name), c.Name, CompletionResultType.ParameterValue, $"{c.Kind} {c.Role} {c.State}");
+            }
+        }
+
+        /// <summary>Whether the parameter takes this channel.</summary>
+        protected virtual bool Offers(IpcChannel channel) => true;
+
+        /// <summary>True for a parameter that resolves one name to one channel (-Channel); false for a filter (Get-IpcChannel -Name).</summary>
+        protected virtual bool NamesMustResolve => true;
+
+        // What ChannelTransformation would do with the name: the completion must not fail when it is used.
+        private static bool ResolvesTo(IpcChannel channel, Guid? runspace)
+        {
+            try
+            {
+                return ReferenceEquals(ChannelRegistry.Find(channel.Name, runspace), channel);
+            }
+            catch (ArgumentException)
+            {
+                return false; // ambiguous
+            }
         }
 
         // Characters that make a name need quotes on the command line.
@@ -63,17 +91,45 @@ namespace PsIpc
             name.IndexOfAny(NeedsQuotes) >= 0 ? $"'{name.Replace("'", "''")}'" : name;
     }
 
-    /// <summary>Tab completion of pipe names: the channels open here and, on Unix, the pipes served on this machine.</summary>
+    /// <summary>Get-IpcChannel -Name: every open channel's name (a name several channels share lists them all).</summary>
+    public sealed class ChannelListCompleter : ChannelNameCompleter
+    {
+        protected override bool NamesMustResolve => false;
+    }
+
+    /// <summary>Receive-IpcMessage -Channel: channels that can receive (not a shared memory segment, which is read).</summary>
+    public sealed class ReceivingChannelCompleter : ChannelNameCompleter
+    {
+        protected override bool Offers(IpcChannel channel) => channel.CanReceive;
+    }
+
+    /// <summary>Send-IpcMessage -Channel: channels that can send.</summary>
+    public sealed class SendingChannelCompleter : ChannelNameCompleter
+    {
+        protected override bool Offers(IpcChannel channel) => channel.CanSend;
+    }
+
+    /// <summary>Get- and Stop-IpcSocketServer: the socket servers, not the other channels.</summary>
+    public sealed class SocketServerNameCompleter : ChannelNameCompleter
+    {
+        protected override bool Offers(IpcChannel channel) => channel is Transport.Sockets.ISocketServer;
+    }
+
+    /// <summary>
+    /// Tab completion of pipe names for New-IpcPipe -Connect: the pipe servers open here and, on Unix, the pipes served on
+    /// this machine. A new server needs a name nobody serves, so without -Connect nothing is offered.
+    /// </summary>
     public sealed class PipeNameCompleter : IArgumentCompleter
     {
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
             CommandAst commandAst, IDictionary fakeBoundParameters)
         {
+            if (fakeBoundParameters == null || !fakeBoundParameters.Contains("Connect")) return Enumerable.Empty<CompletionResult>();
             var pattern = WildcardPattern.Get((wordToComplete ?? string.Empty).Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
             var names = new SortedSet<string>(StringComparer.OrdinalIgnoreCase);
             foreach (IpcChannel c in ChannelRegistry.Snapshot())
             {
-                if (c.Kind == ChannelKind.Pipe && c.Role != ChannelRole.Peer) names.Add(c.Name);
+                if (c.Kind == ChannelKind.Pipe && c.Role == ChannelRole.Server) names.Add(c.Name);
             }
             foreach (string served in Transport.Pipes.PipeName.ListServed())
             {

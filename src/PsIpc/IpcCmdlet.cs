@@ -40,10 +40,22 @@ namespace PsIpc
         /// </summary>
         protected void CloseCancellably(Transport.Channels.IpcChannel channel, Deadline deadline)
         {
+            bool wasOpen = !channel.IsClosed;
             System.Threading.Tasks.Task closing = System.Threading.Tasks.Task.Run(() => channel.Close(deadline));
+            var progress = new WaitProgress(this, channel.Name, $"Closing '{channel.Name}' (writing what it queued)");
+            double seconds = deadline.IsInfinite ? 0 : deadline.RemainingMilliseconds / 1000.0;
             try
             {
-                using (channel.BeginWait()) closing.Wait(CancelToken);
+                // A close that waits for a slow peer to take its messages shows progress, a second at a time.
+                using (channel.BeginWait())
+                {
+                    while (!closing.Wait(1000, CancelToken))
+                    {
+                        progress.ReportWaiting(deadline, seconds);
+                    }
+                }
+                progress.Complete();
+                if (wasOpen) WriteVerbose($"Closed {ChannelActivity.Describe(channel)}: {ChannelActivity.Counters(channel)}.");
             }
             catch (OperationCanceledException)
             {

@@ -31,7 +31,12 @@ namespace PsIpc
         }
     }
 
-    /// <summary>Tab completion of the names of this user's segments and queues.</summary>
+    /// <summary>
+    /// Tab completion of the names of this user's segments and queues, as the parameter takes them: -SharedMemory
+    /// (Read-, Write-SharedMemory) only the segments open in this process under a name that resolves; New-SharedMemory
+    /// -Name the existing names only with -Open or -Force (a new segment needs a new name); -Name elsewhere every
+    /// segment and queue of this user.
+    /// </summary>
     public sealed class SharedMemoryNameCompleter : IArgumentCompleter
     {
         public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
@@ -39,6 +44,17 @@ namespace PsIpc
         {
             var pattern = WildcardPattern.Get((wordToComplete ?? string.Empty).Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
             var names = new SortedSet<string>(StringComparer.Ordinal);
+            if (string.Equals(parameterName, "SharedMemory", StringComparison.OrdinalIgnoreCase))
+            {
+                foreach (IpcChannel c in ChannelRegistry.Snapshot())
+                {
+                    if (c is SharedMemorySegment && pattern.IsMatch(c.Name) && Resolves(c)) names.Add(c.Name);
+                }
+                return names.Select(n => new CompletionResult(ChannelNameCompleter.Quote(n), n, CompletionResultType.ParameterValue, n));
+            }
+            bool creating = string.Equals(commandName, "New-SharedMemory", StringComparison.OrdinalIgnoreCase)
+                && (fakeBoundParameters == null || !(fakeBoundParameters.Contains("Open") || fakeBoundParameters.Contains("Force")));
+            if (creating) return Enumerable.Empty<CompletionResult>();
             foreach (IpcChannel c in ChannelRegistry.Snapshot())
             {
                 if (c is SharedMemoryChannel) names.Add(c.Name);
@@ -53,6 +69,18 @@ namespace PsIpc
             }
             return names.Where(n => pattern.IsMatch(n))
                 .Select(n => new CompletionResult(ChannelNameCompleter.Quote(n), n, CompletionResultType.ParameterValue, n));
+        }
+
+        private static bool Resolves(IpcChannel channel)
+        {
+            try
+            {
+                return ReferenceEquals(ChannelRegistry.Find(channel.Name), channel);
+            }
+            catch (ArgumentException)
+            {
+                return false;
+            }
         }
     }
 }

@@ -1,28 +1,38 @@
 using System;
 using System.Diagnostics;
 using System.Management.Automation;
+using System.Runtime.ExceptionServices;
+using System.Threading;
+using System.Threading.Tasks;
 using PsIpc.Transport;
 
 namespace PsIpc
 {
     /// <summary>
-    /// Write-Progress for a wait that lasts: nothing for the first two seconds, then one record a second
-    /// ("waiting 12 s, 40 of 100 messages"), completed when the wait ends. Runs on the pipeline thread.
+    /// Write-Progress for a wait that lasts: nothing for the first second, then one record a second
+    /// ("waited 12 s, 40 of 100 messages"), completed when the wait ends. Runs on the pipeline thread.
+    /// Every wait of the module that can last uses it: receive, connect, flush, close.
     /// </summary>
     internal sealed class WaitProgress
     {
         private static readonly TimeSpan Slice = TimeSpan.FromSeconds(1);
-        private const double QuietSeconds = 2;
+        private const double QuietSeconds = 1;
         private readonly Cmdlet _cmdlet;
-        private readonly string _channelName;
+        private readonly string _activity;
         private readonly int _activityId;
         private long _waitStarted = Stopwatch.GetTimestamp();
         private bool _shown;
 
         public WaitProgress(Cmdlet cmdlet, string channelName)
+            : this(cmdlet, channelName, $"Receiving from '{channelName}'")
+        {
+        }
+
+        /// <param name="activity">What the progress bar says is going on ("Connecting to pipe 'jobs'").</param>
+        public WaitProgress(Cmdlet cmdlet, string channelName, string activity)
         {
             _cmdlet = cmdlet;
-            _channelName = channelName;
+            _activity = activity;
             _activityId = Math.Abs(("PsIpc:" + channelName).GetHashCode() % 100000) + 1;
         }
 
@@ -33,22 +43,76 @@ namespace PsIpc
         /// <param name="received">Messages taken so far, or -1 when no -Count was given.</param>
         public void Report(long received, int count)
         {
-            double waited = (Stopwatch.GetTimestamp() - _waitStarted) / (double)Stopwatch.Frequency;
+            double waited = Waited;
             if (waited < QuietSeconds) return;
             string status = count > 0
                 ? $"Waited {waited:N0} s; {received} of {count} messages received"
                 : $"Waited {waited:N0} s for the next message";
-            var record = new ProgressRecord(_activityId, $"Receiving from '{_channelName}'", status);
+            var record = new ProgressRecord(_activityId, _activity, status);
             if (count > 0) record.PercentComplete = (int)Math.Min(100, received * 100 / count);
-            _cmdlet.WriteProgress(record);
-            _shown = true;
+            Write(record);
+        }
+
+        /// <summary>A wait without a count: "Waited 3 s" (and until when, with a timeout).</summary>
+        public void ReportWaiting(Deadline deadline, double timeoutSeconds)
+        {
+            double waited = Waited;
+            if (waited < QuietSeconds) return;
+            var record = new ProgressRecord(_activityId, _activity, $"Waited {waited:N0} s");
+            if (!deadline.IsInfinite && timeoutSeconds > 0)
+            {
+                record.PercentComplete = (int)Math.Min(100, waited * 100 / timeoutSeconds);
+                record.SecondsRemaining = (int)Math.Max(0, Math.Ceiling(timeoutSeconds - waited));
+            }
+            Write(record);
         }
 
         public void Complete()
         {
             if (!_shown) return;
-            _cmdlet.WriteProgress(new ProgressRecord(_activityId, $"Receiving from '{_channelName}'", "Done") { RecordType = ProgressRecordType.Completed });
+            _cmdlet.WriteProgress(new ProgressRecord(_activityId, _activity, "Done") { RecordType = ProgressRecordType.Completed });
             _shown = false;
+        }
+
+        /// <summary>
+        /// Runs a blocking call (a connect) on a worker thread while the pipeline thread shows progress, a second at a
+        /// time: a blocking call cannot report progress itself. Its exception is rethrown as it was. On Ctrl+C this
+        /// returns at once (OperationCanceledException); the call, given the same token, ends by itself, and a result it
+        /// still produced is disposed.
+        /// </summary>
+        public T Run<T>(Func<T> call, Deadline deadline, double timeoutSeconds, CancellationToken cancellationToken)
+        {
+            Task<T> task = Task.Run(call, CancellationToken.None);
+            try
+            {
+                while (!task.Wait((int)Slice.TotalMilliseconds, cancellationToken))
+                {
+                    ReportWaiting(deadline, timeoutSeconds);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                task.ContinueWith(t => (t.Result as IDisposable)?.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+                throw;
+            }
+            catch (AggregateException e) when (e.InnerException != null)
+            {
+                ExceptionDispatchInfo.Capture(e.InnerException).Throw();
+                throw; // not reached
+            }
+            finally
+            {
+                if (!_cmdlet.Stopping) Complete();
+            }
+            return task.Result;
+        }
+
+        private double Waited => (Stopwatch.GetTimestamp() - _waitStarted) / (double)Stopwatch.Frequency;
+
+        private void Write(ProgressRecord record)
+        {
+            _cmdlet.WriteProgress(record);
+            _shown = true;
         }
     }
 }

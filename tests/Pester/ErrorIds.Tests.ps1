@@ -105,6 +105,14 @@ BeforeDiscovery {
         'Close-IpcChannel'      = @(
             @{ Case = 'a channel name nobody opened'; Expect = 'ParameterArgumentTransformationError'; Act = { param($F) Close-IpcChannel -Channel $F.MissingName } }
             @{ Case = 'a wildcard as the channel'; Expect = 'ParameterArgumentTransformationError'; Act = { param($F) Close-IpcChannel -Channel 'psipc*' } }
+            @{ Case = 'a name a server and a client share (ambiguous, not the one opened last)'; Expect = 'ParameterArgumentTransformationError'; Act = {
+                    param($F)
+                    $server = New-IpcPipe -Name (New-TestPipeName)
+                    $client = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 10
+                    try { Close-IpcChannel -Channel $server.Name }
+                    finally { Close-IpcChannel $client, $server }
+                }
+            }
             @{ Case = 'a null channel'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Close-IpcChannel -Channel $null } }
             @{ Case = 'a channel closed already (no error)'; Expect = @(); Act = { param($F) Close-IpcChannel -Channel $F.ClosedPipe } }
             @{ Case = '-TimeoutSeconds -1'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Close-IpcChannel -Channel $F.ClosedPipe -TimeoutSeconds -1 } }
@@ -126,6 +134,8 @@ BeforeDiscovery {
             @{ Case = 'a name that exists'; Expect = 'SharedMemoryNameInUse'; Act = { param($F) New-SharedMemory -Name $F.Segment.Name -Size 1KB } }
             @{ Case = 'opening a name that does not exist'; Expect = 'SharedMemoryNotFound'; Act = { param($F) New-SharedMemory -Name (New-TestShmName) -Open } }
             @{ Case = '-Open with -Queue'; Expect = 'AmbiguousParameterSet'; Act = { param($F) New-SharedMemory -Name (New-TestShmName) -Open -Queue } }
+            @{ Case = '-Open with -Force'; Expect = 'AmbiguousParameterSet'; Act = { param($F) New-SharedMemory -Name $F.Segment.Name -Open -Force } }
+            @{ Case = '-Force with a bad name'; Expect = 'InvalidSharedMemoryName'; Act = { param($F) New-SharedMemory -Name 'bad/name' -Size 1KB -Force } }
         )
         'Read-SharedMemory'     = @(
             @{ Case = 'a name not open in this process'; Expect = 'ParameterArgumentTransformationError'; Act = { param($F) Read-SharedMemory -SharedMemory (New-TestShmName) } }

@@ -29,10 +29,12 @@ Describe 'Get-IpcSocketServer' {
         $errs[0].FullyQualifiedErrorId | Should -Be 'SocketServerNotFound,PsIpc.Commands.GetIpcSocketServerCommand'
     }
 
-    It 'shows servers in a table with their counters' {
+    It 'shows servers in the one channel table, and their own counters in the PsIpc.SocketServer view' {
         $srv = Start-IpcSocketServer -ScriptBlock { param($m) $m }
-        $text = $srv | Format-Table | Out-String -Width 200
-        $text | Should -Match 'HandlerErrors'
+        $text = Get-IpcSocketServer | Out-String -Width 200
+        $text | Should -Match 'Name\s+Kind\s+Role\s+State\s+Peers\s+Sent\s+Received\s+Errors\s+LastActivity\s+Address'
+        $text = $srv | Format-Table -View PsIpc.SocketServer | Out-String -Width 200
+        $text | Should -Match 'Accepted\s+Refused\s+In\s+Out\s+Errors\s+HandlerErrors\s+Handler'
         $text | Should -Match ([regex]::Escape($srv.Address))
     }
 }

@@ -242,3 +242,16 @@ Describe 'Page <Page>' -ForEach $pageCases {
         ($doc.Sections['RELATED LINKS'].Text -join "`n") | Should -Match '\[[\w-]+\]\([\w-]+\.md\)'
     }
 }
+
+Describe 'The about_PsIpc topic' {
+    It 'is found by Get-Help and covers the model, the transports, when to use PsIpc, security and troubleshooting' {
+        $help = Get-Help about_PsIpc
+        $help.Name | Should -Be 'about_PsIpc'
+        $text = $help | Out-String
+        foreach ($heading in 'THE MODEL', 'THE TRANSPORTS', 'WHEN TO USE PSIPC', 'SECURITY DEFAULTS', 'TROUBLESHOOTING') {
+            $text | Should -Match $heading
+        }
+        $text | Should -Match 'Leftover shared memory segments'
+        Test-Path -LiteralPath (Join-Path $env:PSIPC_MODULE_PATH 'en-US/about_PsIpc.help.txt') | Should -BeTrue
+    }
+}

@@ -651,7 +651,7 @@ say('ready')
     }
 
     Context 'Tab completion' {
-        It 'completes -Name with the pipes served here and by other processes' {
+        It 'completes -Name of -Connect with the pipes served here and by other processes, and a server''s -Name with none (they are taken)' {
             $prefix = 'psipctab' + [guid]::NewGuid().ToString('N').Substring(0, 6)
             $local = New-IpcPipe -Name "$prefix-local"
             Register-TestPath (Get-PipePath "$prefix-remote")
@@ -663,10 +663,14 @@ say('ready')
             } -ArgumentList "$prefix-remote"
             Read-PeerLine $child | Should -Be 'ready'
 
-            foreach ($line in "New-IpcPipe -Name $prefix", "New-IpcPipe -Connect -Name $prefix", "New-IpcPipe $prefix") {
+            foreach ($line in "New-IpcPipe -Connect -Name $prefix", "New-IpcPipe -Connect $prefix") {
                 $result = TabExpansion2 -inputScript $line -cursorColumn $line.Length
                 $result.CompletionMatches.CompletionText | Should -Be @("$prefix-local", "$prefix-remote") -Because $line
                 $result.CompletionMatches[0].ResultType | Should -Be 'ParameterValue'
+            }
+            foreach ($line in "New-IpcPipe -Name $prefix", "New-IpcPipe $prefix") {
+                $result = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+                $result.CompletionMatches | Should -BeNullOrEmpty -Because "$line creates a server, and a served name fails with PipeNameInUse"
             }
         }
 

@@ -174,6 +174,7 @@ say(s.recvfrom(65535)[0].decode())
             Read-PeerLine $py | Should -Be 'got 10'
             $srv.DroppedTooLarge | Should -Be 1
             $srv.DatagramsDropped | Should -Be 1
+            $srv.Dropped | Should -Be 1 -Because 'the channel statistics count drops of every kind'
             $srv.LastDropError.Kind | Should -Be 'MessageTooLarge'
         }
 
@@ -199,6 +200,7 @@ except socket.timeout:
             Read-PeerLine $py | Should -Be 'nothing more'
             $srv.DroppedMalformed | Should -Be 3
             $srv.DatagramsDropped | Should -Be 3
+            $srv.Statistics.Dropped | Should -Be 3
             $srv.LastDropError.Kind | Should -Be 'ProtocolError'
             $srv.HandlerErrors | Should -Be 0
             $srv.State | Should -Be 'Connected'

@@ -37,5 +37,20 @@ namespace PsIpc.Transport.Channels
         public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
         public ChannelOptions Clone() => (ChannelOptions)MemberwiseClone();
+
+        /// <summary>One line a person reads: sizes in KiB/MiB, times in s/min (what Format-List shows for a channel's Options).</summary>
+        public override string ToString() =>
+            $"MaxMessageSize {Describe(MaxMessageSize)}, SendBuffer {Describe(SendBufferBytes)}, ReceiveBuffer {Describe(ReceiveBufferBytes)}" +
+            $" / {ReceiveBufferMessages} messages, Handshake {Describe(HandshakeTimeout)}, Idle {Describe(IdleTimeout)}, Close {Describe(CloseTimeout)}";
+
+        internal static string Describe(long bytes) =>
+            bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 ? $"{bytes / (1024 * 1024)} MiB"
+            : bytes >= 1024 && bytes % 1024 == 0 ? $"{bytes / 1024} KiB"
+            : $"{bytes} bytes";
+
+        internal static string Describe(TimeSpan time) =>
+            time <= TimeSpan.Zero ? "never"
+            : time.TotalSeconds >= 60 && time.TotalSeconds % 60 == 0 ? $"{time.TotalMinutes:0} min"
+            : $"{time.TotalSeconds:0.###} s";
     }
 }

@@ -107,6 +107,7 @@ namespace PsIpc.Transport.Channels
             {
                 if (fault != null)
                 {
+                    CountError();
                     _inbound.TryAdd(IpcMessage.ForFault(Translate(fault), this), 64, Deadline.Infinite, CancellationToken.None);
                 }
                 _inbound.Complete();

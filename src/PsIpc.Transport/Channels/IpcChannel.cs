@@ -26,7 +26,7 @@ namespace PsIpc.Transport.Channels
     /// <see cref="IsAuthenticated"/>, <see cref="AcceptsCliXml"/> and <see cref="PeerProcessId"/>: the module
     /// asks these members, never the concrete type (docs/architecture.md, "Adding a transport").
     /// </summary>
-    public abstract class IpcChannel : IDisposable
+    public abstract partial class IpcChannel : IDisposable
     {
         private static readonly WaitCounter s_connectWaiters = new WaitCounter();
         private readonly WaitCounter _waiters = new WaitCounter();
@@ -115,7 +115,15 @@ namespace PsIpc.Transport.Channels
             if (payload == null) throw new ArgumentNullException(nameof(payload));
             ThrowIfClosed();
             if (!CanSend) throw NotSupportedError(ChannelOperation.Send);
-            using (BeginWait()) SendCore(format, payload, deadline, cancellationToken);
+            try
+            {
+                using (BeginWait()) SendCore(format, payload, deadline, cancellationToken);
+            }
+            catch (IpcException)
+            {
+                CountError(); // timeouts, a peer gone, a message too large: the statistics' Errors
+                throw;
+            }
         }
 
         /// <summary>
@@ -244,18 +252,21 @@ namespace PsIpc.Transport.Channels
         {
             Interlocked.Increment(ref _messagesSent);
             Interlocked.Add(ref _bytesSent, bytes);
+            MarkSent();
         }
 
         protected internal void CountSent(int messages, long bytes)
         {
             Interlocked.Add(ref _messagesSent, messages);
             Interlocked.Add(ref _bytesSent, bytes);
+            MarkSent();
         }
 
         protected internal void CountReceived(int messages, long bytes)
         {
             Interlocked.Add(ref _messagesReceived, messages);
             Interlocked.Add(ref _bytesReceived, bytes);
+            MarkReceived();
         }
 
         protected void ThrowIfClosed()

@@ -38,6 +38,8 @@ namespace PsIpc.Transport.Channels
             if (bytes > 0) Interlocked.Add(ref _used, -bytes);
         }
 
+        public override string ToString() => $"{ChannelOptions.Describe(Limit)} ({ChannelOptions.Describe(Used)} in use)";
+
         /// <summary>The default for a server: twice its largest message, and at least 256 MiB.</summary>
         public static long DefaultFor(int maxMessageSize) => System.Math.Max(256L * 1024 * 1024, 2L * maxMessageSize);
     }

@@ -158,6 +158,7 @@ namespace PsIpc.Transport.Channels
         private protected void ReportFault(IpcException fault, IpcChannel sender)
         {
             Interlocked.Increment(ref _connectionErrors);
+            CountError();
             Volatile.Write(ref _lastConnectionError, fault);
             try
             {

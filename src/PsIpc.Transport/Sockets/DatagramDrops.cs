@@ -36,11 +36,16 @@ namespace PsIpc.Transport.Sockets
         public void Invalid(IpcException reason)
         {
             Interlocked.Increment(ref reason.Kind == IpcErrorKind.MessageTooLarge ? ref _tooLarge : ref _malformed);
+            _channel.CountDropped();
             Report(reason);
         }
 
         /// <summary>A valid datagram that found the receive queue full.</summary>
-        public void QueueWasFull() => Interlocked.Increment(ref _queueFull);
+        public void QueueWasFull()
+        {
+            Interlocked.Increment(ref _queueFull);
+            _channel.CountDropped();
+        }
 
         /// <summary>An error that the caller throws itself (a send refused): only remembered as the last error.</summary>
         public void Remember(IpcException reason) => _lastError = reason;

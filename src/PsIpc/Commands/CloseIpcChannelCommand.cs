@@ -6,7 +6,7 @@ using PsIpc.Transport.Channels;
 namespace PsIpc.Commands
 {
     /// <summary>Flushes what was sent, says goodbye to the peer(s) and releases the channel.</summary>
-    [Cmdlet(VerbsCommon.Close, "IpcChannel")]
+    [Cmdlet(VerbsCommon.Close, "IpcChannel", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
     [OutputType(typeof(void))]
     public sealed class CloseIpcChannelCommand : IpcCmdlet
     {
@@ -26,6 +26,7 @@ namespace PsIpc.Commands
         {
             foreach (IpcChannel channel in Channel)
             {
+                if (!ShouldProcess(ChannelActivity.Describe(channel), "Close the channel")) continue;
                 Deadline deadline = HasTimeout ? DeadlineFrom(TimeoutSeconds) : Deadline.After(channel.Options.CloseTimeout);
                 CloseCancellably(channel, deadline);
             }

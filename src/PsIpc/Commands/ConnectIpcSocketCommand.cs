@@ -81,15 +81,20 @@ namespace PsIpc.Commands
             };
             try
             {
-                // -Path is mandatory in the Unix set.
+                // -Path is mandatory in the Unix set. The connect runs on a worker so that a long one shows progress.
+                Deadline deadline = DeadlineFrom(TimeoutSeconds);
+                string? unixPath = ParameterSetName == UnixSet ? SocketAddressParser.ResolvePath(SessionState, Path!) : null;
+                string target = unixPath != null ? $"unix:{unixPath}" : $"{(Udp ? "udp" : "tcp")}:{ComputerName}:{Port}";
+                WriteVerbose($"Connecting to {target} ({Framing} framing{(security.UseTls ? ", TLS" : string.Empty)}{(security.HasSecret ? ", shared secret" : string.Empty)}){(HasTimeout ? $", waiting up to {TimeoutSeconds} s" : string.Empty)}.");
                 IpcChannel channel;
                 using (IpcChannel.BeginConnectWait())
                 {
-                    channel = ParameterSetName == UnixSet
-                        ? SocketClientChannel.ConnectUnix(SocketAddressParser.ResolvePath(SessionState, Path!), Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security)
-                        : Udp ? UdpClientChannel.Connect(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options)
-                        : SocketClientChannel.ConnectTcp(ComputerName, Port, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options, security);
+                    channel = new WaitProgress(this, target, $"Connecting to {target}").Run(() => unixPath != null
+                    ? SocketClientChannel.ConnectUnix(unixPath, Framing, deadline, CancelToken, options, security)
+                    : Udp ? (IpcChannel)UdpClientChannel.Connect(ComputerName, Port, Framing, deadline, CancelToken, options)
+                    : SocketClientChannel.ConnectTcp(ComputerName, Port, Framing, deadline, CancelToken, options, security), deadline, TimeoutSeconds, CancelToken);
                 }
+                WriteVerbose(ChannelActivity.Connected(channel));
                 ChannelRegistry.Register(channel);
                 RunspaceLifetime.Bind(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
                 WriteObject(channel);

@@ -10,7 +10,7 @@ namespace PsIpc.Commands
     public sealed class GetIpcChannelCommand : PSCmdlet
     {
         [Parameter(Position = 0, ValueFromPipeline = true)]
-        [ArgumentCompleter(typeof(ChannelNameCompleter))]
+        [ArgumentCompleter(typeof(ChannelListCompleter))]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
         public string[]? Name { get; set; }

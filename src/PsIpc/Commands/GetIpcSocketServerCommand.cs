@@ -11,7 +11,7 @@ namespace PsIpc.Commands
     public sealed class GetIpcSocketServerCommand : PSCmdlet
     {
         [Parameter(Position = 0, ValueFromPipeline = true)]
-        [ArgumentCompleter(typeof(ChannelNameCompleter))]
+        [ArgumentCompleter(typeof(SocketServerNameCompleter))]
         [SupportsWildcards]
         [ValidateNotNullOrEmpty]
         public string[]? Name { get; set; }
@@ -20,7 +20,6 @@ namespace PsIpc.Commands
             NameFilter.WriteMatches(this, ChannelRegistry.Snapshot().OfType<ISocketServer>().ToList(), Name, WildcardOptions.IgnoreCase,
                 (server, pattern) => pattern.IsMatch(server.Name) || pattern.IsMatch(server.Address),
                 name => new ErrorRecord(new ItemNotFoundException($"No socket server of this process is named '{name}'."),
-                    "SocketServerNotFound", ErrorCategory.ObjectNotFound, name),
-                ServerView.Of);
+                    "SocketServerNotFound", ErrorCategory.ObjectNotFound, name));
     }
 }

@@ -70,7 +70,15 @@ namespace PsIpc.Commands
                 if (Connect)
                 {
                     if (!ShouldProcess(Name, "Connect to a named pipe")) return;
-                    using (IpcChannel.BeginConnectWait()) channel = PipeClientChannel.Connect(Name!, Framing, DeadlineFrom(TimeoutSeconds), CancelToken, options); // -Name is mandatory with -Connect
+                    string name = Name!; // mandatory with -Connect
+                    Deadline deadline = DeadlineFrom(TimeoutSeconds);
+                    WriteVerbose($"Connecting to pipe '{name}'{(HasTimeout ? $" (waiting up to {TimeoutSeconds} s for its server)" : " (waiting for its server without a timeout)")}.");
+                    using (IpcChannel.BeginConnectWait())
+                    {
+                        channel = new WaitProgress(this, name, $"Connecting to pipe '{name}'")
+                            .Run(() => PipeClientChannel.Connect(name, Framing, deadline, CancelToken, options), deadline, TimeoutSeconds, CancelToken);
+                    }
+                    WriteVerbose(ChannelActivity.Connected(channel));
                 }
                 else
                 {
@@ -80,6 +88,7 @@ namespace PsIpc.Commands
                     bool serveUntilClosed = ScriptBlock != null && !MyInvocation.BoundParameters.ContainsKey(nameof(MaxClients));
                     channel = new PipeServerChannel(name, serveUntilClosed ? int.MaxValue : MaxClients, options, Framing);
                     if (ScriptBlock != null) AttachHandler(channel, ScriptBlock);
+                    WriteVerbose($"Listening on {ChannelActivity.Describe(channel)} for {(serveUntilClosed || MaxClients == int.MaxValue ? "any number of clients" : $"{MaxClients} client(s)")}.");
                 }
                 ChannelRegistry.Register(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId);
                 RunspaceLifetime.Bind(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace);

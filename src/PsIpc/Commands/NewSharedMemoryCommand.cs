@@ -28,6 +28,13 @@ namespace PsIpc.Commands
         [Parameter(Mandatory = true, ParameterSetName = OpenSet)]
         public SwitchParameter Open { get; set; }
 
+        /// <summary>
+        /// Replaces a segment or queue that already has the name (as Remove-SharedMemory, then create), such as one a
+        /// script that crashed left behind. Processes that have the old one open keep using it until they close it.
+        /// </summary>
+        [Parameter(ParameterSetName = CreateSet)]
+        public SwitchParameter Force { get; set; }
+
         protected override void EndProcessing()
         {
             try
@@ -41,9 +48,19 @@ namespace PsIpc.Commands
                 else
                 {
                     string what = Queue ? "Create a shared memory queue of " : "Create a shared memory segment of ";
-                    if (!ShouldProcess(Name, what + Size + " bytes")) return;
-                    channel = SharedMemoryChannel.Create(Name, Size, Queue);
+                    if (!ShouldProcess(Name, (Force ? "Replace any segment of that name with a new one: " : string.Empty) + what + Size + " bytes")) return;
+                    try
+                    {
+                        channel = SharedMemoryChannel.Create(Name, Size, Queue);
+                    }
+                    catch (IpcException e) when (Force && e.Kind == IpcErrorKind.SharedMemoryNameInUse)
+                    {
+                        WriteVerbose($"A segment named '{Name}' exists: removing it (-Force) to create a new one.");
+                        SharedMemoryChannel.Remove(Name);
+                        channel = SharedMemoryChannel.Create(Name, Size, Queue);
+                    }
                 }
+                WriteVerbose($"{(Open ? "Opened" : "Created")} {ChannelActivity.Describe(channel)}: {channel.Capacity} bytes.");
                 ChannelRegistry.Register(channel);
                 RunspaceLifetime.Bind(channel, System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
                 WriteObject(channel);

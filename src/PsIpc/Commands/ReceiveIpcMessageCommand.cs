@@ -20,7 +20,7 @@ namespace PsIpc.Commands
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
         [ChannelTransformation]
-        [ArgumentCompleter(typeof(ChannelNameCompleter))]
+        [ArgumentCompleter(typeof(ReceivingChannelCompleter))]
         [ValidateNotNull]
         public IpcChannel Channel { get; set; } = null!; // mandatory: bound before ProcessRecord
 
@@ -43,6 +43,8 @@ namespace PsIpc.Commands
             long remaining = Count > 0 ? Count : long.MaxValue;
             var batch = new List<IpcMessage>(BatchSize);
             var waiting = new WaitProgress(this, Channel.Name);
+            var activity = new ChannelActivity(Channel);
+            WriteVerbose($"Receiving from {ChannelActivity.Describe(Channel)}: {Channel.PeerCount} peer(s) connected.");
             try
             {
                 while (remaining > 0)
@@ -50,6 +52,7 @@ namespace PsIpc.Commands
                     batch.Clear();
                     // Wait in slices so that a long wait can show progress from the pipeline thread.
                     int taken = Channel.Receive(batch, (int)Math.Min(remaining, BatchSize), Deadline.Earliest(deadline, WaitProgress.NextSlice()), CancelToken);
+                    activity.Report(this);
                     if (taken == 0 && !deadline.HasExpired)
                     {
                         waiting.Report(Count > 0 ? Count - remaining : -1, Count);

@@ -21,7 +21,7 @@ namespace PsIpc.Commands
 
         [Parameter(Mandatory = true, Position = 0)]
         [ChannelTransformation]
-        [ArgumentCompleter(typeof(ChannelNameCompleter))]
+        [ArgumentCompleter(typeof(SendingChannelCompleter))]
         [ValidateNotNull]
         public IpcChannel Channel { get; set; } = null!; // mandatory: bound before BeginProcessing
 
@@ -66,7 +66,19 @@ namespace PsIpc.Commands
             }
             try
             {
-                Channel.Send(wireFormat, payload, DeadlineFrom(TimeoutSeconds), CancelToken);
+                Deadline deadline = DeadlineFrom(TimeoutSeconds);
+                if (Channel.State == ChannelState.Listening)
+                {
+                    // A server without a client yet: the send waits for one, which can take long. Wait on a worker so
+                    // that the wait shows progress (once a client is there, sends go inline again).
+                    WriteVerbose($"'{Channel.Name}' has no client yet: waiting for one to send to.");
+                    new WaitProgress(this, Channel.Name, $"Waiting for a client of '{Channel.Name}' to send to")
+                        .Run(() => { Channel.Send(wireFormat, payload, deadline, CancelToken); return true; }, deadline, TimeoutSeconds, CancelToken);
+                }
+                else
+                {
+                    Channel.Send(wireFormat, payload, deadline, CancelToken);
+                }
                 _sentAny = true;
             }
             catch (IpcException e)
@@ -89,11 +101,30 @@ namespace PsIpc.Commands
         protected override void EndProcessing()
         {
             if (!_sentAny) return;
+            var progress = new WaitProgress(this, Channel.Name, $"Sending to '{Channel.Name}' (waiting for the peer to take what was queued)");
             try
             {
                 // -TimeoutSeconds bounds the waits for room and for a client; writing out what was accepted
                 // gets at least a second, so -TimeoutSeconds 0 (never wait for room) still succeeds.
-                using (Channel.BeginWait()) Channel.Flush(HasTimeout ? Deadline.After(TimeSpan.FromSeconds(Math.Max(TimeoutSeconds, 1))) : Deadline.Infinite, CancelToken);
+                double seconds = HasTimeout ? Math.Max(TimeoutSeconds, 1) : 0;
+                Deadline deadline = HasTimeout ? Deadline.After(TimeSpan.FromSeconds(seconds)) : Deadline.Infinite;
+                // In slices of a second, with progress between them: a flush that times out has changed nothing.
+                using (Channel.BeginWait())
+                {
+                    while (true)
+                    {
+                        try
+                        {
+                            Channel.Flush(Deadline.Earliest(deadline, WaitProgress.NextSlice()), CancelToken);
+                            break;
+                        }
+                        catch (IpcException e) when (e.Kind == IpcErrorKind.FlushTimeout && !deadline.HasExpired)
+                        {
+                            progress.ReportWaiting(deadline, seconds);
+                        }
+                    }
+                }
+                if (!Stopping) progress.Complete();
             }
             catch (IpcException e)
             {

@@ -173,7 +173,7 @@ namespace PsIpc.Commands
             }
             ChannelRegistry.Register(server);
             RunspaceLifetime.Bind(server, System.Management.Automation.Runspaces.Runspace.DefaultRunspace);
-            WriteObject(ServerView.Of(server));
+            WriteObject(server);
         }
     }
 }

@@ -15,7 +15,7 @@ namespace PsIpc.Commands
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
         [ChannelTransformation]
-        [ArgumentCompleter(typeof(ChannelNameCompleter))]
+        [ArgumentCompleter(typeof(SocketServerNameCompleter))]
         [ValidateNotNull]
         public ISocketServer[] Server { get; set; } = Array.Empty<ISocketServer>();
 
