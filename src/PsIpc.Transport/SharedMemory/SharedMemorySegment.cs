@@ -101,14 +101,17 @@ namespace PsIpc.Transport.SharedMemory
                 {
                     IpcMessage? current = ReadValueLocked();
                     BeginCallerCode();
+                    bool reentered;
                     try
                     {
                         next = update(current);
                     }
                     finally
                     {
-                        EndCallerCode();
+                        reentered = EndCallerCode();
                     }
+                    // The callback asked for this lock again and was refused: whatever it returned, nothing is written.
+                    if (reentered) throw ReentryError();
                     if (next == null) return false;
                     CheckFits(next.Payload);
                     // The callback may have taken long: the file may have been truncated meanwhile.

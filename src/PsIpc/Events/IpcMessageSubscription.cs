@@ -307,20 +307,26 @@ namespace PsIpc.Events
             _codec.Dispose();
             _jsonRunspace?.Dispose();
             lock (RegistryGate) Registry.Remove(Channel);
-            _ended = true;
-            if (Volatile.Read(ref _unregistered) != 0) return;
-            // The channel closed or its stream ended: the subscription ends too. An action still pending runs first:
-            // the engine runs pending actions of a subscription it removes on the removing thread, which must be
-            // the pipeline thread, so the last of them removes it.
-            lock (_gate)
+            try
             {
-                if (_hasAction && _pending.Count > 0)
+                if (Volatile.Read(ref _unregistered) != 0) return;
+                // The channel closed or its stream ended: the subscription ends too. An action still pending runs
+                // first: the engine runs pending actions of a subscription it removes on the removing thread, which
+                // must be the pipeline thread, so the last of them removes it.
+                lock (_gate)
                 {
-                    _unsubscribeWhenIdle = true;
-                    return;
+                    if (_hasAction && _pending.Count > 0)
+                    {
+                        _unsubscribeWhenIdle = true;
+                        return;
+                    }
                 }
+                Unsubscribe();
             }
-            Unsubscribe();
+            finally
+            {
+                _ended = true;
+            }
         }
 
         private void Unsubscribe()
