@@ -53,6 +53,7 @@ namespace PsIpcTests
     }
 }
 
+Describe 'Register-IpcMessageEvent' {
 AfterEach {
     Get-EventSubscriber -Force | Unregister-Event -Force -ErrorAction SilentlyContinue
     Get-Event | Remove-Event -ErrorAction SilentlyContinue
@@ -60,7 +61,7 @@ AfterEach {
     Clear-TestState
 }
 
-Describe 'Register-IpcMessageEvent without -Action (Wait-Event, Get-Event)' {
+Context 'Register-IpcMessageEvent without -Action (Wait-Event, Get-Event)' {
     It 'raises one event per message, in order, with the decoded message as MessageData' {
         $p = New-PipePair
         Register-IpcMessageEvent $p.Server -SourceIdentifier msgs -MessageData 'mine'
@@ -139,7 +140,7 @@ Describe 'Register-IpcMessageEvent without -Action (Wait-Event, Get-Event)' {
     }
 }
 
-Describe 'Register-IpcMessageEvent -Action' {
+Context 'Register-IpcMessageEvent -Action' {
     It 'runs the action for each message, in order, and returns its job' {
         $p = New-PipePair
         $seen = [System.Collections.Generic.List[object]]::new()
@@ -192,7 +193,7 @@ Describe 'Register-IpcMessageEvent -Action' {
     }
 }
 
-Describe 'One consumer per channel' {
+Context 'One consumer per channel' {
     It 'refuses Receive-IpcMessage, a second subscription and a source identifier in use, each with its id' {
         $p = New-PipePair
         Register-IpcMessageEvent $p.Server -SourceIdentifier one
@@ -213,7 +214,7 @@ Describe 'One consumer per channel' {
     }
 }
 
-Describe 'Unregister-Event' {
+Context 'Unregister-Event' {
     It 'stops delivery and leaves the messages not yet raised in the channel, for Receive-IpcMessage' {
         $p = New-PipePair
         Register-IpcMessageEvent $p.Server -SourceIdentifier partial
@@ -241,7 +242,7 @@ Describe 'Unregister-Event' {
     }
 }
 
-Describe 'A burst of 100k messages' {
+Context 'A burst of 100k messages' {
     It 'is held in the channel and holds up the sender, not queued as events in memory' {
         $server = New-IpcPipe -Name (New-TestPipeName)
         Register-IpcMessageEvent $server -SourceIdentifier burst
@@ -292,7 +293,7 @@ Describe 'A burst of 100k messages' {
     }
 }
 
-Describe 'Closing the channel' {
+Context 'Closing the channel' {
     It 'ends a subscription without an action: no subscriber, no error' {
         $p = New-PipePair
         Register-IpcMessageEvent $p.Server -SourceIdentifier closing
@@ -329,7 +330,7 @@ Describe 'Closing the channel' {
     }
 }
 
-Describe 'Register-IpcMessageEvent -Forward' {
+Context 'Register-IpcMessageEvent -Forward' {
     It 'forwards the events of a channel in a Start-Job to the session that started it' {
         $name = New-TestPipeName
         $job = Start-Job {
@@ -349,7 +350,7 @@ Describe 'Register-IpcMessageEvent -Forward' {
     }
 }
 
-Describe 'The Closed event of a channel (Register-ObjectEvent)' {
+Context 'The Closed event of a channel (Register-ObjectEvent)' {
     It 'is raised by the channel object once, after Close-IpcChannel' {
         $p = New-PipePair
         Register-ObjectEvent -InputObject $p.Client -EventName Closed -SourceIdentifier clientclosed
@@ -360,4 +361,5 @@ Describe 'The Closed event of a channel (Register-ObjectEvent)' {
         Close-IpcChannel $p.Client
         @(Get-Event -SourceIdentifier clientclosed).Count | Should -Be 1 -Because 'a second Close raises nothing'
     }
+}
 }

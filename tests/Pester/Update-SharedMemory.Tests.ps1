@@ -30,12 +30,13 @@ BeforeAll {
     }
 }
 
+Describe 'Update-SharedMemory' {
 AfterEach {
     Clear-TestState
     Get-SharedMemory -Name "$TestShmPrefix*" | Remove-SharedMemory -ErrorAction SilentlyContinue
 }
 
-Describe 'Update-SharedMemory' {
+Context 'Update-SharedMemory' {
     BeforeEach {
         $shm = New-SharedMemory -Name (New-TestShmName) -Size 64KB
     }
@@ -112,7 +113,7 @@ Describe 'Update-SharedMemory' {
     }
 }
 
-Describe 'Update-SharedMemory across threads and processes' {
+Context 'Update-SharedMemory across threads and processes' {
     It 'ends with the exact total: eight ForEach-Object -Parallel workers and two processes each adding 1' {
         $name = New-TestShmName
         $shm = New-SharedMemory -Name $name -Size 4KB
@@ -186,4 +187,5 @@ Describe 'Update-SharedMemory across threads and processes' {
         Read-PeerLine $holder -TimeoutSeconds 60 | Should -Be 'done'
         Read-SharedMemory $shm | Should -Be 2 -Because 'the stopped update wrote nothing; the holder added 1'
     }
+}
 }
