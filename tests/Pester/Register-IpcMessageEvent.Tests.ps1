@@ -169,7 +169,9 @@ Describe 'Register-IpcMessageEvent' {
             Wait-EventCount { $seen.Count -ge 2 } | Should -BeTrue
             $seen | Should -Be 'good1', 'good2'
             $job.State | Should -Not -Be 'Failed'
-            $job.Error[0].Exception.Message | Should -Match 'this message is bad'
+            $subscription = (Get-EventSubscriber -SourceIdentifier thrower).SourceObject
+            $subscription.ActionErrors | Should -Be 1
+            $subscription.RecentActionErrors[0].Exception.Message | Should -Match 'this message is bad'
         }
 
         It 'does not run while the pipeline thread is blocked in a .NET call; Wait-Event lets it run' {
@@ -261,7 +263,9 @@ Describe 'Register-IpcMessageEvent' {
                     try { Send-IpcMessage $c "$i $payload" -TimeoutSeconds 2 -ErrorAction Stop }
                     catch {
                         if (-not $said) { 'blocked'; [Console]::Out.Flush(); $said = $true }
-                        Send-IpcMessage $c "$i $payload"
+                        # SendTimeout: not queued, send it again. FlushTimeout: queued, only not yet written.
+                        if ($_.FullyQualifiedErrorId -like 'SendTimeout,*') { Send-IpcMessage $c "$i $payload" }
+                        elseif ($_.FullyQualifiedErrorId -notlike 'FlushTimeout,*') { throw }
                     }
                 }
                 Close-IpcChannel $c -TimeoutSeconds 300

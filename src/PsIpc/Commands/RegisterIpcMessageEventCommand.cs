@@ -22,10 +22,12 @@ namespace PsIpc.Commands
         private const string ForwardSet = "Forward";
 
         // The engine binds the action to a module of its own and sets $Event & co there. The wrapper runs the user's
-        // action (bound to that module too) in the same scope, keeps its failures as errors of the job instead of
-        // failing the job (a failed event job silently drops every later event), and then says it is done.
+        // action (bound to that module too) in the same scope; a throw is kept by the subscription and written as a
+        // non-terminating error instead of failing the job (a failed event job silently drops every later event);
+        // then it says it is done. Assignments, not method calls, so that it works in every language mode.
         private const string ActionWrapper =
-            "try { . $" + IpcMessageSubscription.ActionVariable + " @args } catch { Write-Error -ErrorRecord $_ } " +
+            "try { . $" + IpcMessageSubscription.ActionVariable + " @args } " +
+            "catch { $" + IpcMessageSubscription.FailedVariable + " = $_; Write-Error -ErrorRecord $_ } " +
             "finally { $" + IpcMessageSubscription.DoneVariable + " = $Event }";
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]

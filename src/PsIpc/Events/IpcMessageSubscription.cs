@@ -31,6 +31,8 @@ namespace PsIpc.Events
         internal const string EventName = nameof(MessageReceived);
         internal const string ActionVariable = "PsIpcEventAction";
         internal const string DoneVariable = "PsIpcEventDone";
+        internal const string FailedVariable = "PsIpcEventFailed";
+        private const int RecentErrorsKept = 10;
 
         private static readonly TimeSpan ReceiveSlice = TimeSpan.FromSeconds(1);
         private static readonly object RegistryGate = new object();
@@ -50,6 +52,8 @@ namespace PsIpc.Events
         private int _stopRequested;
         private int _unregistered;
         private long _raised;
+        private long _actionErrors;
+        private readonly Queue<ErrorRecord> _recentActionErrors = new Queue<ErrorRecord>();
         private volatile bool _ended;
 
         private IpcMessageSubscription(IpcChannel channel, string sourceIdentifier, bool envelope, PSObject? messageData, PSEventManager events)
@@ -77,6 +81,15 @@ namespace PsIpc.Events
         public int Pending
         {
             get { lock (_gate) return _pending.Count; }
+        }
+
+        /// <summary>Messages whose -Action threw (the subscription went on with the next message).</summary>
+        public long ActionErrors => Interlocked.Read(ref _actionErrors);
+
+        /// <summary>The errors of the last few actions that threw, oldest first.</summary>
+        public ErrorRecord[] RecentActionErrors
+        {
+            get { lock (_recentActionErrors) return _recentActionErrors.ToArray(); }
         }
 
         public IpcSubscriptionState State => _ended ? IpcSubscriptionState.Ended : IpcSubscriptionState.Running;
@@ -138,6 +151,7 @@ namespace PsIpc.Events
                 PSModuleInfo module = subscriber.Action.Module;
                 module.SessionState.PSVariable.Set(ActionVariable, module.NewBoundScriptBlock(action));
                 module.SessionState.PSVariable.Set(new CompletionVariable(DoneVariable, OnProcessed));
+                module.SessionState.PSVariable.Set(new CompletionVariable(FailedVariable, OnActionFailed));
                 _hasAction = true;
             }
             Channel.Closed += OnChannelClosed;
@@ -184,7 +198,7 @@ namespace PsIpc.Events
                     if (taken == 0) continue;
                     if (taken < 0)
                     {
-                        EndReason = "the channel's stream ended: its peers are gone";
+                        EndReason = Channel.IsClosed ? "the channel was closed" : "the channel's stream ended: its peers are gone";
                         break;
                     }
                     for (int i = 0; i < taken; i++)
@@ -282,6 +296,18 @@ namespace PsIpc.Events
             _events.GenerateEvent(SourceIdentifier, Channel, new object[] { Channel, args }, data == null ? null : PSObject.AsPSObject(data), true, false);
             Interlocked.Increment(ref _raised);
             if (decoded) Channel.Acknowledge(message); // handed to the engine: a transport with acknowledgements confirms it
+        }
+
+        /// <summary>The -Action threw for one event (on the pipeline thread): keep the error, go on.</summary>
+        private void OnActionFailed(object? value)
+        {
+            if (!((value is PSObject pso ? pso.BaseObject : value) is ErrorRecord record)) return;
+            Interlocked.Increment(ref _actionErrors);
+            lock (_recentActionErrors)
+            {
+                if (_recentActionErrors.Count == RecentErrorsKept) _recentActionErrors.Dequeue();
+                _recentActionErrors.Enqueue(record);
+            }
         }
 
         /// <summary>The wrapper of an -Action ran to its end for one event (on the pipeline thread).</summary>
