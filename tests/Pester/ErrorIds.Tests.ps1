@@ -149,7 +149,7 @@ BeforeDiscovery {
             @{ Case = 'a queue'; Expect = 'SharedMemoryIsQueue'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Queue -ScriptBlock { 1 } } }
             @{ Case = 'a closed segment'; Expect = 'ChannelClosed'; Act = { param($F) Update-SharedMemory -SharedMemory $F.ClosedSegment -ScriptBlock { 1 } } }
             @{ Case = 'a script block that throws (nothing written)'; Expect = 'UpdateScriptFailed'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Segment -ScriptBlock { throw 'no' } } }
-            @{ Case = 'a script block that reads the same segment (the read fails, then the update)'; Expect = 'SharedMemoryLockReentry,PsIpc.Commands.ReadSharedMemoryCommand', 'SharedMemoryLockReentry'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Segment -ScriptBlock { Read-SharedMemory $F.Segment } } }
+            @{ Case = 'a script block that reads the same segment'; Expect = 'SharedMemoryLockReentry'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Segment -ScriptBlock { Read-SharedMemory $F.Segment } } }
             @{ Case = 'a new value larger than the segment'; Expect = 'SharedMemoryTooLarge'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Segment -ScriptBlock { 'x' * 5000 } } }
             @{ Case = 'text that is no byte array (-Format Bytes)'; Expect = 'EncodeFailed'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Segment -ScriptBlock { 'abc' } -Format Bytes } }
             @{ Case = '-Depth 0'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Segment -ScriptBlock { 1 } -Depth 0 } }
