@@ -131,7 +131,7 @@ BeforeDiscovery {
             @{ Case = 'a source identifier another subscription has'; Expect = 'SourceIdentifierInUse'; Act = {
                     param($F)
                     $id = "taken-$(New-TestPipeName)"
-                    Register-EngineEvent -SourceIdentifier $id
+                    $null = Register-EngineEvent -SourceIdentifier $id -Action { }
                     try { Register-IpcMessageEvent -Channel $F.Pipe -SourceIdentifier $id }
                     finally { Unregister-Event -SourceIdentifier $id }
                 }

@@ -76,7 +76,7 @@ namespace PsIpc.Transport.Tests
         }
 
         [Fact]
-        public void AnotherThreadWaitsForTheUpdateInsteadOfBeingRefused()
+        public async Task AnotherThreadWaitsForTheUpdateInsteadOfBeingRefused()
         {
             SharedMemorySegment segment = NewSegment();
             var second = Track((SharedMemorySegment)SharedMemoryChannel.Open(segment.Name));
@@ -91,7 +91,7 @@ namespace PsIpc.Transport.Tests
             Assert.True(inside.Wait(TimeSpan.FromMinutes(2)));
             Throws(IpcErrorKind.SharedMemoryLockTimeout, () => second.ReadValue(Deadline.After(TimeSpan.Zero), CancellationToken.None));
             release.Set();
-            Assert.True(updating.Wait(TimeSpan.FromMinutes(2)));
+            await updating.WaitAsync(TimeSpan.FromMinutes(2));
             Assert.Equal("10", ValueOf(second, Long).GetText());
         }
 
