@@ -354,6 +354,18 @@ Describe 'Register-IpcMessageEvent' {
         }
     }
 
+    Context 'Tab completion' {
+        It 'completes the names of open channels for -Channel, named or by position' {
+            $prefix = New-TestPipeName -Prefix 'evc'
+            $one = New-IpcPipe -Name "$prefix-one"
+            $two = New-IpcPipe -Name "$prefix-two"
+            foreach ($line in "Register-IpcMessageEvent -Channel $prefix", "Register-IpcMessageEvent $prefix") {
+                $result = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+                $result.CompletionMatches.CompletionText | Sort-Object | Should -Be @("$prefix-one", "$prefix-two")
+            }
+        }
+    }
+
     Context 'The Closed event of a channel (Register-ObjectEvent)' {
         It 'is raised by the channel object once, after Close-IpcChannel' {
             $p = New-PipePair

@@ -105,6 +105,16 @@ Describe 'Update-SharedMemory' {
             { Update-SharedMemory $queue { 1 } } | Should -Throw -ErrorId 'SharedMemoryIsQueue,PsIpc.Commands.UpdateSharedMemoryCommand'
         }
 
+        It 'completes segment names for -SharedMemory, named or by position' {
+            $prefix = New-TestShmName
+            $one = New-SharedMemory -Name "$prefix-one" -Size 1KB
+            $two = New-SharedMemory -Name "$prefix-two" -Size 1KB
+            foreach ($line in "Update-SharedMemory -SharedMemory $prefix", "Update-SharedMemory $prefix") {
+                $result = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+                $result.CompletionMatches.CompletionText | Sort-Object | Should -Be @("$prefix-one", "$prefix-two")
+            }
+        }
+
         It 'takes the segment by name and from the pipeline' {
             Update-SharedMemory $shm.Name { 'by name' }
             Read-SharedMemory $shm | Should -BeExactly 'by name'
