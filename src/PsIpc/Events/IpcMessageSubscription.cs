@@ -244,7 +244,7 @@ namespace PsIpc.Events
                     if (room > 0) return room;
                     Monitor.Wait(_gate, _hasAction ? 1000 : sleep);
                 }
-                if (sleep < 50) sleep *= 2;
+                sleep = Math.Min(sleep * 2, 50);
             }
         }
 
