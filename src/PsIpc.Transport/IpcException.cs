@@ -62,6 +62,8 @@ namespace PsIpc.Transport
         QueueSettingsConflict,
         QueueInUse,
         PublishNotConfirmed,
+        // Shared memory: a thread that holds a segment's lock (inside an update) asked for it again.
+        SharedMemoryLockReentry,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>

@@ -60,6 +60,7 @@ namespace PsIpc
                 case IpcErrorKind.SharedMemoryIsQueue:
                 case IpcErrorKind.SharedMemoryNotQueue:
                 case IpcErrorKind.QueueSettingsConflict:
+                case IpcErrorKind.SharedMemoryLockReentry:
                     return ErrorCategory.InvalidOperation;
                 case IpcErrorKind.SharedMemoryCorrupt:
                 case IpcErrorKind.SharedMemoryDamaged:

@@ -27,6 +27,21 @@ namespace PsIpc
         private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, false);
         private PowerShell? _json;
         private readonly StringBuilder _cliXml = new StringBuilder(512);
+        private readonly Func<System.Management.Automation.Runspaces.Runspace>? _jsonRunspace;
+
+        /// <summary>A codec for the pipeline thread: JSON goes through the runspace running there.</summary>
+        public PayloadCodec()
+        {
+        }
+
+        /// <summary>
+        /// A codec for a thread without a running pipeline (a background pump): JSON goes through the runspace
+        /// <paramref name="jsonRunspace"/> gives, asked for on the first JSON message and owned by the caller.
+        /// </summary>
+        public PayloadCodec(Func<System.Management.Automation.Runspaces.Runspace> jsonRunspace)
+        {
+            _jsonRunspace = jsonRunspace ?? throw new ArgumentNullException(nameof(jsonRunspace));
+        }
 
         [return: NotNullIfNotNull("value")]
         public static object? Unwrap(object? value) => value is PSObject pso && !(pso.BaseObject is PSCustomObject) ? pso.BaseObject : value;
@@ -124,7 +139,15 @@ namespace PsIpc
 
         private PowerShell JsonShell()
         {
-            if (_json == null) _json = PowerShell.Create(RunspaceMode.CurrentRunspace);
+            if (_json == null)
+            {
+                if (_jsonRunspace == null) _json = PowerShell.Create(RunspaceMode.CurrentRunspace);
+                else
+                {
+                    _json = PowerShell.Create();
+                    _json.Runspace = _jsonRunspace();
+                }
+            }
             _json.Commands.Clear();
             _json.Streams.Error.Clear();
             return _json;

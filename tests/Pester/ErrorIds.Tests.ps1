@@ -90,6 +90,16 @@ BeforeDiscovery {
                     finally { Close-IpcChannel $client, $server }
                 }
             }
+            @{ Case = 'a channel whose messages raise events (Register-IpcMessageEvent)'; Expect = 'ChannelHasSubscription'; Act = {
+                    param($F)
+                    $server = New-IpcPipe -Name (New-TestPipeName)
+                    try {
+                        Register-IpcMessageEvent -Channel $server -SourceIdentifier "events-$($server.Name)"
+                        Receive-IpcMessage -Channel $server -TimeoutSeconds 0
+                    }
+                    finally { Unregister-Event -SourceIdentifier "events-$($server.Name)"; Close-IpcChannel $server }
+                }
+            }
             @{ Case = 'a UDP server that is gone'; Expect = 'ConnectionRefused'; Act = {
                     param($F)
                     $client = Connect-IpcSocket -Udp -Port $F.ClosedUdpPort
@@ -101,6 +111,49 @@ BeforeDiscovery {
                     finally { Close-IpcChannel $client }
                 }
             }
+        )
+        'Register-IpcMessageEvent' = @(
+            @{ Case = 'a channel name nobody opened'; Expect = 'ParameterArgumentTransformationError'; Act = { param($F) Register-IpcMessageEvent -Channel $F.MissingName } }
+            @{ Case = 'a closed channel'; Expect = 'ChannelClosed'; Act = { param($F) Register-IpcMessageEvent -Channel $F.ClosedPipe } }
+            @{ Case = 'a shared memory segment (not a queue)'; Expect = 'SharedMemoryNotQueue'; Act = { param($F) Register-IpcMessageEvent -Channel $F.Segment } }
+            @{ Case = '-Action with -Forward'; Expect = 'AmbiguousParameterSet'; Act = { param($F) Register-IpcMessageEvent -Channel $F.Pipe -Action { } -Forward } }
+            @{ Case = 'an empty -SourceIdentifier'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Register-IpcMessageEvent -Channel $F.Pipe -SourceIdentifier '' } }
+            @{ Case = 'a second subscription on one channel'; Expect = 'ChannelHasSubscription'; Act = {
+                    param($F)
+                    $server = New-IpcPipe -Name (New-TestPipeName)
+                    try {
+                        Register-IpcMessageEvent -Channel $server -SourceIdentifier "first-$($server.Name)"
+                        Register-IpcMessageEvent -Channel $server -SourceIdentifier "second-$($server.Name)"
+                    }
+                    finally { Unregister-Event -SourceIdentifier "first-$($server.Name)"; Close-IpcChannel $server }
+                }
+            }
+            @{ Case = 'a source identifier another subscription has'; Expect = 'SourceIdentifierInUse'; Act = {
+                    param($F)
+                    $id = "taken-$(New-TestPipeName)"
+                    $null = Register-EngineEvent -SourceIdentifier $id -Action { }
+                    try { Register-IpcMessageEvent -Channel $F.Pipe -SourceIdentifier $id }
+                    finally { Unregister-Event -SourceIdentifier $id }
+                }
+            }
+            @{ Case = 'a server with a -ScriptBlock handler'; Expect = 'ChannelHasHandler'; Act = {
+                    param($F)
+                    $server = New-IpcPipe -Name (New-TestPipeName) -ScriptBlock { $args[0] }
+                    try { Register-IpcMessageEvent -Channel $server } finally { Close-IpcChannel $server }
+                }
+            }
+        )
+        'Update-SharedMemory'   = @(
+            @{ Case = 'a name not open in this process'; Expect = 'ParameterArgumentTransformationError'; Act = { param($F) Update-SharedMemory -SharedMemory (New-TestShmName) -ScriptBlock { 1 } } }
+            @{ Case = 'a pipe (another kind of channel)'; Expect = 'CannotConvertArgumentNoMessage'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Pipe -ScriptBlock { 1 } } }
+            @{ Case = 'a queue'; Expect = 'SharedMemoryIsQueue'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Queue -ScriptBlock { 1 } } }
+            @{ Case = 'a closed segment'; Expect = 'ChannelClosed'; Act = { param($F) Update-SharedMemory -SharedMemory $F.ClosedSegment -ScriptBlock { 1 } } }
+            @{ Case = 'a script block that throws (nothing written)'; Expect = 'UpdateScriptFailed'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Segment -ScriptBlock { throw 'no' } } }
+            @{ Case = 'a script block that reads the same segment'; Expect = 'SharedMemoryLockReentry'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Segment -ScriptBlock { Read-SharedMemory $F.Segment } } }
+            @{ Case = 'a new value larger than the segment'; Expect = 'SharedMemoryTooLarge'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Segment -ScriptBlock { 'x' * 5000 } } }
+            @{ Case = 'text that is no byte array (-Format Bytes)'; Expect = 'EncodeFailed'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Segment -ScriptBlock { 'abc' } -Format Bytes } }
+            @{ Case = '-Depth 0'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Segment -ScriptBlock { 1 } -Depth 0 } }
+            @{ Case = '-TimeoutSeconds -1'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Update-SharedMemory -SharedMemory $F.Segment -ScriptBlock { 1 } -TimeoutSeconds -1 } }
         )
         'Close-IpcChannel'      = @(
             @{ Case = 'a channel name nobody opened'; Expect = 'ParameterArgumentTransformationError'; Act = { param($F) Close-IpcChannel -Channel $F.MissingName } }

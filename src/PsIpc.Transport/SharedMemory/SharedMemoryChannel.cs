@@ -150,6 +150,13 @@ namespace PsIpc.Transport.SharedMemory
         /// </summary>
         private protected void EnterLock(Deadline deadline, IpcErrorKind timeoutKind, CancellationToken cancellationToken)
         {
+            // A thread that runs caller code with the lock held (an update's callback) and asks for the same
+            // segment's lock again would wait for itself: the lock word holds a pid, not a thread.
+            if (s_updating != null && s_updating.Contains(Address))
+            {
+                s_reentered = Address; // the update fails even when its caller's code goes on after this error
+                throw ReentryError();
+            }
             // The lock word is in the mapping: first make sure the file still covers it (and the data after it).
             _mapping.EnsureIntact();
             // The common case, a free lock, costs one compare-and-swap: no linked token source per message.
@@ -186,6 +193,36 @@ namespace PsIpc.Transport.SharedMemory
         }
 
         private protected void ExitLock() => _lock.Exit();
+
+        // The segments (by file) whose lock this thread holds while caller code runs; null on threads that never did.
+        [ThreadStatic]
+        private static List<string>? s_updating;
+
+        // The segment whose lock this thread asked for again while holding it (see EnterLock); null otherwise.
+        [ThreadStatic]
+        private static string? s_reentered;
+
+        /// <summary>Marks this thread as running caller code with the lock held (see <see cref="EnterLock"/>).</summary>
+        private protected void BeginCallerCode()
+        {
+            if (s_updating == null) s_updating = new List<string>(1);
+            s_updating.Add(Address);
+            if (s_reentered == Address) s_reentered = null;
+        }
+
+        /// <summary>Ends <see cref="BeginCallerCode"/>; true when the caller's code asked for this lock again meanwhile.</summary>
+        private protected bool EndCallerCode()
+        {
+            s_updating?.Remove(Address);
+            if (s_reentered != Address) return false;
+            s_reentered = null;
+            return true;
+        }
+
+        private protected IpcException ReentryError() =>
+            new IpcException(IpcErrorKind.SharedMemoryLockReentry,
+                $"This thread already holds the lock of '{Name}' (it is inside an update of it): reading or writing the segment here would wait for itself. " +
+                "Work on the value the update was given and return the new one.", Name);
 
         /// <summary>The mapping, for checks that its file was not truncated after a wait.</summary>
         private protected SharedMapping Mapping => _mapping;

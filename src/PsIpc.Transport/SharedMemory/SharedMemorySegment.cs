@@ -33,23 +33,14 @@ namespace PsIpc.Transport.SharedMemory
         public void WriteValue(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
             if (payload == null) throw new ArgumentNullException(nameof(payload));
-            if (payload.LongLength > Capacity)
-            {
-                throw new IpcException(IpcErrorKind.SharedMemoryTooLarge,
-                    $"The value is {payload.LongLength} bytes; the segment '{Name}' holds {Capacity}.", Name);
-            }
+            CheckFits(payload);
             BeginUse();
             try
             {
                 EnterLock(deadline, IpcErrorKind.SharedMemoryLockTimeout, cancellationToken);
                 try
                 {
-                    BeginWrite();
-                    fixed (byte* p = payload) Buffer.MemoryCopy(p, Data, Capacity, payload.Length);
-                    *(int*)(Header + SegmentHeader.ValueFormatOffset) = (byte)format;
-                    *(long*)(Header + SegmentHeader.ValueLengthOffset) = payload.Length;
-                    MarkDamaged(false); // a whole new value replaces whatever a dead writer left
-                    EndWrite();
+                    WriteValueLocked(format, payload);
                 }
                 finally
                 {
@@ -69,38 +60,113 @@ namespace PsIpc.Transport.SharedMemory
             BeginUse();
             try
             {
-                byte[] value;
-                MessageFormat format;
+                IpcMessage? value;
                 EnterLock(deadline, IpcErrorKind.SharedMemoryLockTimeout, cancellationToken);
                 try
                 {
-                    if ((*(int*)(Header + SegmentHeader.FlagsOffset) & SegmentHeader.FlagDamaged) != 0)
-                    {
-                        throw new IpcException(IpcErrorKind.SharedMemoryDamaged,
-                            $"The value in '{Name}' may be half-written: a process died while writing it. Write a new value to repair it.", Name);
-                    }
-                    uint f = *(uint*)(Header + SegmentHeader.ValueFormatOffset);
-                    long length = *(long*)(Header + SegmentHeader.ValueLengthOffset);
-                    if (f == 0) return null;
-                    if ((f & 0xFFFFFF00) != 0 || !FrameTypes.IsData((FrameType)f) || length < 0 || length > Capacity || length > int.MaxValue - 64)
-                    {
-                        throw SegmentStore.Corrupt(Name, Address, $"the value header says {length} bytes of format {f} in a segment of {Capacity}");
-                    }
-                    format = (MessageFormat)f;
-                    value = new byte[length];
-                    fixed (byte* p = value) Buffer.MemoryCopy(Data, p, length, length);
+                    value = ReadValueLocked();
                 }
                 finally
                 {
                     ExitLock();
                 }
-                CountReceived(1, value.Length);
-                return new IpcMessage(format, value, this);
+                if (value != null) CountReceived(1, value.Size);
+                return value;
             }
             finally
             {
                 EndUse();
             }
+        }
+
+        /// <summary>
+        /// Read-modify-write under one acquisition of the lock: <paramref name="update"/> gets the latest value (null
+        /// when none was written) and returns the value to write, or null to leave the segment as it is. No other
+        /// process or thread reads or writes the segment in between. The callback runs on this thread with the lock
+        /// held: when it throws, nothing is written and the lock is released; when it reads or writes this segment
+        /// (on this thread) it gets SharedMemoryLockReentry instead of waiting for itself; when the process dies
+        /// inside it, the next process takes the lock over and finds the previous value intact (the new one is
+        /// written only after the callback returned). Returns true when a value was written.
+        /// </summary>
+        /// <exception cref="IpcException">SharedMemoryLockTimeout, SharedMemoryDamaged, SharedMemoryTooLarge, ChannelClosed.</exception>
+        public bool Update(Func<IpcMessage?, IpcMessage?> update, Deadline deadline, CancellationToken cancellationToken)
+        {
+            if (update == null) throw new ArgumentNullException(nameof(update));
+            BeginUse();
+            try
+            {
+                IpcMessage? next;
+                EnterLock(deadline, IpcErrorKind.SharedMemoryLockTimeout, cancellationToken);
+                try
+                {
+                    IpcMessage? current = ReadValueLocked();
+                    BeginCallerCode();
+                    bool reentered;
+                    try
+                    {
+                        next = update(current);
+                    }
+                    finally
+                    {
+                        reentered = EndCallerCode();
+                    }
+                    // The callback asked for this lock again and was refused: whatever it returned, nothing is written.
+                    if (reentered) throw ReentryError();
+                    if (next == null) return false;
+                    CheckFits(next.Payload);
+                    // The callback may have taken long: the file may have been truncated meanwhile.
+                    Mapping.EnsureIntact();
+                    WriteValueLocked(next.Format, next.Payload);
+                }
+                finally
+                {
+                    ExitLock();
+                }
+                CountSent(next.Size);
+                return true;
+            }
+            finally
+            {
+                EndUse();
+            }
+        }
+
+        private void CheckFits(byte[] payload)
+        {
+            if (payload.LongLength > Capacity)
+            {
+                throw new IpcException(IpcErrorKind.SharedMemoryTooLarge,
+                    $"The value is {payload.LongLength} bytes; the segment '{Name}' holds {Capacity}.", Name);
+            }
+        }
+
+        private void WriteValueLocked(MessageFormat format, byte[] payload)
+        {
+            BeginWrite();
+            fixed (byte* p = payload) Buffer.MemoryCopy(p, Data, Capacity, payload.Length);
+            *(int*)(Header + SegmentHeader.ValueFormatOffset) = (byte)format;
+            *(long*)(Header + SegmentHeader.ValueLengthOffset) = payload.Length;
+            MarkDamaged(false); // a whole new value replaces whatever a dead writer left
+            EndWrite();
+        }
+
+        private IpcMessage? ReadValueLocked()
+        {
+            if ((*(int*)(Header + SegmentHeader.FlagsOffset) & SegmentHeader.FlagDamaged) != 0)
+            {
+                throw new IpcException(IpcErrorKind.SharedMemoryDamaged,
+                    $"The value in '{Name}' may be half-written: a process died while writing it. Write a new value to repair it.", Name);
+            }
+            uint f = *(uint*)(Header + SegmentHeader.ValueFormatOffset);
+            long length = *(long*)(Header + SegmentHeader.ValueLengthOffset);
+            if (f == 0) return null;
+            if ((f & 0xFFFFFF00) != 0 || !FrameTypes.IsData((FrameType)f) || length < 0 || length > Capacity || length > int.MaxValue - 64)
+            {
+                throw SegmentStore.Corrupt(Name, Address, $"the value header says {length} bytes of format {f} in a segment of {Capacity}");
+            }
+            var value = new byte[length];
+            fixed (byte* p = value) Buffer.MemoryCopy(Data, p, length, length);
+            return new IpcMessage((MessageFormat)f, value, this);
         }
 
         /// <summary>Writes bytes at an offset of the data area (the value's bytes too, when they overlap).</summary>

@@ -39,6 +39,15 @@ namespace PsIpc.Commands
         protected override void ProcessRecord()
         {
             if (!Channel.CanReceive) ThrowIpcError(Channel.NotSupportedError(ChannelOperation.Receive));
+            PsIpc.Events.IpcMessageSubscription? subscription = PsIpc.Events.IpcMessageSubscription.Of(Channel);
+            if (subscription != null)
+            {
+                // Its messages become events (Register-IpcMessageEvent): taking some here would split the stream.
+                ThrowTerminatingError(ErrorMapping.ToErrorRecord(new InvalidOperationException(
+                    $"The messages of '{Channel.Name}' raise the events '{subscription.SourceIdentifier}' (Register-IpcMessageEvent): Wait-Event or Get-Event takes them. " +
+                    $"Unregister-Event -SourceIdentifier '{subscription.SourceIdentifier}' to receive them here again."),
+                    "ChannelHasSubscription", ErrorCategory.ResourceBusy, Channel.Name));
+            }
             Deadline deadline = DeadlineFrom(TimeoutSeconds);
             long remaining = Count > 0 ? Count : long.MaxValue;
             var batch = new List<IpcMessage>(BatchSize);
