@@ -62,6 +62,8 @@ namespace PsIpc.Transport
         QueueSettingsConflict,
         QueueInUse,
         PublishNotConfirmed,
+        // Request/reply: the peer's handler failed on this request (its message is the handler's).
+        HandlerFailed,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>

@@ -26,7 +26,7 @@ namespace PsIpc.Transport.Channels
     /// <see cref="IsAuthenticated"/>, <see cref="AcceptsCliXml"/> and <see cref="PeerProcessId"/>: the module
     /// asks these members, never the concrete type (docs/architecture.md, "Adding a transport").
     /// </summary>
-    public abstract class IpcChannel : IDisposable
+    public abstract partial class IpcChannel : IDisposable
     {
         private long _messagesSent, _messagesReceived, _bytesSent, _bytesReceived;
         private int _closed;

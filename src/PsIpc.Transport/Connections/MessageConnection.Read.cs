@@ -151,7 +151,7 @@ namespace PsIpc.Transport.Connections
                 messages.Add(new IpcMessage((MessageFormat)frame.Type, frame.Payload, SenderView!) { BudgetHeld = frame.BudgetHeld });
                 return false;
             }
-            if (!FrameTypes.IsData(frame.Type)) _options.ReceiveBudget?.Release(frame.BudgetHeld);
+            if (!FrameTypes.CarriesMessage(frame.Type)) _options.ReceiveBudget?.Release(frame.BudgetHeld);
             if (PeerHello == null) return !AcceptHello(frame, ref fault);
             switch (frame.Type)
             {
@@ -164,6 +164,22 @@ namespace PsIpc.Transport.Connections
                     fault = new IpcException(IpcErrorKind.ProtocolError, $"The peer of '{ChannelName}' sent a second Hello.", ChannelName);
                     SendErrorFrame(fault);
                     return true;
+                case FrameType.Request:
+                case FrameType.Reply:
+                    IpcMessage? message;
+                    try
+                    {
+                        message = DispatchCorrelated(frame);
+                    }
+                    catch (IpcException e)
+                    {
+                        _options.ReceiveBudget?.Release(frame.BudgetHeld);
+                        fault = e;
+                        SendErrorFrame(e);
+                        return true;
+                    }
+                    if (message != null) messages.Add(message);
+                    return false;
                 default:
                     messages.Add(new IpcMessage((MessageFormat)frame.Type, frame.Payload, SenderView!) { BudgetHeld = frame.BudgetHeld });
                     return false;

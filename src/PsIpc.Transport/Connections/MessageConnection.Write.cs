@@ -138,7 +138,7 @@ namespace PsIpc.Transport.Connections
                 if (_framing.HasHandshake)
                 {
                     if (_isServerSide) _opened.Wait(_abort.Token); // answer only a client whose hello was accepted
-                    WriteControlFrame(FrameType.Hello, new Hello(Hello.CurrentVersion, Process.GetCurrentProcess().Id, _options.MaxMessageSize).ToPayload());
+                    WriteControlFrame(FrameType.Hello, new Hello(Hello.CurrentVersion, Process.GetCurrentProcess().Id, _options.MaxMessageSize, Hello.CorrelationFlag).ToPayload());
                     _helloSent = true;
                 }
                 var buffer = new byte[BufferSize];
