@@ -18,6 +18,7 @@
         'New-IpcPipe'
         'Send-IpcMessage'
         'Receive-IpcMessage'
+        'Invoke-IpcRequest'
         'Close-IpcChannel'
         'Get-IpcChannel'
         'New-SharedMemory'
