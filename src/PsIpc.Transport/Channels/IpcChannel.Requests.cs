@@ -41,6 +41,11 @@ namespace PsIpc.Transport.Channels
             ThrowIfClosed();
             if (!CanSend) throw NotSupportedError(ChannelOperation.Send);
             if (!CanReceive) throw NotSupportedError(ChannelOperation.Receive);
+            if (Role == ChannelRole.Server)
+            {
+                throw new IpcException(IpcErrorKind.OperationNotSupported,
+                    $"'{Name}' is a server: it answers requests (a -ScriptBlock handler, or Reply to a received message); requests are made from a client channel.", Name);
+            }
             IpcMessage? received;
             try
             {
