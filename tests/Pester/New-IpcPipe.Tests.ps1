@@ -230,7 +230,7 @@ hang()
             'bad', 'good', 'warn', 'last' | Send-IpcMessage -Channel $client
             Receive-IpcMessage -Channel $client -Count 4 -TimeoutSeconds 5 -ErrorAction SilentlyContinue -ErrorVariable failed |
                 Should -Be 'ok good', 'before', 'after', 'ok last'
-            $failed.FullyQualifiedErrorId | Should -Be @('HandlerFailed,PsIpc.Commands.ReceiveIpcMessageCommand') * 2
+            $failed.FullyQualifiedErrorId | Should -Be 'HandlerFailed,PsIpc.Commands.ReceiveIpcMessageCommand', 'HandlerFailed,PsIpc.Commands.ReceiveIpcMessageCommand'
             $failed.Exception.Message | Should -Be 'cannot handle bad', 'no good: warn'
             Wait-Until { $pipe.HandlerErrors -eq 2 } | Should -BeTrue
             $pipe.RecentHandlerErrors.Message | Should -Be 'cannot handle bad', 'no good: warn'

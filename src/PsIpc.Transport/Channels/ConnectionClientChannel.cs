@@ -106,8 +106,11 @@ namespace PsIpc.Transport.Channels
         protected override bool ReplyErrorCore(IpcMessage request, IpcErrorKind kind, string message, Deadline deadline, CancellationToken cancellationToken) =>
             Connection.ReplyError(request, kind, message, deadline, cancellationToken);
 
-        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
-            _inbound.TakeBatch(into, max, deadline, cancellationToken);
+        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken)
+        {
+            Connection.WakeReader(); // after requests its reader thread may be parked for a moment: messages are wanted now
+            return _inbound.TakeBatch(into, max, deadline, cancellationToken);
+        }
 
         public override void Flush(Deadline deadline, CancellationToken cancellationToken) => Connection.Flush(deadline, cancellationToken);
 

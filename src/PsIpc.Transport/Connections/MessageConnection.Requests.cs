@@ -42,7 +42,8 @@ namespace PsIpc.Transport.Connections
             try
             {
                 Enqueue(new OutgoingFrame(FrameType.Request, payload, pending.Id, (FrameType)format), deadline, cancellationToken);
-                return pending.Wait(deadline, cancellationToken) ? pending.Result() : null;
+                bool answered = CallerReads ? WaitReadingMyself(pending, deadline, cancellationToken) : pending.Wait(deadline, cancellationToken);
+                return answered ? pending.Result() : null;
             }
             finally
             {
@@ -169,6 +170,7 @@ namespace PsIpc.Transport.Connections
             }
             if (message.Fault == null) (CountersOf ?? SenderView)?.CountReceived(1, message.Size);
             pending.Complete(message);
+            PulseTurnWaiters();
             return null;
         }
 
@@ -194,6 +196,7 @@ namespace PsIpc.Transport.Connections
                 _unanswered.Clear();
             }
             foreach (PendingReply pending in waiting) pending.Fail(error);
+            PulseTurnWaiters();
         }
     }
 
@@ -211,6 +214,8 @@ namespace PsIpc.Transport.Connections
         }
 
         public uint Id { get; }
+
+        public bool IsDone { get { lock (_gate) return _done; } }
 
         /// <summary>Waits for the reply or the failure. False at the deadline; throws when cancelled.</summary>
         public bool Wait(Deadline deadline, CancellationToken cancellationToken)
