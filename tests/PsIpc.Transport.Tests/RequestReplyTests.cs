@@ -171,6 +171,37 @@ namespace PsIpc.Transport.Tests
         }
 
         [Fact]
+        public async Task AfterARequestLoopAPlainReceiveStillGetsWhatTheServerSends()
+        {
+            // The requester reads its replies itself and the reader thread parks meanwhile: a Receive wakes it.
+            using var cleanup = new Cleanup();
+            var (server, client) = Pair(cleanup);
+            Task echo = Echo(server);
+            for (int i = 0; i < 50; i++) Assert.Equal($"{i}!", Text(client.Request(MessageFormat.Text, Wire.Text($"{i}"), Wire.PatientDeadline(), CancellationToken.None)));
+            IpcChannel peer = server.Peers.Single();
+            peer.Send(MessageFormat.Text, Wire.Text("pushed"), Wire.PatientDeadline(), CancellationToken.None);
+            Assert.Equal("pushed", Text(Rx.NextMessage(client)));
+            server.Close(Wire.PatientDeadline());
+            await echo;
+        }
+
+        [Fact]
+        public async Task ALargeMessageArrivingDuringARequestIsDeliveredWholeAndTheReplyStillComes()
+        {
+            using var cleanup = new Cleanup();
+            var (server, client) = Pair(cleanup);
+            Task<IpcMessage> asking = Background.Run(() => client.Request(MessageFormat.Text, Wire.Text("q"), Wire.PatientDeadline(), CancellationToken.None));
+            IpcMessage request = Rx.NextMessage(server);
+            var large = new byte[3 * 1024 * 1024 + 17];
+            new Random(7).NextBytes(large);
+            server.Send(MessageFormat.Bytes, large, Wire.PatientDeadline(), CancellationToken.None); // a broadcast, not a reply
+            ReplyText(request, "answer");
+            IpcMessage pushed = Rx.NextMessage(client);
+            Assert.Equal(large, pushed.Payload);
+            Assert.Equal("answer", Text(await Background.Finishes(asking)));
+        }
+
+        [Fact]
         public async Task ASendToThePeerAnswersItsOldestUnansweredRequest()
         {
             // A Receive/Send loop (Send-IpcMessage $envelope.Sender) serves requests without knowing about ids.
