@@ -15,7 +15,7 @@ $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
 
 $transport = [PsIpc.Transport.Channels.IpcChannel].Assembly.Location
-$compiled = Add-Type -PassThru -ReferencedAssemblies $transport, 'System.Runtime', 'System.Threading', 'System.Text.Encoding.Extensions', 'System.Management.Automation' -TypeDefinition @'
+$compiled = Add-Type -PassThru -ReferencedAssemblies $transport, 'netstandard', 'System.Runtime', 'System.Threading', 'System.Text.Encoding.Extensions', 'System.Management.Automation' -TypeDefinition @'
 using System.Diagnostics;
 using System.Management.Automation;
 using System.Threading;

@@ -25,7 +25,7 @@ if ($Kind -eq 'ScriptBlock') {
 }
 
 $transport = [PsIpc.Transport.Channels.IpcChannel].Assembly.Location
-Add-Type -ReferencedAssemblies $transport, 'System.Collections', 'System.Threading', 'System.Runtime' -TypeDefinition @'
+Add-Type -ReferencedAssemblies $transport, 'netstandard', 'System.Collections', 'System.Threading', 'System.Runtime' -TypeDefinition @'
 using System.Collections.Generic;
 using System.Threading;
 using PsIpc.Transport;
