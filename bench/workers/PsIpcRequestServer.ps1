@@ -15,7 +15,7 @@ if ($Kind -eq 'ScriptBlock') {
     $server = New-IpcPipe -Name $Name -MaxClients 1 -ScriptBlock { param($message) $message }
     # The handler serves on its own threads; this process only waits for the client to come and go.
     $deadline = [DateTime]::UtcNow.AddSeconds(600)
-    while (($server.ConnectionsAccepted -eq 0 -or $server.ClientCount -gt 0) -and [DateTime]::UtcNow -lt $deadline) {
+    while (($server.ConnectionsAccepted -eq 0 -or $server.PeerCount -gt 0) -and [DateTime]::UtcNow -lt $deadline) {
         Start-Sleep -Milliseconds 50
     }
     $answered = $server.Handler.MessagesHandled
