@@ -152,12 +152,17 @@ namespace PsIpc.Transport.Connections
                 message.BudgetHeld = frame.BudgetHeld;
                 return message;
             }
-            if (id == 0)
+            if (id == 0 && !_isServerSide)
             {
                 message.BudgetHeld = frame.BudgetHeld; // an answer to no request: delivered like any message
                 return message;
             }
             _options.ReceiveBudget?.Release(frame.BudgetHeld); // handed to the waiting request (or dropped) here
+            if (_isServerSide)
+            {
+                Interlocked.Increment(ref _lateReplies); // a server makes no requests: its clients' replies answer nothing
+                return null;
+            }
             PendingReply? pending;
             lock (_requestGate)
             {
