@@ -77,8 +77,10 @@ namespace PsIpc.Transport.Connections
                     if (_readBusy) continue; // a requester took the turn: it reads these bytes
                     _readBusy = true;
                     _readerWanted = false;
-                    return null;
                 }
+                // A requester may have read those bytes between the poll and the turn: never block in read() holding it.
+                if (_socket.Poll(0, SelectMode.SelectRead)) return null;
+                ReleaseReadTurn(byCaller: false);
             }
         }
 
