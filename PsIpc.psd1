@@ -19,6 +19,7 @@
         'Send-IpcMessage'
         'Receive-IpcMessage'
         'Register-IpcMessageEvent'
+        'Invoke-IpcRequest'
         'Close-IpcChannel'
         'Get-IpcChannel'
         'New-SharedMemory'

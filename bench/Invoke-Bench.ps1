@@ -41,6 +41,7 @@ $script:WorkerRoot = Join-Path $PSScriptRoot 'workers'
 . (Join-Path $PSScriptRoot 'lib/BenchProcess.ps1')
 . (Join-Path $PSScriptRoot 'lib/BenchReport.ps1')
 . (Join-Path $PSScriptRoot 'lib/BenchSharedMemory.ps1')   # rows 10-12
+. (Join-Path $PSScriptRoot 'lib/BenchRequest.ps1')        # row 13
 
 # Messages per run. Anchors that are much faster or slower than PsIpc get counts that keep each run
 # between about half a second and five seconds; rates are per message, so counts need not match.
@@ -827,6 +828,8 @@ function Export-MarkdownReport {
     $lines.Add('')
     $lines.AddRange([string[]]((Get-SharedMemoryMethodNotes) -split '\r?\n'))
     $lines.Add('')
+    $lines.AddRange([string[]]((Get-RequestMethodNotes) -split '\r?\n'))
+    $lines.Add('')
     $lines.Add('## Caveats')
     $lines.Add('')
     $lines.AddRange([string[]]((Get-CaveatNotes) -split '\r?\n'))
@@ -864,9 +867,10 @@ Measure-SocketLoad
 Measure-ShmQueueStrings
 Measure-ShmHandoff
 Measure-ShmRing
+Measure-Request
 
 $facts = Get-MachineFacts
-$targets = @(Get-Targets) + @(Get-SharedMemoryTargets) + @(Get-ContextRatios)
+$targets = @(Get-Targets) + @(Get-SharedMemoryTargets) + @(Get-RequestTargets) + @(Get-ContextRatios)
 Write-ConsoleReport -Facts $facts -Targets $targets
 Export-MarkdownReport -Facts $facts -Targets $targets -Path $OutputPath
 Write-Host ("Wrote {0} ({1:N0} s in all)" -f [IO.Path]::GetFullPath($OutputPath), $totalClock.Elapsed.TotalSeconds)

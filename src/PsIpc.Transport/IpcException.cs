@@ -64,6 +64,8 @@ namespace PsIpc.Transport
         PublishNotConfirmed,
         // Shared memory: a thread that holds a segment's lock (inside an update) asked for it again.
         SharedMemoryLockReentry,
+        // Request/reply: the peer's handler failed on this request (its message is the handler's).
+        HandlerFailed,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>

@@ -90,6 +90,12 @@ namespace PsIpc.Transport
 
         public int Size => Payload.Length;
 
+        /// <summary>
+        /// The correlation id of a request (docs/protocol.md 4): a reply sent with <see cref="IpcChannel.Reply"/>
+        /// carries it back, so the requester matches it to its request. 0 for a plain message.
+        /// </summary>
+        public uint CorrelationId { get; internal set; }
+
         /// <summary>Bytes of a server's receive budget this message holds until the server hands it out.</summary>
         internal long BudgetHeld { get; set; }
 

@@ -68,6 +68,8 @@ namespace PsIpc
                     return ErrorCategory.InvalidData;
                 case IpcErrorKind.PublishNotConfirmed:
                     return ErrorCategory.WriteError;
+                case IpcErrorKind.HandlerFailed:
+                    return ErrorCategory.InvalidResult;
                 case IpcErrorKind.ProtocolError:
                 case IpcErrorKind.ProtocolVersionMismatch:
                     return ErrorCategory.ProtocolError;

@@ -58,6 +58,35 @@ BeforeDiscovery {
                 }
             }
         )
+        'Invoke-IpcRequest'     = @(
+            @{ Case = 'a channel name nobody opened'; Expect = 'ParameterArgumentTransformationError'; Act = { param($F) Invoke-IpcRequest -Channel $F.MissingName -InputObject 1 } }
+            @{ Case = 'a closed channel'; Expect = 'ChannelClosed'; Act = { param($F) Invoke-IpcRequest -Channel $F.ClosedClient -InputObject 1 -TimeoutSeconds 0 } }
+            @{ Case = 'a server channel (servers answer requests)'; Expect = 'OperationNotSupported'; Act = { param($F) Invoke-IpcRequest -Channel $F.Pipe -InputObject 1 -TimeoutSeconds 0 } }
+            @{ Case = '-Depth 0'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Invoke-IpcRequest -Channel $F.ClosedClient -InputObject 1 -Depth 0 } }
+            @{ Case = '-TimeoutSeconds -1'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Invoke-IpcRequest -Channel $F.ClosedClient -InputObject 1 -TimeoutSeconds -1 } }
+            @{ Case = 'a peer that does not answer in time'; Expect = 'ReceiveTimeout'; Act = {
+                    param($F)
+                    $client = Connect-IpcSocket -Port $F.Server.Port -TimeoutSeconds 10
+                    try { Invoke-IpcRequest -Channel $client -InputObject 'anyone?' -TimeoutSeconds 0.2 }
+                    finally { Close-IpcChannel $client }
+                }
+            }
+            @{ Case = 'text that is no byte array (-Format Bytes)'; Expect = 'EncodeFailed'; Act = {
+                    param($F)
+                    $client = Connect-IpcSocket -Port $F.Server.Port -TimeoutSeconds 10
+                    try { Invoke-IpcRequest -Channel $client -InputObject 'abc' -Format Bytes -TimeoutSeconds 0 }
+                    finally { Close-IpcChannel $client }
+                }
+            }
+            @{ Case = 'a handler that throws'; Expect = 'HandlerFailed'; Act = {
+                    param($F)
+                    $server = New-IpcPipe -Name (New-TestPipeName) -ScriptBlock { throw 'handler failure' }
+                    $client = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 10
+                    try { Invoke-IpcRequest -Channel $client -InputObject 1 -TimeoutSeconds 10 }
+                    finally { Close-IpcChannel $client, $server }
+                }
+            }
+        )
         'Receive-IpcMessage'    = @(
             @{ Case = 'a channel name nobody opened'; Expect = 'ParameterArgumentTransformationError'; Act = { param($F) Receive-IpcMessage -Channel $F.MissingName -TimeoutSeconds 0 } }
             @{ Case = 'a closed channel'; Expect = 'ChannelClosed'; Act = { param($F) Receive-IpcMessage -Channel $F.ClosedPipe -TimeoutSeconds 0 } }

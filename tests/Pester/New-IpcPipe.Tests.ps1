@@ -219,7 +219,7 @@ hang()
             $pipe.HandlerErrors | Should -Be 0
         }
 
-        It 'counts a script block that throws or writes an error, and goes on serving' {
+        It 'counts a script block that throws or writes an error, tells the client (HandlerFailed), and goes on serving' {
             $pipe = New-IpcPipe -ScriptBlock {
                 param($m)
                 if ($m -eq 'bad') { throw "cannot handle $m" }
@@ -228,7 +228,10 @@ hang()
             }
             $client = New-IpcPipe -Name $pipe.Name -Connect -TimeoutSeconds 5
             'bad', 'good', 'warn', 'last' | Send-IpcMessage -Channel $client
-            Receive-IpcMessage -Channel $client -Count 4 -TimeoutSeconds 5 | Should -Be 'ok good', 'before', 'after', 'ok last'
+            Receive-IpcMessage -Channel $client -Count 4 -TimeoutSeconds 5 -ErrorAction SilentlyContinue -ErrorVariable failed |
+                Should -Be 'ok good', 'before', 'after', 'ok last'
+            $failed.FullyQualifiedErrorId | Should -Be 'HandlerFailed,PsIpc.Commands.ReceiveIpcMessageCommand', 'HandlerFailed,PsIpc.Commands.ReceiveIpcMessageCommand'
+            $failed.Exception.Message | Should -Be 'cannot handle bad', 'no good: warn'
             Wait-Until { $pipe.HandlerErrors -eq 2 } | Should -BeTrue
             $pipe.RecentHandlerErrors.Message | Should -Be 'cannot handle bad', 'no good: warn'
             Wait-Until { $pipe.Handler.MessagesHandled -eq 4 } | Should -BeTrue

@@ -148,24 +148,28 @@ say('done')
     }
 
     Context 'Script block handler' {
-        It 'counts a handler that throws, and goes on serving' {
+        It 'counts a handler that throws, tells the client (HandlerFailed), and goes on serving' {
             $srv = Start-IpcSocketServer -ScriptBlock { param($m) if ($m -eq 'bad') { throw "cannot handle $m" }; "ok $m" }
             $c = Connect-IpcSocket -Port $srv.Port -TimeoutSeconds 5
             Send-IpcMessage $c 'bad'
             Send-IpcMessage $c 'good'
-            Receive-IpcMessage $c -Count 1 -TimeoutSeconds 5 | Should -Be 'ok good'
+            Receive-IpcMessage $c -Count 1 -TimeoutSeconds 5 -ErrorAction SilentlyContinue -ErrorVariable failed | Should -Be 'ok good'
+            $failed.FullyQualifiedErrorId | Should -Be 'HandlerFailed,PsIpc.Commands.ReceiveIpcMessageCommand'
+            $failed.Exception.Message | Should -Be 'cannot handle bad'
             $srv.HandlerErrors | Should -Be 1
             $srv.RecentHandlerErrors[0].Message | Should -Be 'cannot handle bad'
             $srv.State | Should -Be 'Connected'
         }
 
-        It 'counts a handler that writes an error, and still sends what it output' {
+        It 'counts a handler that writes an error, still sends what it output, then the error' {
             $srv = Start-IpcSocketServer -ScriptBlock { param($m) "before $m"; Write-Error "no good: $m"; "after $m" }
             $c = Connect-IpcSocket -Port $srv.Port -TimeoutSeconds 5
             Send-IpcMessage $c 'x'
-            Receive-IpcMessage $c -Count 2 -TimeoutSeconds 5 | Should -Be 'before x', 'after x'
             Send-IpcMessage $c 'y'
-            Receive-IpcMessage $c -Count 2 -TimeoutSeconds 5 | Should -Be 'before y', 'after y'
+            Receive-IpcMessage $c -Count 4 -TimeoutSeconds 5 -ErrorAction SilentlyContinue -ErrorVariable failed |
+                Should -Be 'before x', 'after x', 'before y', 'after y'
+            $failed[0].FullyQualifiedErrorId | Should -Be 'HandlerFailed,PsIpc.Commands.ReceiveIpcMessageCommand'
+            $failed[0].Exception.Message | Should -Be 'no good: x'
             Wait-Until { $srv.HandlerErrors -eq 2 } | Should -BeTrue
             $srv.RecentHandlerErrors.Message | Should -Be 'no good: x', 'no good: y'
         }

@@ -190,6 +190,19 @@ namespace PsIpc.Fuzz.Tests
                     open = true;
                     continue;
                 }
+                if (FrameTypes.IsCorrelated(type))
+                {
+                    // Section 4: a Request is a message after its 5-byte prefix; a server makes no requests, so every
+                    // well-formed Reply is dropped. A short one, id 0 in a Request, or a type that is not a message ends it.
+                    if (payload.Length < 5) break;
+                    byte inner = payload[4];
+                    bool error = type == FrameType.Reply && inner == 0x03;
+                    if (!error && !FrameModel.IsData(inner)) break;
+                    if (type == FrameType.Reply) continue;
+                    if (BitConverter.ToUInt32(payload, 0) == 0) break;
+                    messages.Add(payload.AsSpan(5).ToArray());
+                    continue;
+                }
                 if (!FrameTypes.IsData(type)) break; // Goodbye, Error, a second Hello: the end
                 messages.Add(payload);
             }

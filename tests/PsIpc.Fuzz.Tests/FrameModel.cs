@@ -18,7 +18,10 @@ namespace PsIpc.Fuzz.Tests
 
         public sealed record Result(List<(FrameType Type, byte[] Payload)> Frames, IpcErrorKind? Error, int Partial);
 
-        public static bool IsKnown(byte type) => type is 0x01 or 0x02 or 0x03 or >= 0x10 and <= 0x13;
+        public static bool IsKnown(byte type) => type is 0x01 or 0x02 or 0x03 or >= 0x10 and <= 0x15;
+
+        /// <summary>Request (0x14) and Reply (0x15): a correlation id and a type byte before the message (section 4).</summary>
+        public static bool IsCorrelated(byte type) => type is 0x14 or 0x15;
 
         public static bool IsData(byte type) => type is >= 0x10 and <= 0x13;
 
@@ -32,7 +35,7 @@ namespace PsIpc.Fuzz.Tests
                 byte type = s[pos + 4];
                 if (!IsKnown(type)) return new Result(frames, IpcErrorKind.ProtocolError, 0);
                 if (requireHelloFirst && pos == 0 && type != 0x01 && type != 0x03) return new Result(frames, IpcErrorKind.ProtocolError, 0);
-                long limit = IsData(type) ? maxMessageSize : ControlLimit;
+                long limit = IsData(type) ? maxMessageSize : IsCorrelated(type) ? maxMessageSize + 5L : ControlLimit;
                 if (length > limit) return new Result(frames, IpcErrorKind.MessageTooLarge, 0);
                 if (s.Length - pos - 5 < length) break;
                 frames.Add(((FrameType)type, s.AsSpan(pos + 5, (int)length).ToArray()));

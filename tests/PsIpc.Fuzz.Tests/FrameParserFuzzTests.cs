@@ -143,7 +143,7 @@ namespace PsIpc.Fuzz.Tests
             for (; seen < frames.Count; seen++)
             {
                 Frame f = frames[seen];
-                long limit = FrameTypes.IsData(f.Type) ? c.Max : FrameModel.ControlLimit;
+                long limit = FrameTypes.IsData(f.Type) ? c.Max : FrameTypes.IsCorrelated(f.Type) ? c.Max + 5L : FrameModel.ControlLimit;
                 Fuzz.Expect(f.Payload.Length <= limit, () => $"a {f.Type} frame of {f.Payload.Length} bytes passed a limit of {limit}");
                 Fuzz.Expect(f.BudgetHeld == (budget == null ? 0 : f.Payload.Length), () => $"a frame of {f.Payload.Length} bytes holds {f.BudgetHeld} of the budget");
                 held += f.BudgetHeld;
@@ -151,7 +151,7 @@ namespace PsIpc.Fuzz.Tests
             int capacity = parser.PayloadCapacity;
             int announced = parser.AnnouncedLength;
             Fuzz.Expect(capacity <= announced, () => $"a {capacity}-byte buffer for a {announced}-byte payload");
-            Fuzz.Expect(announced <= Math.Max(c.Max, FrameModel.ControlLimit), () => $"a {announced}-byte payload was accepted with a maximum of {c.Max}");
+            Fuzz.Expect(announced <= Math.Max(c.Max + 5L, FrameModel.ControlLimit), () => $"a {announced}-byte payload was accepted with a maximum of {c.Max}");
             long filled = Math.Max(0, parser.PartialBytes - FrameHeader.Size);
             long step = budget == null ? FrameParser.InitialPayloadCapacity : FrameParser.BudgetedStep;
             long bound = Math.Max(step, 4 * filled + 2 * Math.Max(step, Math.Max(c.DirectMinimum, largestChunk)));

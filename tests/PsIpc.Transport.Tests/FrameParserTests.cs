@@ -353,7 +353,7 @@ namespace PsIpc.Transport.Tests
         [Theory]
         [InlineData(0x00)]
         [InlineData(0x04)]
-        [InlineData(0x14)]
+        [InlineData(0x16)] // the first type after Request (0x14) and Reply (0x15)
         [InlineData(0x7F)]
         [InlineData(0xFF)]
         public void UnknownTypeByteIsAProtocolError(byte type)

@@ -79,12 +79,38 @@ namespace PsIpc.Transport.Channels
 
         protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
-            Connection.Enqueue(new OutgoingFrame((FrameType)format, payload), deadline, cancellationToken);
+            Connection.SendMessage(format, payload, deadline, cancellationToken);
             CountSent(payload.Length);
         }
 
-        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
-            _inbound.TakeBatch(into, max, deadline, cancellationToken);
+        /// <summary>True when the server announced correlation ids (a PsIpc server of this version): see IpcChannel.Request.</summary>
+        public override bool SupportsCorrelation => Connection.PeerSupportsCorrelation;
+
+        public override long LateRepliesDropped => _connection?.LateRepliesDropped ?? 0;
+
+        protected override IpcMessage? RequestCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
+        {
+            MessageConnection connection = Connection;
+            if (!connection.PeerSupportsCorrelation) return base.RequestCore(format, payload, deadline, cancellationToken);
+            IpcMessage? reply = connection.Request(format, payload, deadline, cancellationToken);
+            CountSent(payload.Length);
+            return reply;
+        }
+
+        protected override void ReplyCore(IpcMessage request, MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
+        {
+            Connection.Reply(request, format, payload, deadline, cancellationToken);
+            CountSent(payload.Length);
+        }
+
+        protected override bool ReplyErrorCore(IpcMessage request, IpcErrorKind kind, string message, Deadline deadline, CancellationToken cancellationToken) =>
+            Connection.ReplyError(request, kind, message, deadline, cancellationToken);
+
+        protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken)
+        {
+            Connection.WakeReader(); // after requests its reader thread may be parked for a moment: messages are wanted now
+            return _inbound.TakeBatch(into, max, deadline, cancellationToken);
+        }
 
         public override void Flush(Deadline deadline, CancellationToken cancellationToken) => Connection.Flush(deadline, cancellationToken);
 

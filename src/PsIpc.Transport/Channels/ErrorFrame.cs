@@ -6,7 +6,7 @@ namespace PsIpc.Transport.Channels
     /// <summary>
     /// The payload of an Error frame: one code byte, then a UTF-8 message. The sender closes the connection
     /// after it. Codes: 0 other, 1 server full, 2 protocol error, 3 message too large, 4 version mismatch,
-    /// 5 access denied.
+    /// 5 access denied, 6-9 (docs/protocol.md 5), 10 handler failed (only inside a Reply frame: the connection stays open).
     /// </summary>
     internal static class ErrorFrame
     {
@@ -26,6 +26,14 @@ namespace PsIpc.Transport.Channels
             return new IpcException(KindOf(payload[0]), "The peer closed the connection: " + text, target);
         }
 
+        /// <summary>An error that answers one request (a Reply frame's error): the connection stays open.</summary>
+        public static IpcException DecodeReplyError(byte[] payload, int offset, string target)
+        {
+            if (payload.Length <= offset) return new IpcException(IpcErrorKind.RemoteError, "The peer could not answer the request.", target);
+            string text = Encoding.UTF8.GetString(payload, offset + 1, payload.Length - offset - 1);
+            return new IpcException(KindOf(payload[offset]), text, target);
+        }
+
         private static byte CodeOf(IpcErrorKind kind)
         {
             switch (kind)
@@ -40,6 +48,7 @@ namespace PsIpc.Transport.Channels
                 case IpcErrorKind.AuthenticationFailed: return 7;
                 case IpcErrorKind.HandshakeTimeout: return 8;
                 case IpcErrorKind.IdleTimeout: return 9;
+                case IpcErrorKind.HandlerFailed: return 10;
                 default: return 0;
             }
         }
@@ -57,6 +66,7 @@ namespace PsIpc.Transport.Channels
                 case 7: return IpcErrorKind.AuthenticationFailed;
                 case 8: return IpcErrorKind.HandshakeTimeout;
                 case 9: return IpcErrorKind.IdleTimeout;
+                case 10: return IpcErrorKind.HandlerFailed;
                 default: return IpcErrorKind.RemoteError;
             }
         }

@@ -58,12 +58,31 @@ namespace PsIpc.Transport.Channels
                 $"'{Name}' is a server's view of one peer; it sends replies. Receive from the server channel '{Server.Name}'.", Name)
             : base.NotSupportedError(operation);
 
+        /// <summary>
+        /// A message sent to the peer answers its oldest unanswered request, if it sent one with Invoke-IpcRequest
+        /// (docs/protocol.md 4): a Receive-IpcMessage/Send-IpcMessage loop then serves requests too.
+        /// </summary>
         protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
-            _connection.Enqueue(new OutgoingFrame((FrameType)format, payload), deadline, cancellationToken);
+            _connection.SendMessage(format, payload, deadline, cancellationToken);
             CountSent(payload.Length);
             Server.PeerSent(payload.Length);
         }
+
+        /// <summary>True when the peer announced correlation ids (a PsIpc client of this version).</summary>
+        public override bool SupportsCorrelation => _connection.PeerSupportsCorrelation;
+
+        public override long LateRepliesDropped => _connection.LateRepliesDropped;
+
+        protected override void ReplyCore(IpcMessage request, MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
+        {
+            _connection.Reply(request, format, payload, deadline, cancellationToken);
+            CountSent(payload.Length);
+            Server.PeerSent(payload.Length);
+        }
+
+        protected override bool ReplyErrorCore(IpcMessage request, IpcErrorKind kind, string message, Deadline deadline, CancellationToken cancellationToken) =>
+            _connection.ReplyError(request, kind, message, deadline, cancellationToken);
 
         protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken) =>
             throw NotSupportedError(ChannelOperation.Receive);

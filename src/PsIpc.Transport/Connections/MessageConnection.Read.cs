@@ -14,86 +14,56 @@ namespace PsIpc.Transport.Connections
     internal sealed partial class MessageConnection
     {
         private long _bytesReceived;
+        private IFrameReader? _frameReader;   // the stream's parser state: used by whoever holds the read turn
+        private byte[]? _readBuffer;
+        private readonly List<Frame> _frames = new List<Frame>(256);
+        private readonly List<IpcMessage> _messages = new List<IpcMessage>(256);
         private long _lastReceivedTicks = Stopwatch.GetTimestamp(); // the start counts as activity
 
         private void ReadLoop()
         {
             int max = Math.Max(1, _options.MaxMessageSize);
-            var buffer = new byte[_framing.Kind == Sockets.SocketFraming.Raw ? Math.Min(BufferSize, max) : BufferSize];
-            IFrameReader reader = _framing.CreateReader(_options);
-            var frames = new List<Frame>(256);
-            var messages = new List<IpcMessage>(256);
+            _readBuffer = new byte[_framing.Kind == Sockets.SocketFraming.Raw ? Math.Min(BufferSize, max) : BufferSize];
+            _frameReader = _framing.CreateReader(_options);
             IpcException? fault = null;
             bool halfClosed = false;
             try
             {
                 while (true)
                 {
-                    // Inside a large payload, read straight into it: one copy less, and far fewer reads.
-                    ArraySegment<byte> direct;
-                    try
+                    if (CallerReads)
                     {
-                        direct = reader.DirectTarget(BufferSize); // grows the payload: may not fit the budget
-                    }
-                    catch (IpcException e)
-                    {
-                        fault = Named(e);
-                        SendErrorFrame(fault);
-                        break;
-                    }
-                    int n = direct.Count > 0
-                        ? _stream.Read(direct.Array!, direct.Offset, direct.Count)
-                        : _stream.Read(buffer, 0, buffer.Length);
-                    _bytesReceived += n;
-                    frames.Clear();
-                    if (n == 0)
-                    {
-                        reader.Finish(frames);
-                        Dispatch(frames, messages, ref fault);
-                        fault ??= EndOfStreamFault(reader);
-                        halfClosed = fault == null && !_framing.HasHandshake && _owner.KeepsHalfClosed && !ClosedHere && SenderView != null;
-                        if (halfClosed)
+                        // A requester may read the socket itself (see .CallerRead.cs): read only holding the turn.
+                        ReadEnd? ended = TakeReaderTurn();
+                        if (ended != null)
                         {
-                            messages.Add(IpcMessage.ForEndOfInput(SenderView!));
-                            Interlocked.CompareExchange(ref _phase, (int)Phase.HalfClosed, (int)Phase.Open);
+                            fault = ended.Fault;
+                            break;
                         }
-                        Deliver(messages);
-                        break;
+                        bool stop;
+                        try
+                        {
+                            stop = ReadOnce(ref fault, ref halfClosed);
+                        }
+                        finally
+                        {
+                            ReleaseReadTurn(byCaller: false);
+                        }
+                        if (stop) break;
+                        continue;
                     }
-                    IpcException? parseError = null;
-                    try
-                    {
-                        if (direct.Count > 0) reader.Advance(n, frames);
-                        else reader.Feed(buffer, 0, n, frames);
-                    }
-                    catch (IpcException e)
-                    {
-                        parseError = Named(e); // the frames before the bad one still count
-                    }
-                    bool stop = Dispatch(frames, messages, ref fault);
-                    Deliver(messages);
-                    if (parseError != null)
-                    {
-                        fault = parseError;
-                        SendErrorFrame(parseError);
-                        break;
-                    }
-                    if (stop) break;
+                    if (ReadOnce(ref fault, ref halfClosed)) break;
                 }
             }
             catch (OperationCanceledException) { }
             catch (InvalidOperationException) { } // the owner's queue was completed: it closed
             catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
             {
-                if (!ClosedHere)
-                {
-                    fault = new IpcException(IpcErrorKind.PeerDisconnected,
-                        $"The connection to the peer of '{ChannelName}' broke: {e.Message}", ChannelName, e);
-                }
+                fault = ReadFailure(e);
             }
             finally
             {
-                reader.ReleaseBudget();
+                _frameReader.ReleaseBudget();
                 if (!halfClosed)
                 {
                     if (fault == null && Reason == ShutdownReason.None) TrySetReason(ShutdownReason.PeerLeft, null);
@@ -104,6 +74,71 @@ namespace PsIpc.Transport.Connections
                 // to it: report it now (End runs once).
                 if (halfClosed && Reason != ShutdownReason.None) End(Fault);
             }
+        }
+
+        // A broken read: the peer vanished (unless this end closed the stream itself).
+        private IpcException? ReadFailure(Exception e) => ClosedHere ? null
+            : new IpcException(IpcErrorKind.PeerDisconnected, $"The connection to the peer of '{ChannelName}' broke: {e.Message}", ChannelName, e);
+
+        // One read and what it completes: frames cut, dispatched, their messages delivered. True when the peer will
+        // send nothing more (end of stream, goodbye, error) or the stream is unusable; fault says why, if it failed.
+        // Run by the reader thread, or by a requester that holds the read turn.
+        private bool ReadOnce(ref IpcException? fault, ref bool halfClosed)
+        {
+            IFrameReader reader = _frameReader!;
+            byte[] buffer = _readBuffer!;
+            List<Frame> frames = _frames;
+            List<IpcMessage> messages = _messages;
+            // Inside a large payload, read straight into it: one copy less, and far fewer reads.
+            ArraySegment<byte> direct;
+            try
+            {
+                direct = reader.DirectTarget(BufferSize); // grows the payload: may not fit the budget
+            }
+            catch (IpcException e)
+            {
+                fault = Named(e);
+                SendErrorFrame(fault);
+                return true;
+            }
+            int n = direct.Count > 0
+                ? _stream.Read(direct.Array!, direct.Offset, direct.Count)
+                : _stream.Read(buffer, 0, buffer.Length);
+            _bytesReceived += n;
+            frames.Clear();
+            if (n == 0)
+            {
+                reader.Finish(frames);
+                Dispatch(frames, messages, ref fault);
+                fault ??= EndOfStreamFault(reader);
+                halfClosed = fault == null && !_framing.HasHandshake && _owner.KeepsHalfClosed && !ClosedHere && SenderView != null;
+                if (halfClosed)
+                {
+                    messages.Add(IpcMessage.ForEndOfInput(SenderView!));
+                    Interlocked.CompareExchange(ref _phase, (int)Phase.HalfClosed, (int)Phase.Open);
+                }
+                Deliver(messages);
+                return true;
+            }
+            IpcException? parseError = null;
+            try
+            {
+                if (direct.Count > 0) reader.Advance(n, frames);
+                else reader.Feed(buffer, 0, n, frames);
+            }
+            catch (IpcException e)
+            {
+                parseError = Named(e); // the frames before the bad one still count
+            }
+            bool stop = Dispatch(frames, messages, ref fault);
+            Deliver(messages);
+            if (parseError != null)
+            {
+                fault = parseError;
+                SendErrorFrame(parseError);
+                return true;
+            }
+            return stop;
         }
 
         // The framing's readers know no channel names: add ours.
@@ -151,7 +186,7 @@ namespace PsIpc.Transport.Connections
                 messages.Add(new IpcMessage((MessageFormat)frame.Type, frame.Payload, SenderView!) { BudgetHeld = frame.BudgetHeld });
                 return false;
             }
-            if (!FrameTypes.IsData(frame.Type)) _options.ReceiveBudget?.Release(frame.BudgetHeld);
+            if (!FrameTypes.CarriesMessage(frame.Type)) _options.ReceiveBudget?.Release(frame.BudgetHeld);
             if (PeerHello == null) return !AcceptHello(frame, ref fault);
             switch (frame.Type)
             {
@@ -164,6 +199,22 @@ namespace PsIpc.Transport.Connections
                     fault = new IpcException(IpcErrorKind.ProtocolError, $"The peer of '{ChannelName}' sent a second Hello.", ChannelName);
                     SendErrorFrame(fault);
                     return true;
+                case FrameType.Request:
+                case FrameType.Reply:
+                    IpcMessage? message;
+                    try
+                    {
+                        message = DispatchCorrelated(frame);
+                    }
+                    catch (IpcException e)
+                    {
+                        _options.ReceiveBudget?.Release(frame.BudgetHeld);
+                        fault = e;
+                        SendErrorFrame(e);
+                        return true;
+                    }
+                    if (message != null) messages.Add(message);
+                    return false;
                 default:
                     messages.Add(new IpcMessage((MessageFormat)frame.Type, frame.Payload, SenderView!) { BudgetHeld = frame.BudgetHeld });
                     return false;

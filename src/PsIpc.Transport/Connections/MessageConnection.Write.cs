@@ -28,6 +28,7 @@ namespace PsIpc.Transport.Connections
         private Thread? _writer;
         private long _framesQueued, _framesWritten;
         private long _lastEnqueueTicks;
+        private int _flushWaiters;
         private volatile bool _helloSent; // nothing may be written inline before our hello
 
         public void Enqueue(OutgoingFrame frame, Deadline deadline, CancellationToken cancellationToken)
@@ -62,18 +63,54 @@ namespace PsIpc.Transport.Connections
         {
             long target = Interlocked.Read(ref _framesQueued);
             if (Interlocked.Read(ref _framesWritten) >= target) return;
+            // A little left that the writer has not taken yet (a single Send-IpcMessage, the last few of a
+            // stream): write it here rather than wait for the writer thread to wake up and write it.
+            if (TryFlushInline() && Interlocked.Read(ref _framesWritten) >= target) return;
             // Woken by the writer after each batch, by the end of the connection, and by cancellation.
-            lock (_flushGate)
+            Interlocked.Increment(ref _flushWaiters); // the writer does not wait for a bigger batch meanwhile
+            try
             {
-                while (Interlocked.Read(ref _framesWritten) < target)
+                lock (_flushGate)
                 {
-                    ThrowIfUnusable();
-                    if (!GateWait.Wait(_flushGate, deadline, cancellationToken))
+                    while (Interlocked.Read(ref _framesWritten) < target)
                     {
-                        throw new IpcException(IpcErrorKind.FlushTimeout,
-                            $"Timed out while {target - Interlocked.Read(ref _framesWritten)} message(s) still waited to be written to '{ChannelName}'.", ChannelName);
+                        ThrowIfUnusable();
+                        if (!GateWait.Wait(_flushGate, deadline, cancellationToken))
+                        {
+                            throw new IpcException(IpcErrorKind.FlushTimeout,
+                                $"Timed out while {target - Interlocked.Read(ref _framesWritten)} message(s) still waited to be written to '{ChannelName}'.", ChannelName);
+                        }
                     }
                 }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _flushWaiters);
+            }
+        }
+
+        // Writes what is queued on the caller's thread when it is small, the writer is not writing and the socket
+        // takes it without blocking (so a flush never hangs in write() past its deadline). True when it wrote.
+        private bool TryFlushInline()
+        {
+            if (_socket == null || !_helloSent || _outbound.Bytes > InlineMaxFrame || !Monitor.TryEnter(_writeLock)) return false;
+            try
+            {
+                if (IsEnded || _outbound.Count == 0 || !_socket.Poll(0, SelectMode.SelectWrite)) return false;
+                var batch = new List<OutgoingFrame>(8);
+                int n = _outbound.TakeBatch(batch, MaxBatch, Deadline.After(TimeSpan.Zero), CancellationToken.None);
+                if (n <= 0) return false;
+                WriteBatch(batch, _inlineBuffer); // at most InlineMaxFrame bytes, and only ever used under _writeLock
+                Interlocked.Add(ref _framesWritten, n);
+                return true;
+            }
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException || e is InvalidOperationException)
+            {
+                return false; // the writer (or the reader) reports a broken connection; the flush waits for it as before
+            }
+            finally
+            {
+                Monitor.Exit(_writeLock);
             }
         }
 
@@ -138,7 +175,7 @@ namespace PsIpc.Transport.Connections
                 if (_framing.HasHandshake)
                 {
                     if (_isServerSide) _opened.Wait(_abort.Token); // answer only a client whose hello was accepted
-                    WriteControlFrame(FrameType.Hello, new Hello(Hello.CurrentVersion, Process.GetCurrentProcess().Id, _options.MaxMessageSize).ToPayload());
+                    WriteControlFrame(FrameType.Hello, new Hello(Hello.CurrentVersion, Process.GetCurrentProcess().Id, _options.MaxMessageSize, Hello.CorrelationFlag).ToPayload());
                     _helloSent = true;
                 }
                 var buffer = new byte[BufferSize];
@@ -189,7 +226,8 @@ namespace PsIpc.Transport.Connections
         // per batch, which is what large messages would then pay.
         private void LetBatchGrow(int queued)
         {
-            if (queued >= 64 || _outbound.Bytes >= 16 * 1024) return;
+            // Nothing more will come while someone waits for this batch to be written (Send-IpcMessage's flush).
+            if (queued >= 64 || Volatile.Read(ref _flushWaiters) > 0 || _outbound.Bytes >= 16 * 1024) return;
             for (int i = 0; i < 16 && _outbound.Count < 64; i++) Thread.SpinWait(30);
         }
 

@@ -26,7 +26,7 @@ namespace PsIpc.Transport.Connections
     /// writer thread that batches what piles up, and an inline path that writes a sporadic small message on the
     /// caller's thread (Kestrel's shape: separate receive and send loops, one shutdown, abort cancels the
     /// pending read). One phase value changes atomically and one shutdown reason is kept.
-    /// Files: this one (state and lifecycle), .Write.cs (send path), .Read.cs (receive path).
+    /// Files: this one (state and lifecycle), .Write.cs (send path), .Read.cs (receive path), .Requests.cs (request/reply).
     /// </summary>
     [SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable",
         Justification = "Its life ends in Shutdown, which releases the stream and the timer. The events and the token source are " +
@@ -248,6 +248,7 @@ namespace PsIpc.Transport.Connections
             _outbound.CompleteAndClear(); // the peer is gone: what is still queued can no longer be delivered
             try { _abort.Cancel(); } catch (ObjectDisposedException) { }
             PulseFlushWaiters();
+            FailPendingRequests(Fault);
             _owner.OnEnded(this, Fault);
             ShutdownStream();
         }

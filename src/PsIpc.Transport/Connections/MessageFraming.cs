@@ -59,7 +59,7 @@ namespace PsIpc.Transport.Connections
 
         public abstract IFrameReader CreateReader(ChannelOptions options);
 
-        /// <summary>Bytes written before the payload (at most <see cref="FrameHeader.Size"/>).</summary>
+        /// <summary>Bytes written before the payload (at most 10: a Request/Reply header).</summary>
         public abstract int PrefixSize(in OutgoingFrame frame);
 
         public abstract void WritePrefix(byte[] buffer, int offset, in OutgoingFrame frame);
@@ -82,10 +82,21 @@ namespace PsIpc.Transport.Connections
             public override IFrameReader CreateReader(ChannelOptions options) =>
                 new FrameParser(options.MaxMessageSize) { RequireHelloFirst = true, Budget = options.ReceiveBudget };
 
-            public override int PrefixSize(in OutgoingFrame frame) => FrameHeader.Size;
+            public override int PrefixSize(in OutgoingFrame frame) =>
+                frame.IsCorrelated ? FrameHeader.Size + FrameParser.CorrelationPrefixSize : FrameHeader.Size;
 
-            public override void WritePrefix(byte[] buffer, int offset, in OutgoingFrame frame) =>
-                FrameHeader.Write(buffer, offset, frame.Payload.Length, frame.Type);
+            public override void WritePrefix(byte[] buffer, int offset, in OutgoingFrame frame)
+            {
+                if (!frame.IsCorrelated)
+                {
+                    FrameHeader.Write(buffer, offset, frame.Payload.Length, frame.Type);
+                    return;
+                }
+                // Request/Reply: the header, then the correlation id and the wrapped message's type.
+                FrameHeader.Write(buffer, offset, frame.Payload.Length + FrameParser.CorrelationPrefixSize, frame.Type);
+                FrameHeader.WriteUInt32(buffer, offset + FrameHeader.Size, frame.CorrelationId);
+                buffer[offset + FrameHeader.Size + 4] = (byte)frame.InnerType;
+            }
         }
 
         private sealed class LineFraming : MessageFraming

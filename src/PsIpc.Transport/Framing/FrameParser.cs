@@ -56,6 +56,9 @@ namespace PsIpc.Transport.Framing
         /// <summary>Hello, Goodbye and Error frames are limited separately, so a tiny -MaxMessageSize still shakes hands.</summary>
         public const uint MaxControlFrameSize = 64 * 1024;
 
+        /// <summary>What a Request or Reply frame carries before the message: the correlation id (u32) and the message's type (u8).</summary>
+        public const int CorrelationPrefixSize = 5;
+
         /// <summary>
         /// When set, the first frame must be a Hello (or an Error): a peer that starts with anything else is
         /// rejected at its first header, so nobody can make a connection buffer a message before the handshake.
@@ -150,11 +153,14 @@ namespace PsIpc.Transport.Framing
                     $"The peer's first frame is of type 0x{(byte)type:X2}, not a Hello; it does not speak the PsIpc protocol.");
             }
             _firstFrameSeen = true;
-            uint limit = FrameTypes.IsData(type) ? (uint)MaxMessageSize : MaxControlFrameSize;
+            bool message = FrameTypes.CarriesMessage(type);
+            // A Request or Reply frame carries its correlation id and the message's type before the message.
+            uint limit = !message ? MaxControlFrameSize
+                : FrameTypes.IsCorrelated(type) ? (uint)Math.Min((long)MaxMessageSize + CorrelationPrefixSize, uint.MaxValue) : (uint)MaxMessageSize;
             if (length > limit)
             {
                 throw new IpcException(IpcErrorKind.MessageTooLarge,
-                    $"The peer announced a {length}-byte {(FrameTypes.IsData(type) ? "message" : "control frame")}; the limit is {limit} bytes{(FrameTypes.IsData(type) ? " (-MaxMessageSize)" : string.Empty)}.");
+                    $"The peer announced a {length}-byte {(message ? "message" : "control frame")}; the limit is {limit} bytes{(message ? " (-MaxMessageSize)" : string.Empty)}.");
             }
             _headerFilled = FrameHeader.Size;
             _type = type;

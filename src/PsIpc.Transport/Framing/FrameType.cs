@@ -17,6 +17,11 @@ namespace PsIpc.Transport.Framing
         Bytes = 0x11,
         CliXml = 0x12,
         Json = 0x13,
+
+        // Correlated messages (docs/protocol.md 4): sent only to a peer whose Hello set
+        // Hello.CorrelationFlag. Payload: correlation id u32 LE, the message's type u8, the message.
+        Request = 0x14,
+        Reply = 0x15,
     }
 
     /// <summary>How a message's payload is encoded; the data frame types.</summary>
@@ -33,7 +38,13 @@ namespace PsIpc.Transport.Framing
         public static bool IsData(FrameType type) =>
             type == FrameType.Text || type == FrameType.Bytes || type == FrameType.CliXml || type == FrameType.Json;
 
+        /// <summary>A Request or Reply frame: a message with a correlation id in front of it.</summary>
+        public static bool IsCorrelated(FrameType type) => type == FrameType.Request || type == FrameType.Reply;
+
+        /// <summary>A frame that carries a message (data or correlated): limited by the maximum message size.</summary>
+        public static bool CarriesMessage(FrameType type) => IsData(type) || IsCorrelated(type);
+
         public static bool IsKnown(FrameType type) =>
-            IsData(type) || type == FrameType.Hello || type == FrameType.Goodbye || type == FrameType.Error;
+            CarriesMessage(type) || type == FrameType.Hello || type == FrameType.Goodbye || type == FrameType.Error;
     }
 }

@@ -45,6 +45,13 @@ namespace PsIpc.Commands
         [ValidateRange(1, 1024)]
         public int ThrottleLimit { get; set; } = 8;
 
+        /// <summary>Passed to -ScriptBlock after the message: its second, third... argument (param($message, $a, $b)).</summary>
+        [Parameter(ParameterSetName = ServerSet)]
+        [Alias("Args")]
+        [AllowNull]
+        [AllowEmptyCollection]
+        public object?[]? ArgumentList { get; set; }
+
         /// <summary>How deep -ScriptBlock's reply objects are serialized, as Send-IpcMessage -Depth.</summary>
         [Parameter(ParameterSetName = ServerSet)]
         [ValidateRange(1, 100)]
@@ -113,9 +120,16 @@ namespace PsIpc.Commands
                     ThrottleLimit = ThrottleLimit,
                     Depth = Depth,
                     LanguageMode = SessionState.LanguageMode,
+                    CallerState = SessionState,
+                    ArgumentList = ArgumentList ?? System.Array.Empty<object?>(),
                     TextReplies = Framing != Transport.Sockets.SocketFraming.LengthPrefixed,
                 });
                 if (Framing != Transport.Sockets.SocketFraming.LengthPrefixed) ((ServerChannel)server).KeepsHalfClosedConnections = true;
+            }
+            catch (System.ArgumentException e)
+            {
+                server.Close(Deadline.After(System.TimeSpan.Zero));
+                ThrowTerminatingError(new ErrorRecord(e, "InvalidHandler", ErrorCategory.InvalidArgument, handler)); // e.g. $using:a[0]
             }
             catch
             {

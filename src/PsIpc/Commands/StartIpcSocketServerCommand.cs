@@ -47,6 +47,13 @@ namespace PsIpc.Commands
         [ValidateRange(1, 1024)]
         public int ThrottleLimit { get; set; } = 8;
 
+        /// <summary>Passed to -ScriptBlock after the message: its second, third... argument (param($message, $a, $b)).</summary>
+        [Parameter]
+        [Alias("Args")]
+        [AllowNull]
+        [AllowEmptyCollection]
+        public object?[]? ArgumentList { get; set; }
+
         /// <summary>How deep -ScriptBlock's reply objects are serialized (CliXml, JSON), as Send-IpcMessage -Depth.</summary>
         [Parameter]
         [ValidateRange(1, 100)]
@@ -162,8 +169,16 @@ namespace PsIpc.Commands
                         ThrottleLimit = ThrottleLimit,
                         Depth = Depth,
                         LanguageMode = SessionState.LanguageMode,
+                        CallerState = SessionState,
+                        ArgumentList = ArgumentList ?? Array.Empty<object?>(),
                         TextReplies = ((ISocketServer)server).Framing != SocketFraming.LengthPrefixed,
                     });
+                }
+                catch (ArgumentException e)
+                {
+                    server.Close(Deadline.After(TimeSpan.Zero));
+                    ThrowTerminatingError(new ErrorRecord(e, "InvalidHandler", ErrorCategory.InvalidArgument, ScriptBlock)); // e.g. $using:a[0]
+                    return;
                 }
                 catch
                 {

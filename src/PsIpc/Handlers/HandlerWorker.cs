@@ -12,35 +12,16 @@ using PsIpc.Transport.Framing;
 namespace PsIpc.Handlers
 {
     /// <summary>
-    /// One runspace of a <see cref="RequestHandler"/>, running its loop until the handler stops. The worker
-    /// script calls <see cref="Decode"/> and <see cref="Complete"/> (public for that; not for users), so a
-    /// message is decoded and its replies encoded on this runspace's thread, with this worker's own
-    /// <see cref="PayloadCodec"/>: JSON goes through this runspace and CliXml is read with its type table.
+    /// One runspace of a <see cref="RequestHandler"/>. Its pipeline runs one compiled command
+    /// (<see cref="HandlerLoopCommand"/>) for the handler's lifetime, which takes requests from the server itself
+    /// (no dispatcher thread between), decodes each, calls the script block with InvokeReturnAsIs and answers on
+    /// this thread, with this worker's own <see cref="PayloadCodec"/>: JSON goes through this runspace and CliXml is
+    /// read with its type table. Public only because the loop command is handed it; not for users.
     /// </summary>
     [SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable",
         Justification = "Its life ends in Stop, which the handler calls once and which disposes them with the runspace.")]
     public sealed class HandlerWorker
     {
-        // Runs once in each worker runspace, for the handler's lifetime: creates the script block from its
-        // text (a script block belongs to the runspace that created it) and then handles one message after
-        // the other. Invoking a script block in a running loop costs microseconds; a PowerShell invocation
-        // per message cost about half a millisecond to several. The script block is called with
-        // InvokeReturnAsIs: in this loop, which PowerShell keeps interpreting, `& $handler $body 2>&1` cost
-        // 35-50 us a message and InvokeReturnAsIs about 10 us. Its errors then go to this pipeline's error
-        // stream (read and cleared by Complete) instead of being merged into the output; a terminating one
-        // is caught here. Everything else happens in C#: the fewer statements here, the less PowerShell interprets.
-        private const string WorkerScript = @"
-param([string] $PsIpcHandlerText, $PsIpcWork, $PsIpcWorker)
-$PsIpcHandler = [scriptblock]::Create($PsIpcHandlerText)
-foreach ($PsIpcRequest in $PsIpcWork.GetConsumingEnumerable()) {
-    $PsIpcOutput = $null
-    $PsIpcFailure = $null
-    try { $PsIpcOutput = $PsIpcHandler.InvokeReturnAsIs($PsIpcWorker.Decode($PsIpcRequest)) }
-    catch { $PsIpcFailure = $_ }
-    $PsIpcWorker.Complete($PsIpcRequest, $PsIpcOutput, $PsIpcFailure)
-}
-";
-
         private readonly RequestHandler _handler;
         private readonly Runspace _runspace;
         private readonly PowerShell _shell;
@@ -55,9 +36,8 @@ foreach ($PsIpcRequest in $PsIpcWork.GetConsumingEnumerable()) {
             _runspace = RunspaceFactory.CreateRunspace(handler.SessionState);
             _shell = PowerShell.Create();
             _shell.Runspace = _runspace;
-            _shell.AddScript(WorkerScript, useLocalScope: true)
-                .AddArgument(handler.HandlerText).AddArgument(handler.Work).AddArgument(this);
-            // Opening a runspace takes a while: not on the dispatcher's thread. Messages wait in the queue.
+            _shell.AddCommand(HandlerLoopName).AddParameter(nameof(HandlerLoopCommand.Worker), this);
+            // Opening a runspace takes a while: not on the thread that asked for a worker. Requests wait in the server.
             ThreadPool.QueueUserWorkItem(_ =>
             {
                 try
@@ -76,15 +56,45 @@ foreach ($PsIpcRequest in $PsIpcWork.GetConsumingEnumerable()) {
             });
         }
 
-        /// <summary>The message's body as the script block gets it (called by the worker script).</summary>
-        public object? Decode(IpcMessage request) => _codec.Decode(request);
+        internal const string HandlerLoopName = "Invoke-PsIpcHandlerLoop";
 
-        /// <summary>The script block is done with a message (called by the worker script, whatever happened).</summary>
-        public void Complete(IpcMessage request, object? output, object? failure) => _handler.Complete(this, request, output, failure);
+        /// <summary>The loop (called by <see cref="HandlerLoopCommand"/> on this runspace's pipeline thread).</summary>
+        internal void Run(PSCmdlet loop)
+        {
+            HandlerScript script = _handler.Script;
+            foreach (KeyValuePair<string, object?> value in script.UsingValues) loop.SessionState.PSVariable.Set(value.Key, value.Value);
+            ScriptBlock handler = ScriptBlock.Create(script.Text); // in this runspace, in its language mode
+            object?[] extra = _handler.ArgumentList;
+            IpcMessage? request = _handler.Take();
+            while (request != null)
+            {
+                object? output = null;
+                object? failure = null;
+                try
+                {
+                    var args = new object?[1 + extra.Length];
+                    args[0] = _codec.Decode(request);
+                    Array.Copy(extra, 0, args, 1, extra.Length);
+                    output = handler.InvokeReturnAsIs(args);
+                }
+                catch (PipelineStoppedException) when (_handler.IsStopped)
+                {
+                    return;
+                }
+                catch (Exception e) when (!(e is OutOfMemoryException))
+                {
+                    failure = e;
+                }
+                request = _handler.Complete(this, request, output, failure);
+                if (request == null) request = _handler.Take();
+            }
+        }
 
         /// <summary>
-        /// Counts the failure, if any (a throw, an ErrorRecord in the output, or a written error), and sends every
-        /// other output item to the request's sender: replies written before a failure still go out.
+        /// Counts the failure, if any (a throw, an ErrorRecord in the output, or a written error), and answers: a
+        /// request with an id (Invoke-IpcRequest) gets one reply, all output in one message, or the failure
+        /// (HandlerFailed); a plain message gets one message per output item, then the failure where the peer can
+        /// be told.
         /// </summary>
         internal void Answer(IpcMessage request, object? output, object? failure)
         {
@@ -97,11 +107,19 @@ foreach ($PsIpcRequest in $PsIpcWork.GetConsumingEnumerable()) {
                     failure ??= errors[0];
                     errors.Clear();
                 }
-                if (failure != null) _handler.RecordFailure(failure);
+                Exception? error = failure != null ? _handler.RecordFailure(failure) : null;
+                IpcChannel sender = request.Sender;
+                if (request.CorrelationId != 0)
+                {
+                    if (error != null) ReplyError(request, error);
+                    else Reply(request, _replies.Count == 0 ? null : _replies.Count == 1 ? _replies[0] : _replies.ToArray());
+                    return;
+                }
                 foreach (object reply in _replies)
                 {
-                    if (!Send(request.Sender, reply)) return;
+                    if (!Reply(request, reply)) return;
                 }
+                if (error != null) ReplyError(request, error);
             }
             finally
             {
@@ -109,7 +127,7 @@ foreach ($PsIpcRequest in $PsIpcWork.GetConsumingEnumerable()) {
             }
         }
 
-        /// <summary>Stops the runspace: idle workers end when the queue completes; one still running after a second is stopped.</summary>
+        /// <summary>Stops the runspace: idle workers end when the handler stops; one still running after a second is stopped.</summary>
         internal void Stop()
         {
             try
@@ -129,9 +147,9 @@ foreach ($PsIpcRequest in $PsIpcWork.GetConsumingEnumerable()) {
         /// framing carries no format (Line, Raw), as JSON to a sender that may not exchange CliXml (an
         /// unauthenticated peer could not decode it either), otherwise as CliXml.
         /// </summary>
-        internal static PayloadFormat FormatFor(object reply, IpcChannel sender, bool textReplies)
+        internal static PayloadFormat FormatFor(object? reply, IpcChannel sender, bool textReplies)
         {
-            object value = reply is PSObject wrapped ? wrapped.BaseObject : reply;
+            object? value = reply is PSObject wrapped ? wrapped.BaseObject : reply;
             if (value is string || value is byte[]) return PayloadFormat.Auto;
             if (textReplies) return PayloadFormat.Text;
             return PayloadCodec.AcceptsCliXmlFrom(sender) ? PayloadFormat.CliXml : PayloadFormat.Json;
@@ -163,8 +181,9 @@ foreach ($PsIpcRequest in $PsIpcWork.GetConsumingEnumerable()) {
         }
 
         /// <summary>Sends one reply; false when the sender is gone (nobody to send the rest to).</summary>
-        private bool Send(IpcChannel sender, object reply)
+        private bool Reply(IpcMessage request, object? reply)
         {
+            IpcChannel sender = request.Sender;
             byte[] payload;
             MessageFormat format;
             try
@@ -174,17 +193,30 @@ foreach ($PsIpcRequest in $PsIpcWork.GetConsumingEnumerable()) {
             catch (Exception e) when (!(e is OutOfMemoryException))
             {
                 _handler.RecordError(e); // this reply cannot be encoded; the next ones may
+                if (request.CorrelationId != 0) ReplyError(request, e);
                 return true;
             }
             try
             {
-                sender.Send(format, payload, Deadline.After(sender.Options.CloseTimeout), CancellationToken.None);
+                sender.Reply(request, format, payload, Deadline.After(sender.Options.CloseTimeout), CancellationToken.None);
                 return true;
             }
             catch (IpcException)
             {
                 return false; // the client left (or stopped reading): nobody to reply to
             }
+        }
+
+        // The requester sees the handler's own message (HandlerFailed); a Line/Raw peer or an older PsIpc peer cannot
+        // be told and gets nothing for this message (the server still counts it in HandlerErrors).
+        private static void ReplyError(IpcMessage request, Exception error)
+        {
+            IpcChannel sender = request.Sender;
+            try
+            {
+                sender.ReplyError(request, IpcErrorKind.HandlerFailed, error.Message, Deadline.After(sender.Options.CloseTimeout), CancellationToken.None);
+            }
+            catch (IpcException) { } // gone
         }
     }
 }

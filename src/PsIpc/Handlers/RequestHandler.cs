@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Diagnostics.CodeAnalysis;
 using System.Management.Automation;
@@ -27,22 +26,29 @@ namespace PsIpc.Handlers
         /// as its text, since the peer could not tell CliXml or JSON from text.
         /// </summary>
         public bool TextReplies { get; set; }
+
+        /// <summary>Where the handler's <c>$using:</c> variables are read: the attaching cmdlet's session.</summary>
+        public SessionState? CallerState { get; set; }
+
+        /// <summary>-ArgumentList: passed to the script block after the message, as its second, third... argument.</summary>
+        public object?[] ArgumentList { get; set; } = Array.Empty<object?>();
     }
 
     /// <summary>
-    /// Runs a script block for each message a server channel receives, on a pool of at most ThrottleLimit
-    /// runspaces; what the script block outputs is sent back to the message's Sender, one message per item.
-    /// Messages of one sender are handled one at a time and in order, so its replies come in the order of its
-    /// requests; different senders are handled in parallel. A script block that throws or writes an error is
-    /// counted (Errors, RecentErrors) and the handler goes on. It serves any channel whose Role is Server
-    /// through the public channel contract only, and stops when the server starts closing.
+    /// Runs a script block for each message a server channel receives, on at most ThrottleLimit runspaces (no more
+    /// than the server has clients); what the script block outputs is the reply to the message's Sender. Each
+    /// worker takes messages from the server itself and answers on its own thread. Messages of one sender are
+    /// handled one at a time and in order, so its replies come in the order of its requests; different senders are
+    /// handled in parallel. A script block that throws or writes an error is counted (Errors, RecentErrors), the
+    /// sender is told where it can be (HandlerFailed), and the handler goes on. It serves any channel whose Role is
+    /// Server through the public channel contract only, and stops when the server starts closing.
     /// </summary>
     [SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable",
-        Justification = "Its life ends in Stop, once, when its server closes; Stop disposes the token source after the dispatcher has left.")]
+        Justification = "Its life ends in Stop, once, when its server closes; Stop disposes the token source after the workers have left.")]
     public sealed class RequestHandler
     {
-        // Messages taken from the server but not yet handled, all senders together: beyond this the
-        // dispatcher stops taking, the server's queue fills, and its connections stop reading (back-pressure).
+        // Messages taken from the server while their sender's previous one was still being handled, all senders
+        // together: beyond this the workers stop taking, the server's queue fills, and its connections stop reading.
         private const int MaxWaiting = 4096;
 
         // The handler of each server, for the server's Handler and HandlerErrors properties (PsIpc.Types.ps1xml):
@@ -52,11 +58,10 @@ namespace PsIpc.Handlers
         private readonly IpcChannel _server;
         private readonly HandlerErrorLog _errors = new HandlerErrorLog();
         private readonly List<HandlerWorker> _workers = new List<HandlerWorker>();
-        private readonly Thread _dispatcher;
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         private readonly object _gate = new object();
         private readonly Dictionary<IpcChannel, Queue<IpcMessage>> _bySender = new Dictionary<IpcChannel, Queue<IpcMessage>>();
-        private int _inFlight; // messages given to the workers and not completed
+        private int _inFlight; // messages being handled
         private int _waiting; // messages in _bySender's queues
         private long _waitingBytes; // their payload bytes
         private long _handled;
@@ -66,19 +71,21 @@ namespace PsIpc.Handlers
         {
             _server = server;
             HandlerText = scriptBlock.ToString();
+            Script = HandlerScript.Prepare(scriptBlock, settings.CallerState);
+            ArgumentList = settings.ArgumentList ?? Array.Empty<object?>();
             ThrottleLimit = settings.ThrottleLimit;
             Depth = settings.Depth;
             TextReplies = settings.TextReplies;
             InitialSessionState sessionState = InitialSessionState.CreateDefault();
             sessionState.LanguageMode = settings.LanguageMode;
+            sessionState.Commands.Add(new SessionStateCmdletEntry(HandlerWorker.HandlerLoopName, typeof(HandlerLoopCommand), null));
             SessionState = sessionState;
-            _dispatcher = new Thread(Dispatch, 256 * 1024) { IsBackground = true, Name = $"PsIpc handler {server.Name}" };
         }
 
         /// <summary>
         /// Starts handling the messages of <paramref name="server"/> (any channel whose Role is Server) until it closes.
         /// </summary>
-        /// <exception cref="ArgumentException">The channel is not a server that receives.</exception>
+        /// <exception cref="ArgumentException">The channel is not a server that receives, or a $using: expression is not supported.</exception>
         /// <exception cref="InvalidOperationException">The server has a handler already.</exception>
         internal static RequestHandler Attach(IpcChannel server, ScriptBlock scriptBlock, HandlerSettings settings)
         {
@@ -97,7 +104,7 @@ namespace PsIpc.Handlers
                 Attached.Add(server, handler);
             }
             server.Closing += (_, deadline) => handler.Stop(deadline);
-            handler._dispatcher.Start();
+            lock (handler._gate) handler._workers.Add(new HandlerWorker(handler)); // one waits for the first message
             if (server.IsClosed) handler.Stop(Deadline.After(TimeSpan.Zero)); // it closed before Closing was hooked
             return handler;
         }
@@ -118,6 +125,9 @@ namespace PsIpc.Handlers
         /// <summary>Messages being handled right now.</summary>
         public int Busy { get { lock (_gate) return _inFlight; } }
 
+        /// <summary>Worker runspaces started so far (at most ThrottleLimit, and no more than the server had clients).</summary>
+        public int Workers { get { lock (_gate) return _workers.Count; } }
+
         /// <summary>Messages the script block failed on (it threw or wrote an error), and replies that could not be encoded.</summary>
         public long Errors => _errors.Count;
 
@@ -126,12 +136,13 @@ namespace PsIpc.Handlers
 
         internal string HandlerText { get; }
 
+        internal HandlerScript Script { get; }
+
+        internal object?[] ArgumentList { get; }
+
         internal InitialSessionState SessionState { get; }
 
         internal bool TextReplies { get; }
-
-        /// <summary>What the workers take their messages from; completed when the handler stops.</summary>
-        internal BlockingCollection<IpcMessage> Work { get; } = new BlockingCollection<IpcMessage>();
 
         internal bool IsStopped => Volatile.Read(ref _stopped) != 0;
 
@@ -142,11 +153,11 @@ namespace PsIpc.Handlers
         {
             if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
             _stop.Cancel();
-            if (_dispatcher.IsAlive && Thread.CurrentThread != _dispatcher) _dispatcher.Join(TimeSpan.FromSeconds(5));
             List<HandlerWorker> workers;
             lock (_gate)
             {
                 foreach (Queue<IpcMessage> queue in _bySender.Values) queue.Clear();
+                Monitor.PulseAll(_gate);
                 while (_inFlight > 0)
                 {
                     int ms = deadline.RemainingMilliseconds;
@@ -155,121 +166,76 @@ namespace PsIpc.Handlers
                 }
                 workers = new List<HandlerWorker>(_workers);
             }
-            Work.CompleteAdding(); // idle workers leave their loop
             foreach (HandlerWorker worker in workers) worker.Stop();
             _stop.Dispose();
         }
 
-        /// <summary>Counts a failure of the script block (an ErrorRecord or an exception), unless the handler is stopping.</summary>
-        internal void RecordFailure(object failure)
+        /// <summary>Counts a failure of the script block (an ErrorRecord or an exception) and returns it as an exception.</summary>
+        internal Exception RecordFailure(object failure)
         {
-            if (IsStopped) return; // stopping a running script block fails it: not the script block's error
             object error = failure is PSObject wrapped ? wrapped.BaseObject : failure;
             Exception exception = error is ErrorRecord record
                 ? record.Exception ?? new RuntimeException(record.ToString())
                 : error as Exception ?? new RuntimeException(error.ToString());
-            // A script block's throw reaches the worker script through a method call, wrapped: count the script block's own.
+            // A throw inside a method call arrives wrapped: count the script block's own.
             if (exception is MethodInvocationException && exception.InnerException != null) exception = exception.InnerException;
-            _errors.Record(exception);
+            if (!IsStopped) _errors.Record(exception); // stopping a running script block fails it: not the script block's error
+            return exception;
         }
 
         internal void RecordError(Exception error) => _errors.Record(error);
 
-        private void Dispatch()
+        /// <summary>
+        /// A worker's next message (called on its runspace's thread): taken from the server, or null when the handler
+        /// stops or no message will come again. A message whose sender is being handled waits for that sender's turn.
+        /// </summary>
+        internal IpcMessage? Take()
         {
-            var batch = new List<IpcMessage>(64);
-            CancellationToken token = _stop.Token;
-            try
+            var one = new List<IpcMessage>(1);
+            while (!IsStopped)
             {
-                while (!token.IsCancellationRequested)
-                {
-                    lock (_gate)
-                    {
-                        // Bounded by count and by bytes (the server's receive buffer): while handlers are busy,
-                        // the server's own queue fills and its connections stop reading, back to the clients.
-                        while ((_waiting >= MaxWaiting || _waitingBytes >= _server.Options.ReceiveBufferBytes) && !token.IsCancellationRequested)
-                        {
-                            Monitor.Wait(_gate, 100);
-                        }
-                    }
-                    batch.Clear();
-                    if (_server.Receive(batch, 64, Deadline.Infinite, token) < 0) return; // every client came and went (a pipe's MaxClients)
-                    foreach (IpcMessage message in batch)
-                    {
-                        if (message.Fault != null) continue; // a transport error at this point of a stream: the server reports those
-                        lock (_gate)
-                        {
-                            if (message.IsEndOfInput && !_bySender.ContainsKey(message.Sender))
-                            {
-                                CloseSender(message.Sender); // nothing of this sender is pending: done
-                                continue;
-                            }
-                            if (_bySender.TryGetValue(message.Sender, out Queue<IpcMessage> queue))
-                            {
-                                queue.Enqueue(message); // that sender's previous message is still being handled
-                                _waiting++;
-                                _waitingBytes += message.Size;
-                                continue;
-                            }
-                            _bySender[message.Sender] = new Queue<IpcMessage>();
-                        }
-                        Run(message);
-                    }
-                }
-            }
-            catch (OperationCanceledException) { }
-            catch (ObjectDisposedException) { }
-            catch (IpcException) { } // the server closed
-            catch (InvalidOperationException) { }
-        }
-
-        /// <summary>Gives a sender's message to the workers; what cannot start is counted, and that sender's next one tried.</summary>
-        private void Run(IpcMessage? message)
-        {
-            while (message != null)
-            {
-                if (message.IsEndOfInput)
-                {
-                    CloseSender(message.Sender); // everything it sent before is answered
-                    message = Next(message.Sender);
-                    continue;
-                }
+                one.Clear();
                 try
                 {
-                    lock (_gate)
-                    {
-                        // A worker is added before the message is counted, so a worker that cannot be created leaves no count behind.
-                        if (_inFlight >= _workers.Count && _workers.Count < ThrottleLimit) _workers.Add(new HandlerWorker(this));
-                        _inFlight++;
-                    }
-                    try
-                    {
-                        Work.Add(message);
-                    }
-                    catch (InvalidOperationException)
-                    {
-                        lock (_gate)
-                        {
-                            _inFlight--; // stopping: the queue takes nothing more
-                            Monitor.PulseAll(_gate);
-                        }
-                        throw;
-                    }
-                    return; // Complete runs this sender's next message
+                    if (_server.Receive(one, 1, Deadline.Infinite, _stop.Token) < 0) return null; // every client came and went (a pipe's MaxClients)
                 }
-                catch (Exception e) when (!(e is OutOfMemoryException))
+                catch (Exception e) when (e is OperationCanceledException || e is ObjectDisposedException || e is IpcException || e is InvalidOperationException)
                 {
-                    if (!IsStopped) RecordError(e);
-                    Interlocked.Increment(ref _handled);
-                    message = Next(message.Sender);
+                    return null; // stopping, or the server closed
                 }
+                IpcMessage message = one[0];
+                if (message.Fault != null) continue; // a transport error at this point of a stream: the server reports those
+                lock (_gate)
+                {
+                    if (_bySender.TryGetValue(message.Sender, out Queue<IpcMessage> queue))
+                    {
+                        queue.Enqueue(message); // that sender's previous message is still being handled: its worker takes this next
+                        _waiting++;
+                        _waitingBytes += message.Size;
+                        // Bounded by count and by bytes (the server's receive buffer): the server's own queue fills behind.
+                        while ((_waiting >= MaxWaiting || _waitingBytes >= _server.Options.ReceiveBufferBytes) && !IsStopped) Monitor.Wait(_gate, 100);
+                        continue;
+                    }
+                    if (message.IsEndOfInput)
+                    {
+                        CloseSender(message.Sender); // nothing of this sender is pending: done
+                        continue;
+                    }
+                    _bySender[message.Sender] = new Queue<IpcMessage>();
+                    _inFlight++;
+                    AddWorkerIfNeeded();
+                }
+                return message;
             }
+            return null;
         }
 
-        /// <summary>Called by a worker (on its runspace's thread) when the script block is done with a message.</summary>
-        internal void Complete(HandlerWorker worker, IpcMessage request, object? output, object? failure)
+        /// <summary>
+        /// Called by a worker when the script block is done with a message: answers, counts, and returns that
+        /// sender's next message for the same worker (its order is kept), or null.
+        /// </summary>
+        internal IpcMessage? Complete(HandlerWorker worker, IpcMessage request, object? output, object? failure)
         {
-            // Whatever happens here, this sender's next message must run: a lost turn would stall the sender.
             try
             {
                 worker.Answer(request, output, failure);
@@ -280,20 +246,42 @@ namespace PsIpc.Handlers
             }
             finally
             {
-                lock (_gate)
-                {
-                    _inFlight--;
-                    Monitor.PulseAll(_gate);
-                }
                 Interlocked.Increment(ref _handled);
             }
-            IpcMessage? next = Next(request.Sender);
-            if (next != null) Run(next);
+            lock (_gate)
+            {
+                _inFlight--;
+                while (true)
+                {
+                    IpcMessage? next = Next(request.Sender);
+                    if (next == null || !next.IsEndOfInput)
+                    {
+                        if (next != null) _inFlight++;
+                        Monitor.PulseAll(_gate);
+                        return next;
+                    }
+                    CloseSender(next.Sender); // everything it sent before is answered
+                }
+            }
+        }
+
+        // One worker per busy sender, up to ThrottleLimit and the server's clients: a single client's requests are
+        // handled in order anyway, and every idle worker waiting on the server is woken for each message. Under _gate.
+        private void AddWorkerIfNeeded()
+        {
+            if (_workers.Count >= ThrottleLimit || _inFlight < _workers.Count || _workers.Count >= Math.Max(1, _server.PeerCount)) return;
+            try
+            {
+                _workers.Add(new HandlerWorker(this));
+            }
+            catch (Exception e) when (!(e is OutOfMemoryException))
+            {
+                RecordError(e); // the workers there are go on
+            }
         }
 
         // A Line/Raw client that shut down its sending side has had all its replies: end the connection
-        // (the peer reads the end of the stream). Called under _gate or on a worker's completion; Close
-        // never waits for the handler.
+        // (the peer reads the end of the stream). Close never waits for the handler.
         private static void CloseSender(IpcChannel sender)
         {
             try
@@ -303,30 +291,26 @@ namespace PsIpc.Handlers
             catch (IpcException) { } // gone already
         }
 
-        /// <summary>The sender's next waiting message, or null (and the sender is idle again).</summary>
+        /// <summary>The sender's next waiting message, or null (and the sender is idle again). Under _gate.</summary>
         private IpcMessage? Next(IpcChannel sender)
         {
-            lock (_gate)
+            IpcMessage? next = null;
+            if (_bySender.TryGetValue(sender, out Queue<IpcMessage> queue) && queue.Count > 0 && !IsStopped)
             {
-                IpcMessage? next = null;
-                if (_bySender.TryGetValue(sender, out Queue<IpcMessage> queue) && queue.Count > 0 && _stopped == 0)
-                {
-                    next = queue.Dequeue();
-                    _waiting--;
-                    _waitingBytes -= next.Size;
-                }
-                else
-                {
-                    if (queue != null)
-                    {
-                        _waiting -= queue.Count;
-                        foreach (IpcMessage dropped in queue) _waitingBytes -= dropped.Size;
-                    }
-                    _bySender.Remove(sender);
-                }
-                Monitor.PulseAll(_gate);
-                return next;
+                next = queue.Dequeue();
+                _waiting--;
+                _waitingBytes -= next.Size;
             }
+            else
+            {
+                if (queue != null)
+                {
+                    _waiting -= queue.Count;
+                    foreach (IpcMessage dropped in queue) _waitingBytes -= dropped.Size;
+                }
+                _bySender.Remove(sender);
+            }
+            return next;
         }
     }
 }

@@ -1,0 +1,204 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Net.Sockets;
+using System.Threading;
+using PsIpc.Transport.Channels;
+
+namespace PsIpc.Transport.Connections
+{
+    /// <summary>How reading ended when a requester's own read found the end (the reader thread then finishes the connection).</summary>
+    internal sealed class ReadEnd
+    {
+        public ReadEnd(IpcException? fault)
+        {
+            Fault = fault;
+        }
+
+        public IpcException? Fault { get; }
+    }
+
+    // The read turn. A thread waiting for its reply (Request) reads the socket itself, as the inline write path
+    // writes for a sender: the reply then costs no wake-up of the reader thread and no hand-over to the waiting
+    // thread (each 10-20 us on a loaded machine). Whoever holds the turn reads; the reader thread takes it only
+    // after poll() says there are bytes, and parks while requesters have been reading in the last few
+    // milliseconds, so a request loop does not wake it at all. Only for clients of the PsIpc framing over a plain
+    // socket (no TLS stage: the socket must show the stream's bytes); servers make no requests.
+    internal sealed partial class MessageConnection
+    {
+        // How long the reader thread stays parked after a requester last read: beyond it, it reads again (messages
+        // that are not replies, a goodbye). A Receive on the channel wakes it at once (WakeReader).
+        private static readonly long ParkTicks = Stopwatch.Frequency / 500; // 2 ms
+        private const int PollSliceMicroseconds = 100_000; // Ctrl+C and deadlines are checked this often while waiting for bytes
+
+        private readonly object _readGate = new object();
+        private bool _readBusy;          // the turn is held (by the reader thread or a requester)
+        private bool _readerParked;      // the reader thread waits for the turn
+        private bool _readerWanted;      // someone wants the reader thread to read now (a Receive, a large frame)
+        private int _turnWaiters;        // requesters waiting for their reply or the turn
+        private ReadEnd? _readEnded;     // a requester's read found the end: the reader thread finishes
+        private long _lastCallerRead;
+
+        private bool CallerReads => !_isServerSide && _socket != null && _connected.DirectSocketWrites && _framing.HasHandshake;
+
+        /// <summary>A Receive is waiting: the reader thread must not stay parked for requesters.</summary>
+        public void WakeReader()
+        {
+            if (!CallerReads || !Volatile.Read(ref _readerParked)) return;
+            lock (_readGate)
+            {
+                _readerWanted = true;
+                Monitor.PulseAll(_readGate);
+            }
+        }
+
+        // The reader thread's turn: parks while a requester reads or read a moment ago, then waits for bytes without
+        // the turn (a requester may take it meanwhile) and takes it. Null: go on reading; else how reading ended.
+        private ReadEnd? TakeReaderTurn()
+        {
+            while (true)
+            {
+                lock (_readGate)
+                {
+                    while (_readEnded == null && !_abort.IsCancellationRequested &&
+                        (_readBusy || (!_readerWanted && Stopwatch.GetTimestamp() - _lastCallerRead < ParkTicks)))
+                    {
+                        _readerParked = true;
+                        Monitor.Wait(_readGate, 2);
+                    }
+                    _readerParked = false;
+                    if (_readEnded != null) return _readEnded;
+                }
+                _abort.Token.ThrowIfCancellationRequested();
+                if (!_socket!.Poll(PollSliceMicroseconds, SelectMode.SelectRead)) continue; // also true at the end of the stream
+                lock (_readGate)
+                {
+                    if (_readEnded != null) return _readEnded;
+                    if (_readBusy) continue; // a requester took the turn: it reads these bytes
+                    _readBusy = true;
+                    _readerWanted = false;
+                }
+                // A requester may have read those bytes between the poll and the turn: never block in read() holding it.
+                if (_socket.Poll(0, SelectMode.SelectRead)) return null;
+                ReleaseReadTurn(byCaller: false);
+            }
+        }
+
+        private void ReleaseReadTurn(bool byCaller)
+        {
+            lock (_readGate)
+            {
+                _readBusy = false;
+                if (byCaller) _lastCallerRead = Stopwatch.GetTimestamp();
+                Monitor.PulseAll(_readGate);
+            }
+        }
+
+        // A reply was handed to a request, or requests failed: wake requesters waiting for the turn.
+        private void PulseTurnWaiters()
+        {
+            if (Volatile.Read(ref _turnWaiters) == 0) return;
+            lock (_readGate) Monitor.PulseAll(_readGate);
+        }
+
+        /// <summary>
+        /// Waits for <paramref name="pending"/>'s reply, reading the socket on this thread while nobody else does.
+        /// False at the deadline.
+        /// </summary>
+        private bool WaitReadingMyself(PendingReply pending, Deadline deadline, CancellationToken cancellationToken)
+        {
+            while (!pending.IsDone)
+            {
+                lock (_readGate)
+                {
+                    if (pending.IsDone) return true;
+                    if (_readEnded == null && !_readBusy && MayReadHere())
+                    {
+                        _readBusy = true; // the turn is ours: read below
+                    }
+                    else
+                    {
+                        // The reader thread or another requester reads (and hands us our reply), or we may not read here.
+                        _turnWaiters++;
+                        try
+                        {
+                            if (!_readBusy && _readEnded == null) _readerWanted = true; // e.g. a large message: the reader thread's job
+                            Monitor.PulseAll(_readGate);
+                            if (!GateWait.Wait(_readGate, Deadline.Earliest(deadline, Deadline.After(TimeSpan.FromMilliseconds(100))), cancellationToken) &&
+                                deadline.HasExpired)
+                            {
+                                return pending.IsDone;
+                            }
+                        }
+                        finally
+                        {
+                            _turnWaiters--;
+                        }
+                        continue;
+                    }
+                }
+                try
+                {
+                    if (!ReadUntil(pending, deadline, cancellationToken)) return pending.IsDone;
+                }
+                finally
+                {
+                    ReleaseReadTurn(byCaller: true);
+                }
+            }
+            return true;
+        }
+
+        // Holding the turn: reads until the reply came, the deadline, the end of the stream or a large frame begins.
+        // False at the deadline.
+        private bool ReadUntil(PendingReply pending, Deadline deadline, CancellationToken cancellationToken)
+        {
+            while (!pending.IsDone)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (!MayReadHere()) return true; // give the turn back: the caller waits for the reader thread
+                int ms = deadline.RemainingMilliseconds;
+                if (ms == 0) return false;
+                int slice = ms < 0 || ms * 1000L > PollSliceMicroseconds ? PollSliceMicroseconds : ms * 1000;
+                IpcException? fault = null;
+                bool halfClosed = false;
+                bool stop;
+                try
+                {
+                    if (!_socket!.Poll(slice, SelectMode.SelectRead)) continue;
+                    stop = ReadOnce(ref fault, ref halfClosed);
+                }
+                catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+                {
+                    fault = ReadFailure(e);
+                    stop = true;
+                }
+                catch (InvalidOperationException)
+                {
+                    stop = true; // the owner's queue was completed: it closed
+                }
+                if (stop)
+                {
+                    // The reader thread ends the connection (once, in its own way), which fails every waiting request.
+                    lock (_readGate)
+                    {
+                        _readEnded ??= new ReadEnd(fault);
+                        Monitor.PulseAll(_readGate);
+                    }
+                    return true;
+                }
+            }
+            return true;
+        }
+
+        // A requester reads only what cannot block its delivery: never inside a frame (a large message is the
+        // reader thread's, whose delivery may wait for room), and only while the channel's queue has room for
+        // everything one read can complete.
+        private bool MayReadHere()
+        {
+            if (_frameReader == null || _frameReader.IsMidFrame || IsEnded) return false;
+            BoundedQueue<IpcMessage> inbound = _owner.Inbound;
+            return inbound.Count < _options.ReceiveBufferMessages / 2 && inbound.Bytes < _options.ReceiveBufferBytes / 2;
+        }
+    }
+}
