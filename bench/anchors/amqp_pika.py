@@ -17,16 +17,23 @@ consume: connects, sets basic_qos(prefetch_count=<prefetch>) and consumes with b
 (auto_ack off) and start_consuming; the callback acks each message with basic_ack once it has it.
 Timed from the first message taken to the last (so count-1 messages are timed), as every one-way row.
 
-Prints one JSON line: {"mode": ..., "messages": ..., "seconds": ..., "bytes": ...}.
+Prints one JSON line: {"mode": ..., "messages": ..., "seconds": ..., "bytes": ..., "cpuSeconds": ...}, where
+cpuSeconds is the process's CPU time (user + system, all threads) over the timed span.
 """
 
 import json
+import resource
 import sys
 import time
 
 import pika
 
 CONTENT_TYPE = "text/plain; charset=utf-8"
+
+
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def connect(uri):
@@ -43,6 +50,7 @@ def produce(uri, queue, count, confirm):
     properties = pika.BasicProperties(content_type=CONTENT_TYPE,
                                       delivery_mode=pika.spec.PERSISTENT_DELIVERY_MODE)
     start = time.perf_counter()
+    cpu = cpu_seconds()
     if confirm:
         channel.confirm_delivery()
     publish = channel.basic_publish
@@ -51,7 +59,7 @@ def produce(uri, queue, count, confirm):
     connection.close()
     seconds = time.perf_counter() - start
     return {"mode": "produce-" + ("confirm" if confirm else "noconfirm"), "messages": count,
-            "seconds": seconds, "bytes": 16 * count}
+            "seconds": seconds, "bytes": 16 * count, "cpuSeconds": cpu_seconds() - cpu}
 
 
 def consume(uri, queue, count, prefetch):
@@ -59,16 +67,18 @@ def consume(uri, queue, count, prefetch):
     channel = connection.channel()
     channel.queue_declare(queue=queue, durable=True)
     channel.basic_qos(prefetch_count=prefetch)
-    state = {"taken": 0, "characters": 0, "start": 0.0, "end": 0.0}
+    state = {"taken": 0, "characters": 0, "start": 0.0, "end": 0.0, "cpu": 0.0}
 
     def on_message(ch, method, properties, body):
         if state["taken"] == 0:
             state["start"] = time.perf_counter()
+            state["cpu"] = cpu_seconds()
         state["characters"] += len(body)
         ch.basic_ack(delivery_tag=method.delivery_tag)
         state["taken"] += 1
         if state["taken"] == count:
             state["end"] = time.perf_counter()
+            state["cpu"] = cpu_seconds() - state["cpu"]
             ch.stop_consuming()
 
     channel.basic_consume(queue=queue, on_message_callback=on_message, auto_ack=False)
@@ -77,7 +87,7 @@ def consume(uri, queue, count, prefetch):
     if state["characters"] != 16 * count:
         raise RuntimeError("expected %d 16-character messages, got %d characters" % (count, state["characters"]))
     return {"mode": "consume", "messages": count - 1, "seconds": state["end"] - state["start"],
-            "bytes": 16 * (count - 1), "prefetch": prefetch}
+            "bytes": 16 * (count - 1), "prefetch": prefetch, "cpuSeconds": state["cpu"]}
 
 
 def main(argv):

@@ -13,7 +13,7 @@ else {
 }
 # Connect-IpcQueue's default -Prefetch: the PsIpc consumer runs with its default, the pika consumer is
 # given the same number (the consumer worker reports the channel's Prefetch, checked against this).
-$script:QueuePrefetch = 32
+$script:QueuePrefetch = 256
 $script:QueueCounter = 0
 
 $script:RowQueuePublish = '13. RabbitMQ queue: publish 16-byte text messages'
@@ -130,12 +130,20 @@ function Measure-QueueRows {
                 $null = New-Measurement -Row $publishRow -Implementation "$name, $($line.Label)" -Unit 'msg/s' -Runs $runs -Count $line.Count `
                     -Value ([scriptblock]::Create("param(`$r) `$r.$implementation.Publish.messages / `$r.$implementation.Publish.seconds"))
             }
+            foreach ($implementation in 'PsIpc', 'Pika') {
+                # Context: what the producer process spent (all its threads), whichever side waited for the other.
+                $name = $implementation -eq 'PsIpc' ? 'PsIpc' : 'python3-pika'
+                $null = New-Measurement -Row $publishRow -Implementation "$name, $($line.Label): producer CPU" -Unit 'CPU µs/msg' -Runs $runs -Count $line.Count `
+                    -Value ([scriptblock]::Create("param(`$r) `$r.$implementation.Publish.cpuSeconds / `$r.$implementation.Publish.messages * 1e6"))
+            }
             if ($line.Mode -eq 'Off') {
                 # The consumer of the larger runs: the queue full when it starts.
                 foreach ($implementation in 'PsIpc', 'Pika') {
                     $name = $implementation -eq 'PsIpc' ? 'PsIpc' : 'python3-pika'
                     $null = New-Measurement -Row $consumeRow -Implementation "$name, prefetch $script:QueuePrefetch" -Unit 'msg/s' -Runs $runs -Count $line.Count `
                         -Value ([scriptblock]::Create("param(`$r) `$r.$implementation.Consume.messages / `$r.$implementation.Consume.seconds"))
+                    $null = New-Measurement -Row $consumeRow -Implementation "$name, prefetch $script:QueuePrefetch`: consumer CPU" -Unit 'CPU µs/msg' -Runs $runs -Count $line.Count `
+                        -Value ([scriptblock]::Create("param(`$r) `$r.$implementation.Consume.cpuSeconds / `$r.$implementation.Consume.messages * 1e6"))
                 }
             }
         }

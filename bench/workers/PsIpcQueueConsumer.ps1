@@ -17,8 +17,12 @@ Import-Module $ModulePath
 $settings = @{}
 if ($Prefetch -gt 0) { $settings.Prefetch = $Prefetch }
 $q = Connect-IpcQueue -Uri $Uri -Queue $Queue -TimeoutSeconds 60 @settings
+$process = [System.Diagnostics.Process]::GetCurrentProcess()
+$cpu = $process.TotalProcessorTime
 try {
     $stream = Receive-IpcMessage $q -Count $Count -TimeoutSeconds $TimeoutSeconds | Measure-BenchStream
+    $process.Refresh()
+    $cpu = $process.TotalProcessorTime - $cpu   # the whole Receive (a wait for the first message costs little)
 }
 finally {
     Close-IpcChannel $q
@@ -26,7 +30,8 @@ finally {
 Assert-BenchStream $stream -Kind Strings -Count $Count
 
 Write-BenchResult ([ordered]@{
-    messages = $Count - 1
-    seconds  = $stream.Seconds
-    prefetch = $q.Prefetch
+    messages   = $Count - 1
+    seconds    = $stream.Seconds
+    prefetch   = $q.Prefetch
+    cpuSeconds = $cpu.TotalSeconds
 })

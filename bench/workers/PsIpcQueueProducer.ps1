@@ -15,6 +15,8 @@ Import-Module $ModulePath
 
 $data = New-BenchStrings $Count
 $q = Connect-IpcQueue -Uri $Uri -Queue $Queue -NoConfirm:($Confirm -eq 'Off') -TimeoutSeconds 60
+$process = [System.Diagnostics.Process]::GetCurrentProcess()
+$cpu = $process.TotalProcessorTime
 $stopwatch = [System.Diagnostics.Stopwatch]::StartNew()
 try {
     $data | Send-IpcMessage $q -TimeoutSeconds 120
@@ -23,8 +25,10 @@ finally {
     Close-IpcChannel $q
 }
 $stopwatch.Stop()
+$process.Refresh()
 
 Write-BenchResult ([ordered]@{
-    messages = $Count
-    seconds  = $stopwatch.Elapsed.TotalSeconds
+    messages   = $Count
+    seconds    = $stopwatch.Elapsed.TotalSeconds
+    cpuSeconds = ($process.TotalProcessorTime - $cpu).TotalSeconds   # all threads: the client's I/O loops too
 })

@@ -138,7 +138,9 @@ namespace PsIpc.Amqp
         protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken)
         {
             QueueConsumer consumer = Consumer(deadline, cancellationToken);
-            _acks!.Flush(); // what the last batch wrote: the broker can send more while this one waits
+            // About to wait: the acknowledgements of what the last batches wrote go out now, so that the broker
+            // can send more meanwhile. With messages ready they wait for their batch (half the prefetch) or 20 ms.
+            if (consumer.Ready == 0) _acks!.Flush();
             int start = into.Count;
             int taken = consumer.Take(into, max, deadline, cancellationToken);
             if (taken > 0)
@@ -195,6 +197,7 @@ namespace PsIpc.Amqp
             {
                 flushError = e;
             }
+            _publisher?.Dispose();
             _acks?.Dispose(); // the acknowledgements of what was written go out before the channel closes
             // Closing the channels hands whatever is unacknowledged back to the queue.
             Deadline closing = Deadline.Earliest(deadline, Deadline.After(TimeSpan.FromSeconds(10)));
