@@ -46,6 +46,23 @@ function Stop-BenchBroker {
     Remove-Item -LiteralPath $Broker.Directory -Recurse -Force -ErrorAction Ignore
 }
 
+function Build-RawAmqpAnchor {
+    # Builds bench/RawAmqp (RabbitMQ.Client from C#, standalone); returns the error text or $null.
+    $project = Join-Path $PSScriptRoot '../RawAmqp/RawAmqp.csproj'
+    Write-Host "  dotnet build $project -c Release"
+    try {
+        $handle = Start-BenchProcess -Label 'dotnet build RawAmqp' -FilePath $script:Dotnet -ArgumentList @(
+            'build', $project, '-c', 'Release', '-nologo', '-v', 'q')
+        $null = Wait-BenchProcess -Handle $handle -TimeoutSeconds 300 -RawOutput
+        $script:RawAmqpDll = Join-Path $PSScriptRoot '../RawAmqp/bin/Release/net10.0/RawAmqp.dll'
+        $null
+    }
+    catch {
+        Write-Host "    $($_.Exception.Message)" -ForegroundColor Red
+        "RawAmqp did not build: $($_.Exception.Message)"
+    }
+}
+
 function New-BenchQueueName {
     param([string] $Implementation)
     $script:QueueCounter++
@@ -55,7 +72,7 @@ function New-BenchQueueName {
 function Start-QueueSide {
     # One producer or consumer process: a pwsh running the PsIpc worker, or the pika anchor.
     param(
-        [ValidateSet('PsIpc', 'Pika')] [string] $Implementation,
+        [ValidateSet('PsIpc', 'Pika', 'Raw')] [string] $Implementation,
         [ValidateSet('Producer', 'Consumer')] [string] $Side,
         [string] $Queue,
         [int] $Count,
@@ -66,6 +83,13 @@ function Start-QueueSide {
         $parameters = [ordered]@{ ModulePath = $script:ModuleManifest; Uri = $uri; Queue = $Queue; Count = $Count }
         if ($Side -eq 'Producer') { $parameters.Confirm = $Confirm }
         return Start-BenchPwsh -Label "PsIpc queue $($Side.ToLower())" -Worker "PsIpcQueue$Side" -Parameters $parameters
+    }
+    if ($Implementation -eq 'Raw') {
+        # The C# anchor only produces; its queue is consumed by the PsIpc consumer (a check that all arrived).
+        if ($Side -eq 'Consumer') { return Start-QueueSide PsIpc Consumer $Queue $Count }
+        if ($script:RawAmqpBuildError) { throw $script:RawAmqpBuildError }
+        return Start-BenchProcess -Label 'RawAmqp produce' -FilePath $script:Dotnet -ArgumentList @(
+            $script:RawAmqpDll, 'produce', $uri, $Queue, [string]$Count, ($Confirm -eq 'On' ? 'confirm' : 'noconfirm'))
     }
     $arguments = if ($Side -eq 'Producer') {
         'produce', $uri, $Queue, [string]$Count, ($Confirm -eq 'On' ? 'confirm' : 'noconfirm')
@@ -80,8 +104,8 @@ function Start-QueueSide {
 function Invoke-QueueRun {
     # One run: the producer publishes $Count messages to a fresh queue while no consumer runs (its own
     # clock: connected to closed), then a consumer takes them all (first message to last). Returns both results.
-    param([ValidateSet('PsIpc', 'Pika')] [string] $Implementation, [ValidateSet('On', 'Off')] [string] $Confirm, [int] $Count)
-    if ($Implementation -eq 'PsIpc') { Assert-PsIpcModule }
+    param([ValidateSet('PsIpc', 'Pika', 'Raw')] [string] $Implementation, [ValidateSet('On', 'Off')] [string] $Confirm, [int] $Count)
+    if ($Implementation -ne 'Pika') { Assert-PsIpcModule }
     elseif (-not $script:PikaPython) { throw 'No python3 with pika (Debian: apt-get install python3-pika, for /usr/bin/python3).' }
     $queue = New-BenchQueueName $Implementation
     $producer = Start-QueueSide $Implementation Producer $queue $Count $Confirm
@@ -94,6 +118,10 @@ function Invoke-QueueRun {
     [pscustomobject]@{ Publish = $published; Consume = $consumed }
 }
 
+function Get-QueueImplementationName([string] $Implementation) {
+    switch ($Implementation) { 'PsIpc' { 'PsIpc' } 'Pika' { 'python3-pika' } 'Raw' { 'RabbitMQ.Client in C#' } }
+}
+
 function Measure-QueueRows {
     $publishRow = $script:RowQueuePublish
     $consumeRow = $script:RowQueueConsume
@@ -101,6 +129,7 @@ function Measure-QueueRows {
     $counts = $script:QueueCounts
     $script:PikaPython = Get-BenchPikaPython
     $script:PikaVersion = if ($script:PikaPython) { (& $script:PikaPython -c 'import pika, sys; print("pika " + pika.__version__ + ", Python " + sys.version.split()[0])') -join ' ' } else { 'pika not found' }
+    $script:RawAmqpBuildError = Build-RawAmqpAnchor
     $script:QueueBroker = $null
     $brokerError = $null
     try {
@@ -117,22 +146,23 @@ function Measure-QueueRows {
             @{ Mode = 'Off'; Count = $counts.QueueUnconfirmed; Label = 'without confirms' }
         )
         foreach ($line in $lines) {
-            # PsIpc and pika take turns, run by run, so that both meet the same machine load.
-            $runs = Measure-Repeated "queue $($line.Label): PsIpc, pika in turn" {
+            # PsIpc, pika and the C# client take turns, run by run, so that all meet the same machine load.
+            $runs = Measure-Repeated "queue $($line.Label): PsIpc, pika, C# in turn" {
                 if ($brokerError) { throw $brokerError }
                 [pscustomobject]@{
                     PsIpc = Invoke-QueueRun PsIpc $line.Mode $line.Count
                     Pika  = Invoke-QueueRun Pika $line.Mode $line.Count
+                    Raw   = Invoke-QueueRun Raw $line.Mode $line.Count
                 }
             }
-            foreach ($implementation in 'PsIpc', 'Pika') {
-                $name = $implementation -eq 'PsIpc' ? 'PsIpc' : 'python3-pika'
+            foreach ($implementation in 'PsIpc', 'Pika', 'Raw') {
+                $name = Get-QueueImplementationName $implementation
                 $null = New-Measurement -Row $publishRow -Implementation "$name, $($line.Label)" -Unit 'msg/s' -Runs $runs -Count $line.Count `
                     -Value ([scriptblock]::Create("param(`$r) `$r.$implementation.Publish.messages / `$r.$implementation.Publish.seconds"))
             }
-            foreach ($implementation in 'PsIpc', 'Pika') {
+            foreach ($implementation in 'PsIpc', 'Pika', 'Raw') {
                 # Context: what the producer process spent (all its threads), whichever side waited for the other.
-                $name = $implementation -eq 'PsIpc' ? 'PsIpc' : 'python3-pika'
+                $name = Get-QueueImplementationName $implementation
                 $null = New-Measurement -Row $publishRow -Implementation "$name, $($line.Label): producer CPU" -Unit 'CPU µs/msg' -Runs $runs -Count $line.Count `
                     -Value ([scriptblock]::Create("param(`$r) `$r.$implementation.Publish.cpuSeconds / `$r.$implementation.Publish.messages * 1e6"))
             }
@@ -159,6 +189,12 @@ function Get-QueueTargets {
             (Find-Measurement $script:RowQueuePublish "PsIpc, $label"), (Find-Measurement $script:RowQueuePublish "python3-pika, $label")) {
             param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 2)
         }
+    }
+    foreach ($label in 'with publisher confirms', 'without confirms') {
+        New-Target "queue publish $label vs RabbitMQ.Client in C# (the client's and broker's ceiling)" 'context' @(
+            (Find-Measurement $script:RowQueuePublish "PsIpc, $label"), (Find-Measurement $script:RowQueuePublish "RabbitMQ.Client in C#, $label")) {
+            param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), $true
+        } | ForEach-Object { if ($_.Result -eq 'PASS') { $_.Result = 'info' }; $_ }
     }
     New-Target 'queue consume with acks vs python3-pika' 'context' @(
         (Find-Measurement $script:RowQueueConsume "PsIpc, prefetch $script:QueuePrefetch"), (Find-Measurement $script:RowQueueConsume "python3-pika, prefetch $script:QueuePrefetch")) {
@@ -193,7 +229,14 @@ run by run.
   -MaxUnconfirmed, 256 by default, wait for their confirm at a time) and `Close-IpcChannel $q`. Anchor
   (bench/anchors/amqp_pika.py `produce`, <<Pika>>): `pika.BlockingConnection`, `confirm_delivery()` or
   not, `basic_publish` per message (with confirms on, each returns once its message is confirmed: pika's
-  blocking API has no window), `connection.close()`.
+  blocking API has no window), `connection.close()`. Ceiling (bench/RawAmqp, net10.0, Release): the
+  client PsIpc uses, RabbitMQ.Client 7.2.2, from C# without PowerShell: an awaited `BasicPublishAsync` per
+  message, with confirms the client's own tracking with 256 publishes in flight, then `CloseAsync`; its
+  queue is drained by the PsIpc consumer. When PsIpc, pika and this line are close together, the broker
+  (which shares the cores) sets the pace, not the client.
+- The "producer CPU" and "consumer CPU" lines are the process's CPU time (user + system, all threads, so
+  the client's I/O threads and the garbage collector count) over the timed span, per message: what each
+  client costs whichever side waited for the other. A fresh process pays its JIT compilation there too.
 - Row 14, **consume with acks**, the consumer of the unconfirmed runs, taking <<QueueUnconfirmed>> messages
   from a full queue, timed from the first message taken to the last, prefetch <<Prefetch>> on both sides.
   PsIpc (bench/workers/PsIpcQueueConsumer.ps1): `Connect-IpcQueue` with its default -Prefetch, then

@@ -17,6 +17,8 @@ namespace PsIpc.Amqp
     /// </summary>
     public sealed class AmqpQueueChannel : IpcChannel
     {
+        private static readonly TimeSpan ConsumerStartTimeout = TimeSpan.FromSeconds(30);
+
         private readonly object _gate = new object();
         private readonly AmqpQueueOptions _options;
         private readonly IConnection _connection;
@@ -236,11 +238,16 @@ namespace PsIpc.Amqp
             {
                 if (_consumer != null) return _consumer;
                 consumer = new QueueConsumer(_control, (format, payload, token) => IpcMessage.Create(format, payload, this, token), Name);
+                // Set-up, like connecting: it gets ConsumerStartTimeout even when this wait is shorter (Receive-IpcMessage
+                // waits in 1 s slices, which a loaded broker's two round trips can outlast). Ctrl+C still stops it.
+                Deadline start = deadline.IsInfinite || deadline.RemainingMilliseconds > ConsumerStartTimeout.TotalMilliseconds
+                    ? deadline
+                    : Deadline.After(ConsumerStartTimeout);
                 try
                 {
-                    Waits.Run(t => _control.BasicQosAsync(0, _options.Prefetch, false, t), AtLeastOneTry(deadline), cancellationToken);
+                    Waits.Run(t => _control.BasicQosAsync(0, _options.Prefetch, false, t), start, cancellationToken);
                     string queue = _consumeQueue!;
-                    Waits.Run(t => _control.BasicConsumeAsync(queue, autoAck: false, consumer, t), AtLeastOneTry(deadline), cancellationToken);
+                    Waits.Run(t => _control.BasicConsumeAsync(queue, autoAck: false, consumer, t), start, cancellationToken);
                 }
                 catch (Waits.DeadlineExpired)
                 {
