@@ -30,7 +30,9 @@ internal static class Program
         var bodies = new byte[count][];
         for (int i = 0; i < count; i++) bodies[i] = Encoding.UTF8.GetBytes("msg-" + i.ToString("D12", CultureInfo.InvariantCulture));
 
-        var factory = new ConnectionFactory { Uri = new Uri(args[1]) };
+        // The close waits for the broker to have read everything before it: far beyond the client's 20 s default
+        // when the broker lags behind on a loaded machine.
+        var factory = new ConnectionFactory { Uri = new Uri(args[1]), ContinuationTimeout = TimeSpan.FromMinutes(5) };
         IConnection connection = await factory.CreateConnectionAsync();
         IChannel channel = await connection.CreateChannelAsync(new CreateChannelOptions(confirm, confirm));
         await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
