@@ -21,7 +21,13 @@
     figures are noisy; use the full run for numbers.
 
 .PARAMETER OutputPath
-    Where the markdown report goes (default: docs/benchmarks.md of this repository).
+    Where the markdown report goes (default: docs/benchmarks.md of this repository; with -Only,
+    output/bench-<sections>.md, so that a partial run never replaces the full report).
+
+.PARAMETER Only
+    Runs only these sections: Queue (rows 13-14: RabbitMQ, with a private broker started for them),
+    Request (row 15: Invoke-IpcRequest and IpcChannel.Request; its targets need row 4, so they read n/a).
+    Without -Only every row runs.
 
 .EXAMPLE
     dotnet pwsh -NoProfile -File ./bench/Invoke-Bench.ps1 -ModulePath ./output/PsIpc -Quick
@@ -30,7 +36,8 @@
 param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '../output/PsIpc'),
     [switch] $Quick,
-    [string] $OutputPath = (Join-Path $PSScriptRoot '../docs/benchmarks.md')
+    [string] $OutputPath = (Join-Path $PSScriptRoot '../docs/benchmarks.md'),
+    [ValidateSet('Queue', 'Request')] [string[]] $Only
 )
 
 Set-StrictMode -Version 3.0
@@ -41,7 +48,8 @@ $script:WorkerRoot = Join-Path $PSScriptRoot 'workers'
 . (Join-Path $PSScriptRoot 'lib/BenchProcess.ps1')
 . (Join-Path $PSScriptRoot 'lib/BenchReport.ps1')
 . (Join-Path $PSScriptRoot 'lib/BenchSharedMemory.ps1')   # rows 10-12
-. (Join-Path $PSScriptRoot 'lib/BenchRequest.ps1')        # row 13
+. (Join-Path $PSScriptRoot 'lib/BenchQueue.ps1')          # rows 13-14
+. (Join-Path $PSScriptRoot 'lib/BenchRequest.ps1')        # row 15
 
 # Messages per run. Anchors that are much faster or slower than PsIpc get counts that keep each run
 # between about half a second and five seconds; rates are per message, so counts need not match.
@@ -814,7 +822,7 @@ function Export-MarkdownReport {
     $lines.AddRange([string[]](ConvertTo-MarkdownTable @($Facts.GetEnumerator() | ForEach-Object {
                     [pscustomobject]@{ Fact = $_.Key; Value = $_.Value } })))
     $lines.Add('')
-    $lines.Add('## Targets (issue 3, item 7; sockets: issue 4, item 8; shared memory: issue 5, item 7)')
+    $lines.Add('## Targets (issue 3, item 7; sockets: issue 4, item 8; shared memory: issue 5, item 7; queues: issue 10, item 6)')
     $lines.Add('')
     $lines.AddRange([string[]](ConvertTo-MarkdownTable @($Targets | Select-Object Name, Requirement, Measured, Result)))
     $lines.Add('')
@@ -824,9 +832,13 @@ function Export-MarkdownReport {
     $lines.Add('')
     $lines.Add('## How each row is measured')
     $lines.Add('')
-    $lines.AddRange([string[]]((Get-MethodNotes) -split '\r?\n'))
-    $lines.Add('')
-    $lines.AddRange([string[]]((Get-SharedMemoryMethodNotes) -split '\r?\n'))
+    if (-not $Only) {
+        $lines.AddRange([string[]]((Get-MethodNotes) -split '\r?\n'))
+        $lines.Add('')
+        $lines.AddRange([string[]]((Get-SharedMemoryMethodNotes) -split '\r?\n'))
+        $lines.Add('')
+    }
+    $lines.AddRange([string[]]((Get-QueueMethodNotes) -split '\r?\n'))
     $lines.Add('')
     $lines.AddRange([string[]]((Get-RequestMethodNotes) -split '\r?\n'))
     $lines.Add('')
@@ -850,27 +862,37 @@ $script:LoadAtStart = Get-LoadAverage
 $totalClock = [System.Diagnostics.Stopwatch]::StartNew()
 
 Write-Host "PsIpc bench ($(if ($Quick) { 'quick' } else { 'full' })), module: $(if ($script:ModuleManifest) { $script:ModuleManifest } else { "MISSING at $ModulePath" })" -ForegroundColor Cyan
-Write-Host 'Building the raw C# anchor' -ForegroundColor Cyan
-$script:RawPipeBuildError = Build-RawPipeAnchor
-$script:ShmAnchorBuildError = Build-ShmAnchor
-$script:RawSocketBuildError = Build-RawSocketAnchor
+if (-not $Only) {
+    Write-Host 'Building the raw C# anchor' -ForegroundColor Cyan
+    $script:RawPipeBuildError = Build-RawPipeAnchor
+    $script:ShmAnchorBuildError = Build-ShmAnchor
+    $script:RawSocketBuildError = Build-RawSocketAnchor
+}
+elseif (-not $PSBoundParameters.ContainsKey('OutputPath')) {
+    $OutputPath = Join-Path $script:RepoRoot "output/bench-$(($Only | Sort-Object -Unique) -join '-').md"
+}
 
-Measure-SmallStrings
-Measure-Objects
-Measure-Bytes
-Measure-RoundTrip
-Measure-ReceiverMemory
-Measure-SocketRoundTrip
-Measure-SocketClients
-Measure-SocketStrings
-Measure-SocketLoad
-Measure-ShmQueueStrings
-Measure-ShmHandoff
-Measure-ShmRing
-Measure-Request
+if (-not $Only) {
+    Measure-SmallStrings
+    Measure-Objects
+    Measure-Bytes
+    Measure-RoundTrip
+    Measure-ReceiverMemory
+    Measure-SocketRoundTrip
+    Measure-SocketClients
+    Measure-SocketStrings
+    Measure-SocketLoad
+    Measure-ShmQueueStrings
+    Measure-ShmHandoff
+    Measure-ShmRing
+}
+if (-not $Only -or $Only -contains 'Queue') { Measure-QueueRows }
+if (-not $Only -or $Only -contains 'Request') { Measure-Request }
 
 $facts = Get-MachineFacts
-$targets = @(Get-Targets) + @(Get-SharedMemoryTargets) + @(Get-RequestTargets) + @(Get-ContextRatios)
+$targets = @(if (-not $Only) { @(Get-Targets) + @(Get-SharedMemoryTargets) + @(Get-ContextRatios) }) +
+    @(if (-not $Only -or $Only -contains 'Queue') { Get-QueueTargets }) +
+    @(if (-not $Only -or $Only -contains 'Request') { Get-RequestTargets })
 Write-ConsoleReport -Facts $facts -Targets $targets
 Export-MarkdownReport -Facts $facts -Targets $targets -Path $OutputPath
 Write-Host ("Wrote {0} ({1:N0} s in all)" -f [IO.Path]::GetFullPath($OutputPath), $totalClock.Elapsed.TotalSeconds)

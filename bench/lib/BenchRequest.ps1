@@ -11,7 +11,7 @@ else {
     @{ Cmdlet = 5000; Method = 20000 }
 }
 
-$script:RowRequest = '13. request/reply in one call (Invoke-IpcRequest, IpcChannel.Request)'
+$script:RowRequest = '15. request/reply in one call (Invoke-IpcRequest, IpcChannel.Request)'
 
 function Invoke-PsIpcRequestRun {
     # A server pwsh (script-block handler or compiled echo) serves one pipe client; the client pwsh times
@@ -81,7 +81,7 @@ function Get-RequestTargets {
 function Get-RequestMethodNotes {
     $values = @{ Cmdlet = $script:RequestCounts.Cmdlet.ToString('N0', $script:Invariant); Method = $script:RequestCounts.Method.ToString('N0', $script:Invariant) }
     $text = @'
-Row 13, **request/reply in one call**, timed by the asking pwsh over N round trips after 500 untimed ones, each
+Row 15, **request/reply in one call**, timed by the asking pwsh over N round trips after 500 untimed ones, each
 run in two fresh processes over a named pipe (bench/workers/PsIpcRequestServer.ps1, PsIpcRequestClient.ps1).
 Servers: the script-block server `New-IpcPipe -MaxClients 1 -ScriptBlock { param($message) $message }`, and a
 compiled echo: a C# loop (Add-Type) over the channel contract, `Receive` then `Reply(request, ...)`, no

@@ -9,7 +9,7 @@ namespace PsIpc.Amqp
     /// Settles deliveries with the broker. Acknowledgements are batched: Receive-IpcMessage acknowledges
     /// each message once the pipeline has it, and one basic.ack with multiple=true then covers every written
     /// message up to the highest tag. A batch goes out when it reaches half the prefetch (so the broker
-    /// refills before the consumer runs dry), when the next Receive starts, when a message is settled
+    /// refills before the consumer runs dry), when the next Receive finds nothing ready, when a message is settled
     /// otherwise, at close, or 20 ms after its first message (a consumer that stops receiving does not sit
     /// on acknowledgements). An acknowledgement is never sent before its message was written.
     ///
@@ -29,6 +29,8 @@ namespace PsIpc.Amqp
         private readonly Func<long> _generation;
         private readonly int _batch;
         private readonly Timer _timer;
+        // Given to every call; cancelled (and replaced) when one stalls, so no call allocates a token or timer.
+        private CancellationTokenSource _stall = new CancellationTokenSource();
         private ulong _highest;
         private long _pendingGeneration, _oneByOneGeneration = -1;
         private int _pending;
@@ -110,6 +112,7 @@ namespace PsIpc.Amqp
                 _disposed = true;
             }
             _timer.Dispose();
+            lock (_gate) _stall.Dispose();
         }
 
         private void Settle(DeliveryToken token, Func<CancellationToken, ValueTask> settle)
@@ -133,18 +136,32 @@ namespace PsIpc.Amqp
         }
 
         /// <summary>
-        /// Hands one frame to the client (it usually completes at once). A lost connection voids it, and so does
-        /// a send that stalls (the dead connection's write queue after a broker restart): the broker requeued
-        /// those deliveries anyway.
+        /// Hands one frame to the client (it usually completes at once: the client only queues it). A lost connection
+        /// voids it, and so does a send that stalls (the dead connection's write queue after a broker restart): the
+        /// broker requeued those deliveries anyway. Called under the lock.
         /// </summary>
-        private static void Send(Func<CancellationToken, ValueTask> send)
+        private void Send(Func<CancellationToken, ValueTask> send)
         {
             try
             {
-                using (var stalled = new CancellationTokenSource(SendTimeout))
+                ValueTask call = send(_stall.Token);
+                if (call.IsCompleted)
                 {
-                    send(stalled.Token).AsTask().GetAwaiter().GetResult();
+                    call.GetAwaiter().GetResult();
+                    return;
                 }
+                Task task = call.AsTask();
+                bool done;
+                try { done = task.Wait(SendTimeout); }
+                catch (AggregateException) { done = true; } // GetResult below throws the error itself
+                if (done)
+                {
+                    task.GetAwaiter().GetResult();
+                    return;
+                }
+                _stall.Cancel();
+                _stall.Dispose();
+                _stall = new CancellationTokenSource();
             }
             catch (Exception e) when (AmqpErrors.IsConnectionLoss(e) || e is OperationCanceledException)
             {

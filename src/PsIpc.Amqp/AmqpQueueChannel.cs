@@ -17,6 +17,8 @@ namespace PsIpc.Amqp
     /// </summary>
     public sealed class AmqpQueueChannel : IpcChannel
     {
+        private static readonly TimeSpan ConsumerStartTimeout = TimeSpan.FromSeconds(30);
+
         private readonly object _gate = new object();
         private readonly AmqpQueueOptions _options;
         private readonly IConnection _connection;
@@ -138,7 +140,9 @@ namespace PsIpc.Amqp
         protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken)
         {
             QueueConsumer consumer = Consumer(deadline, cancellationToken);
-            _acks!.Flush(); // what the last batch wrote: the broker can send more while this one waits
+            // About to wait: the acknowledgements of what the last batches wrote go out now, so that the broker
+            // can send more meanwhile. With messages ready they wait for their batch (half the prefetch) or 20 ms.
+            if (consumer.Ready == 0) _acks!.Flush();
             int start = into.Count;
             int taken = consumer.Take(into, max, deadline, cancellationToken);
             if (taken > 0)
@@ -195,6 +199,7 @@ namespace PsIpc.Amqp
             {
                 flushError = e;
             }
+            _publisher?.Dispose();
             _acks?.Dispose(); // the acknowledgements of what was written go out before the channel closes
             // Closing the channels hands whatever is unacknowledged back to the queue.
             Deadline closing = Deadline.Earliest(deadline, Deadline.After(TimeSpan.FromSeconds(10)));
@@ -233,11 +238,16 @@ namespace PsIpc.Amqp
             {
                 if (_consumer != null) return _consumer;
                 consumer = new QueueConsumer(_control, (format, payload, token) => IpcMessage.Create(format, payload, this, token), Name);
+                // Set-up, like connecting: it gets ConsumerStartTimeout even when this wait is shorter (Receive-IpcMessage
+                // waits in 1 s slices, which a loaded broker's two round trips can outlast). Ctrl+C still stops it.
+                Deadline start = deadline.IsInfinite || deadline.RemainingMilliseconds > ConsumerStartTimeout.TotalMilliseconds
+                    ? deadline
+                    : Deadline.After(ConsumerStartTimeout);
                 try
                 {
-                    Waits.Run(t => _control.BasicQosAsync(0, _options.Prefetch, false, t), AtLeastOneTry(deadline), cancellationToken);
+                    Waits.Run(t => _control.BasicQosAsync(0, _options.Prefetch, false, t), start, cancellationToken);
                     string queue = _consumeQueue!;
-                    Waits.Run(t => _control.BasicConsumeAsync(queue, autoAck: false, consumer, t), AtLeastOneTry(deadline), cancellationToken);
+                    Waits.Run(t => _control.BasicConsumeAsync(queue, autoAck: false, consumer, t), start, cancellationToken);
                 }
                 catch (Waits.DeadlineExpired)
                 {

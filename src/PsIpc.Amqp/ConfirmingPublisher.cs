@@ -23,18 +23,17 @@ namespace PsIpc.Amqp
     /// only runs the ack/nack/return/shutdown handlers, which take <see cref="_gate"/> briefly. Nothing calls
     /// into the client while holding <see cref="_gate"/>.
     /// </summary>
-    internal sealed class ConfirmingPublisher
+    internal sealed partial class ConfirmingPublisher
     {
         private sealed class Pending
         {
             public long Order;
             public byte[] Body = Array.Empty<byte>();
-            public BasicProperties Properties = new BasicProperties();
+            public BasicProperties Properties = NoProperties;
             public long ExpiresAt; // Stopwatch ticks
         }
 
-        /// <summary>How long one call into the client may take before it counts as stalled (see <see cref="Call{T}"/>).</summary>
-        private static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(5);
+        private static readonly BasicProperties NoProperties = new BasicProperties();
 
         private readonly object _publishLock = new object();
         private readonly object _gate = new object();
@@ -44,8 +43,16 @@ namespace PsIpc.Amqp
         private readonly bool _mandatory;
         private readonly int _maxUnconfirmed;
         private readonly TimeSpan _timeout;
-        private readonly SortedDictionary<ulong, Pending> _unconfirmed = new SortedDictionary<ulong, Pending>();
+        // By publish sequence number; the numbers of one channel rise by one per publish, so a multiple confirm
+        // removes the numbers from _lowestUnconfirmed up to its tag.
+        private readonly Dictionary<ulong, Pending> _unconfirmed = new Dictionary<ulong, Pending>();
         private readonly SortedList<long, Pending> _resend = new SortedList<long, Pending>();
+        // One set of properties per content type, shared by every message (only the publishing thread uses them).
+        private readonly Dictionary<string, BasicProperties> _properties = new Dictionary<string, BasicProperties>(StringComparer.Ordinal);
+        private ulong _lowestUnconfirmed;
+        // No unconfirmed message expires before this (Stopwatch ticks): a lower bound, so that checking for
+        // overdue confirms costs nothing per message until one may be overdue.
+        private long _earliestExpiry = long.MaxValue;
         private long _nextOrder, _generation, _republished, _stalls;
         private int _nacked, _returned, _expired;
         private string? _returnReason;
@@ -90,11 +97,16 @@ namespace PsIpc.Amqp
         {
             lock (_publishLock)
             {
+                if (!_properties.TryGetValue(contentType, out BasicProperties? properties))
+                {
+                    properties = new BasicProperties { ContentType = contentType, DeliveryMode = DeliveryModes.Persistent };
+                    _properties[contentType] = properties;
+                }
                 var pending = new Pending
                 {
                     Order = _nextOrder++,
                     Body = body,
-                    Properties = new BasicProperties { ContentType = contentType, DeliveryMode = DeliveryModes.Persistent },
+                    Properties = properties,
                     ExpiresAt = Stopwatch.GetTimestamp() + (long)(_timeout.TotalSeconds * Stopwatch.Frequency),
                 };
                 if (!_confirm)
@@ -164,35 +176,32 @@ namespace PsIpc.Amqp
             {
                 if (!_channel.IsOpen)
                 {
-                    _resend[pending.Order] = pending; // published once the client has reconnected
+                    Resend(pending); // published once the client has reconnected
                     return;
                 }
                 generation = _generation;
             }
-            Deadline publishDeadline = Deadline.Earliest(deadline, DeadlineAt(pending.ExpiresAt));
-            if (!Call(token => _channel.GetNextPublishSequenceNumberAsync(token).AsTask(), publishDeadline, deadline, cancellationToken, out ulong sequence))
+            if (!NextSequence(pending, deadline, cancellationToken, out ulong sequence))
             {
-                lock (_gate) _resend[pending.Order] = pending;
+                lock (_gate) Resend(pending);
                 return;
             }
             lock (_gate)
             {
                 if (generation != _generation)
                 {
-                    _resend[pending.Order] = pending;
+                    Resend(pending);
                     return;
                 }
                 // Registered before publishing: the confirm may arrive before BasicPublishAsync returns.
+                if (_unconfirmed.Count == 0) _lowestUnconfirmed = sequence;
                 _unconfirmed[sequence] = pending;
+                NoteExpiry(pending);
             }
             bool published;
             try
             {
-                published = Call(async token =>
-                {
-                    await _channel.BasicPublishAsync(_exchange, _routingKey, _mandatory, pending.Properties, pending.Body, token).ConfigureAwait(false);
-                    return true;
-                }, publishDeadline, deadline, cancellationToken, out _);
+                published = PublishCall(pending, deadline, cancellationToken);
             }
             catch (Exception)
             {
@@ -204,43 +213,18 @@ namespace PsIpc.Amqp
                 lock (_gate)
                 {
                     // Unless the shutdown handler moved it already.
-                    if (_unconfirmed.Remove(sequence)) _resend[pending.Order] = pending;
+                    if (_unconfirmed.Remove(sequence)) Resend(pending);
                 }
             }
         }
 
-        /// <summary>
-        /// One call into the client, bounded by the caller's deadline, the message's and <see cref="StallTimeout"/>.
-        /// False when the message must wait for a reconnect: the connection is gone, or the call stalled. A stalled
-        /// publish is what rabbitmq-dotnet-client#1930 (not fixed in 7.2.2) does after a broker restart: it waits
-        /// for room in the dead connection's write queue and holds the channel's confirm lock, which in turn
-        /// holds up the client's shutdown and recovery. Cancelling it lets the recovery go on.
-        /// </summary>
-        private bool Call<T>(Func<CancellationToken, Task<T>> operation, Deadline publishDeadline, Deadline deadline,
-            CancellationToken cancellationToken, out T result)
+        private void Resend(Pending pending)
         {
-            result = default!;
-            try
-            {
-                result = Waits.Run(operation, Deadline.Earliest(publishDeadline, Deadline.After(StallTimeout)), cancellationToken);
-                return true;
-            }
-            catch (Exception e) when (AmqpErrors.IsConnectionLoss(e))
-            {
-                return false;
-            }
-            catch (Waits.DeadlineExpired)
-            {
-                if (deadline.HasExpired || publishDeadline.HasExpired) throw PublishTimedOut(deadline);
-                Interlocked.Increment(ref _stalls);
-                return false;
-            }
+            _resend[pending.Order] = pending;
+            NoteExpiry(pending);
         }
 
-        private IpcException PublishTimedOut(Deadline deadline) => deadline.HasExpired
-            ? new IpcException(IpcErrorKind.SendTimeout, $"Timed out publishing to '{_target}' (the client did not take the message).", _target)
-            : new IpcException(IpcErrorKind.PublishNotConfirmed,
-                $"A message to '{_target}' could not be published within {_timeout.TotalSeconds} s (the broker may be unreachable or blocking publishers).", _target);
+        private void NoteExpiry(Pending pending) => _earliestExpiry = Math.Min(_earliestExpiry, pending.ExpiresAt);
 
         private void PublishWithoutConfirm(Pending pending, Deadline deadline, CancellationToken cancellationToken)
         {
@@ -257,14 +241,7 @@ namespace PsIpc.Amqp
                     }
                 }
                 // Not taken by the client (a lost or stalled connection): again, once it has reconnected.
-                if (Call(async token =>
-                {
-                    await _channel.BasicPublishAsync(_exchange, _routingKey, _mandatory, pending.Properties, pending.Body, token).ConfigureAwait(false);
-                    return true;
-                }, publishDeadline, deadline, cancellationToken, out _))
-                {
-                    return;
-                }
+                if (PublishCall(pending, deadline, cancellationToken)) return;
             }
         }
 
@@ -274,14 +251,13 @@ namespace PsIpc.Amqp
             {
                 if (multiple)
                 {
-                    var done = new List<ulong>();
-                    foreach (ulong sequence in _unconfirmed.Keys)
+                    int done = 0;
+                    for (ulong sequence = _lowestUnconfirmed; sequence <= tag && _unconfirmed.Count > 0; sequence++)
                     {
-                        if (sequence > tag) break;
-                        done.Add(sequence);
+                        if (_unconfirmed.Remove(sequence)) done++;
                     }
-                    foreach (ulong sequence in done) _unconfirmed.Remove(sequence);
-                    if (nack) _nacked += done.Count;
+                    if (tag >= _lowestUnconfirmed) _lowestUnconfirmed = tag + 1;
+                    if (nack) _nacked += done;
                 }
                 else if (_unconfirmed.Remove(tag) && nack)
                 {
@@ -342,6 +318,11 @@ namespace PsIpc.Amqp
         private void ExpireOverdue()
         {
             long now = Stopwatch.GetTimestamp();
+            if (now < _earliestExpiry) return;
+            long earliest = long.MaxValue;
+            foreach (Pending p in _unconfirmed.Values) if (p.ExpiresAt > now) earliest = Math.Min(earliest, p.ExpiresAt);
+            foreach (Pending p in _resend.Values) if (p.ExpiresAt > now) earliest = Math.Min(earliest, p.ExpiresAt);
+            _earliestExpiry = earliest;
             var overdue = new List<ulong>();
             foreach (KeyValuePair<ulong, Pending> pair in _unconfirmed)
             {
@@ -357,13 +338,8 @@ namespace PsIpc.Amqp
             _expired += overdue.Count + overdueResend.Count;
         }
 
-        private Deadline OldestExpiry()
-        {
-            long oldest = long.MaxValue;
-            foreach (Pending p in _unconfirmed.Values) oldest = Math.Min(oldest, p.ExpiresAt);
-            foreach (Pending p in _resend.Values) oldest = Math.Min(oldest, p.ExpiresAt);
-            return oldest == long.MaxValue ? Deadline.Infinite : DeadlineAt(oldest);
-        }
+        /// <summary>When the next confirm may be overdue (a lower bound: waking early only costs a check).</summary>
+        private Deadline OldestExpiry() => _earliestExpiry == long.MaxValue ? Deadline.Infinite : DeadlineAt(_earliestExpiry);
 
         private static Deadline DeadlineAt(long stopwatchTicks)
         {

@@ -29,6 +29,22 @@ namespace PsIpc.Amqp
             }
         }
 
+        /// <summary>What a content type says, before the body is looked at.</summary>
+        public enum MediaKind { None, CliXml, Json, Text, Other }
+
+        /// <summary>The kind of a content type (media type, case-insensitive) and its charset parameter.</summary>
+        public static MediaKind Classify(string? contentType, out string? charset)
+        {
+            charset = null;
+            if (string.IsNullOrWhiteSpace(contentType)) return MediaKind.None;
+            string mediaType = contentType!.Split(';')[0].Trim().ToLowerInvariant();
+            charset = Parameter(contentType, "charset");
+            if (mediaType == CliXml || mediaType == "application/clixml" || mediaType == "application/x-powershell-clixml") return MediaKind.CliXml;
+            if (mediaType == "application/json" || mediaType.EndsWith("+json", StringComparison.Ordinal) || mediaType == "text/json") return MediaKind.Json;
+            if (mediaType.StartsWith("text/", StringComparison.Ordinal)) return MediaKind.Text;
+            return MediaKind.Other;
+        }
+
         /// <summary>
         /// The format of a received message from its content type (and encoding). A message without a
         /// content type (what most clients send by default) is text when it is valid UTF-8, bytes otherwise.
@@ -36,23 +52,25 @@ namespace PsIpc.Amqp
         /// </summary>
         public static MessageFormat Parse(string? contentType, string? contentEncoding, ref byte[] body)
         {
+            MediaKind kind = Classify(contentType, out string? charset);
+            return Parse(kind, charset, contentEncoding, ref body);
+        }
+
+        /// <summary><see cref="Parse(string, string, ref byte[])"/> with the content type classified already.</summary>
+        public static MessageFormat Parse(MediaKind kind, string? charset, string? contentEncoding, ref byte[] body)
+        {
             if (!string.IsNullOrEmpty(contentEncoding) && !string.Equals(contentEncoding, "identity", StringComparison.OrdinalIgnoreCase))
             {
                 return MessageFormat.Bytes; // gzip and friends: the caller gets what arrived
             }
-            if (string.IsNullOrWhiteSpace(contentType)) return IsUtf8(body) ? MessageFormat.Text : MessageFormat.Bytes;
-            string mediaType = contentType!.Split(';')[0].Trim().ToLowerInvariant();
-            string? charset = Parameter(contentType, "charset");
-            if (mediaType == CliXml || mediaType == "application/clixml" || mediaType == "application/x-powershell-clixml") return MessageFormat.CliXml;
-            if (mediaType == "application/json" || mediaType.EndsWith("+json", StringComparison.Ordinal) || mediaType == "text/json")
+            switch (kind)
             {
-                return Recode(charset, ref body) ? MessageFormat.Json : MessageFormat.Bytes;
+                case MediaKind.None: return IsUtf8(body) ? MessageFormat.Text : MessageFormat.Bytes;
+                case MediaKind.CliXml: return MessageFormat.CliXml;
+                case MediaKind.Json: return Recode(charset, ref body) ? MessageFormat.Json : MessageFormat.Bytes;
+                case MediaKind.Text: return Recode(charset, ref body) ? MessageFormat.Text : MessageFormat.Bytes;
+                default: return MessageFormat.Bytes;
             }
-            if (mediaType.StartsWith("text/", StringComparison.Ordinal))
-            {
-                return Recode(charset, ref body) ? MessageFormat.Text : MessageFormat.Bytes;
-            }
-            return MessageFormat.Bytes;
         }
 
         private static bool Recode(string? charset, ref byte[] body)

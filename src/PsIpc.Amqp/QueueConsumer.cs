@@ -41,6 +41,10 @@ namespace PsIpc.Amqp
         private readonly MessageFactory _factory;
         private readonly string _target;
         private long _generation;
+        // The dispatcher's last content type, parsed (only the client's dispatcher thread uses these).
+        private string? _lastContentType;
+        private ContentTypes.MediaKind _lastKind = ContentTypes.Classify(null, out _);
+        private string? _lastCharset;
         private IpcException? _fatal;
 
         public QueueConsumer(IChannel channel, MessageFactory factory, string target) : base(channel)
@@ -82,11 +86,18 @@ namespace PsIpc.Amqp
         {
             // The body's memory belongs to the client once this returns.
             byte[] payload = body.ToArray();
-            MessageFormat format = ContentTypes.Parse(properties.ContentType, properties.ContentEncoding, ref payload);
+            string? contentType = properties.ContentType;
+            if (!string.Equals(contentType, _lastContentType, StringComparison.Ordinal))
+            {
+                // A stream's messages mostly share one content type: parse it once.
+                _lastKind = ContentTypes.Classify(contentType, out _lastCharset);
+                _lastContentType = contentType;
+            }
+            MessageFormat format = ContentTypes.Parse(_lastKind, _lastCharset, properties.ContentEncoding, ref payload);
             lock (_gate)
             {
                 _ready.Enqueue(_factory(format, payload, new DeliveryToken(deliveryTag, _generation, redelivered)));
-                Monitor.PulseAll(_gate);
+                if (_ready.Count == 1) Monitor.PulseAll(_gate); // Take waits only while nothing is ready
             }
             return Task.CompletedTask;
         }

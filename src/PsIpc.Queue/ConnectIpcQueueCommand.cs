@@ -95,7 +95,7 @@ namespace PsIpc.Queue
         /// <summary>The most unacknowledged messages this consumer holds (1 for long jobs shared by workers).</summary>
         [Parameter]
         [ValidateRange(1, 65535)]
-        public int Prefetch { get; set; } = 32;
+        public int Prefetch { get; set; } = 256;
 
         /// <summary>Send objects as CliXml and decode CliXml received: only when PowerShell alone reads and writes the queue.</summary>
         [Parameter]

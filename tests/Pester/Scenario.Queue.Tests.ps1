@@ -99,8 +99,9 @@ Describe 'Scenario: scripts talking through a RabbitMQ queue' {
             $q = Connect-IpcQueue -Uri $Uri -Queue $Queue -Prefetch 1 -TimeoutSeconds 30
             Receive-IpcMessage $q -TimeoutSeconds 0 -ErrorAction SilentlyContinue   # consuming from now on
             'ready'
-            # One job at a time, until none came for 3 s.
-            while ($null -ne ($job = Receive-IpcMessage $q -Count 1 -TimeoutSeconds 3 -ErrorAction SilentlyContinue)) { "did $job" }
+            # One job at a time, until the producer's 'stop' (waiting on state: an idle gap ends nothing on a slow machine).
+            while ($null -ne ($job = Receive-IpcMessage $q -Count 1 -TimeoutSeconds 120) -and $job -ne 'stop') { "did $job" }
+            Close-IpcChannel $q   # a second 'stop' this worker may hold goes back to the queue, for the other
         }
         $w1 = Start-TestPwshChild $worker -ArgumentList $Broker.Uri, $queue
         $w2 = Start-TestPwshChild $worker -ArgumentList $Broker.Uri, $queue
@@ -108,6 +109,7 @@ Describe 'Scenario: scripts talking through a RabbitMQ queue' {
         Read-PeerLine $w2 -TimeoutSeconds 60 | Should -Be 'ready'
         $q = Connect-IpcQueue -Uri $Broker.Uri -Queue $queue -TimeoutSeconds 30
         1..40 | ForEach-Object { "job $_" } | Send-IpcMessage $q
+        'stop', 'stop' | Send-IpcMessage $q   # one for each worker, after every job
 
         $r1 = $w1 | Wait-PwshChild -TimeoutSeconds 120
         $r2 = $w2 | Wait-PwshChild -TimeoutSeconds 120
