@@ -153,7 +153,18 @@ function Invoke-ClientBatch($channel) {
     if ($Transport -in 'Pipe', 'Tcp', 'Unix', 'Udp') {
         $replies = @(Receive-IpcMessage $channel -Count $batch.Count -TimeoutSeconds $(if ($Transport -eq 'Udp') { 2 } else { 30 }) -ErrorAction SilentlyContinue -ErrorVariable receiveErrors)
         $done.Received = $replies.Count
-        if ($replies.Count -lt $batch.Count) {
+        if ($replies.Count -eq $batch.Count) {
+            # Each echo is its request: the same text, a byte array of the same length, an object with the same Id.
+            $requests = @($batch.Text) + @($batch.Objects)
+            for ($i = 0; $i -lt $requests.Count; $i++) {
+                $want = $requests[$i]; $got = $replies[$i]
+                $same = if ($want -is [byte[]]) { $got -is [byte[]] -and $got.Length -eq $want.Length }
+                elseif ($want -is [string]) { $got -is [string] -and $got -eq $want }
+                else { $null -ne $got -and $got.PSObject.Properties['Id'] -and $got.Id -eq $want.Id }
+                if (-not $same) { Add-SoakError "echo $i of a batch was not its request ($($want.GetType().Name) -> $(if ($null -eq $got) { 'null' } else { $got.GetType().Name }))"; break }
+            }
+        }
+        else {
             # UDP may lose a datagram either way: counted, not an error. Anything else is.
             if ($Transport -eq 'Udp') { $done.Lost = $batch.Count - $replies.Count }
             else { Add-SoakError "$($batch.Count - $replies.Count) replies missing: $(@($receiveErrors | ForEach-Object FullyQualifiedErrorId) -join ', ')" }
