@@ -70,7 +70,7 @@ try {
     }
     $addresses = @{}
     foreach ($w in $workers) {
-        $ready = Wait-SoakReady $w -TimeoutSeconds 180
+        $ready = Wait-SoakReady $w -TimeoutSeconds 600
         foreach ($p in $ready.PSObject.Properties) { if ($p.Name -notin 'event', 'role', 'transport') { $addresses[$p.Name] = $p.Value } }
     }
     $addressJson = $addresses | ConvertTo-Json -Compress
@@ -81,7 +81,8 @@ try {
     }
     $clients.Add((Start-SoakWorker -Label 'churn' -OutputDirectory $OutputDirectory -Parameters ($common + @{
                     Role = 'Churn'; Addresses = $addressJson; Seconds = $seconds; Cycles = $ChurnCycles })))
-    foreach ($c in $clients) { $null = Wait-SoakReady $c -TimeoutSeconds 180; $workers.Add($c) }
+    $workers.AddRange($clients)   # from here on, a failure stops them too
+    foreach ($c in $clients) { $null = Wait-SoakReady $c -TimeoutSeconds 600 }
     foreach ($c in $clients) { $c.Process.StandardInput.WriteLine('go'); $c.Process.StandardInput.Close() }
 
     # Sampled each second while the load runs: from the go until the first client has finished.

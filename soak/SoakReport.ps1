@@ -146,12 +146,14 @@ function ConvertTo-SoakMarkdown {
     & $line ''
     & $line '## What each process did'
     & $line ''
-    & $line '| process | seconds | sent | received | lost (UDP) | reads / writes | churn cycles | errors |'
+    & $line 'Servers with a `-ScriptBlock` handler count what it handled (the requests of the churn included); the queue servers what they received.'
+    & $line ''
+    & $line '| process | seconds | sent | received or handled | lost (UDP) | reads / writes | churn cycles | errors |'
     & $line '|---|---:|---:|---:|---:|---:|---:|---:|'
     foreach ($w in $Summary.Workers) {
         $get = { param($n) if ($w.PSObject.Properties[$n]) { $w.$n } else { '' } }
         $rw = @((& $get 'reads'), (& $get 'writes')) | Where-Object { $_ -and $_ -ne 0 }
-        & $line ("| {0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} |" -f $w.label, $w.seconds, (& $get 'sent'), (& $get 'received'), (& $get 'lost'), ($rw -join ' / '), (& $get 'cycles'), $w.errors)
+        & $line ("| {0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} |" -f $w.label, $w.seconds, (& $get 'sent'), $(if ($w.PSObject.Properties['handled']) { $w.handled } else { & $get 'received' }), (& $get 'lost'), ($rw -join ' / '), (& $get 'cycles'), $w.errors)
     }
     & $line ''
     & $line '## Run it'

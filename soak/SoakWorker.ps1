@@ -112,6 +112,7 @@ function Invoke-Server {
             }
         }
         if ($Transport -in 'Pipe', 'Tcp', 'Unix', 'Udp') {
+            $counts.handled = $channel.Handler.MessagesHandled
             $counts.handlerErrors = $channel.HandlerErrors
             foreach ($e in @($channel.RecentHandlerErrors)) { Add-SoakError "handler: $e" }
         }
