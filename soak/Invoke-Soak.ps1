@@ -98,7 +98,7 @@ try {
         $t = ([DateTime]::UtcNow - $t0).TotalSeconds
         foreach ($s in $sampled) {
             $sample = Get-ProcSample -ProcessId $s.Pid
-            if ($sample) { $samples.Add([pscustomobject]@{ Seconds = [Math]::Round($t, 1); Label = $s.Label; Pid = $s.Pid; RssMiB = $sample.RssMiB; Fds = $sample.Fds; IpcFds = $sample.IpcFds; Threads = $sample.Threads }) }
+            if ($sample) { $samples.Add([pscustomobject]@{ Seconds = [Math]::Round($t, 1); Label = $s.Label; Pid = $s.Pid; RssMiB = $sample.RssMiB; AnonMiB = $sample.AnonMiB; Fds = $sample.Fds; IpcFds = $sample.IpcFds; Threads = $sample.Threads }) }
         }
         $tick++
         $wait = ($t0.AddSeconds($tick) - [DateTime]::UtcNow).TotalMilliseconds

@@ -109,11 +109,14 @@ function Get-ProcSample {
         }
     }
     catch [System.IO.IOException], [System.UnauthorizedAccessException] { return $null }
-    $rss = -1; $threads = 0
+    $rss = -1; $anon = 0; $threads = 0
     foreach ($line in $status) {
         if ($line.StartsWith('VmRSS:')) { $rss = [long]($line -split '\s+')[1] }
+        elseif ($line.StartsWith('RssAnon:')) { $anon = [long]($line -split '\s+')[1] }
         elseif ($line.StartsWith('Threads:')) { $threads = [int]($line -split '\s+')[1] }
     }
     if ($rss -lt 0) { return $null }   # a zombie (exited, not yet reaped) has no VmRSS
-    [pscustomobject]@{ RssMiB = [Math]::Round($rss / 1024.0, 1); Fds = $fds; IpcFds = $fds - $libraries; Threads = $threads }
+    # RssAnon: the private part of the working set (the heaps); the rest is mapped files and shared memory
+    # (a queue's ring comes in page by page until the ring has gone round once).
+    [pscustomobject]@{ RssMiB = [Math]::Round($rss / 1024.0, 1); AnonMiB = [Math]::Round($anon / 1024.0, 1); Fds = $fds; IpcFds = $fds - $libraries; Threads = $threads }
 }

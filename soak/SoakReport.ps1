@@ -49,6 +49,9 @@ function New-SoakSummary {
             RssMaxMiB        = ($measured.RssMiB | Measure-Object -Maximum).Maximum
             RssGrowthPercent = [Math]::Round(($rssEnd - $rssStart) / $rssStart * 100, 2)
             RssTrendMiBPerHour = [Math]::Round((Get-Slope $measured), 1)
+            # The private part (RssAnon), when sampled: heaps, not mapped files or shared memory.
+            AnonWarmupMiB    = if ($first[0].PSObject.Properties['AnonMiB']) { [Math]::Round((Get-Median $first.AnonMiB), 1) } else { $null }
+            AnonEndMiB       = if ($last[0].PSObject.Properties['AnonMiB']) { [Math]::Round((Get-Median $last.AnonMiB), 1) } else { $null }
             # Descriptors other than the assemblies and libraries the runtime keeps open (see Get-ProcSample).
             FdsWarmup        = ($first.IpcFds | Measure-Object -Maximum).Maximum
             FdsEnd           = ($last.IpcFds | Measure-Object -Minimum).Minimum
@@ -131,12 +134,16 @@ function ConvertTo-SoakMarkdown {
     & $line 'assemblies and native libraries the runtime keeps open (about 140 per pwsh; a code path first taken late loads'
     & $line 'one more), which "all fds" counts too.'
     & $line ''
-    & $line '| process | working set after warm-up (MiB) | at the end (MiB) | growth | trend (MiB/h) | fds after warm-up | fds at the end | all fds after warm-up | all fds at the end | threads after warm-up | threads at the end |'
-    & $line '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+    & $line 'Private: RssAnon, the part of the working set that is the process''s own heaps (the rest is mapped files, the'
+    & $line 'runtime''s code and shared memory, such as a queue''s ring, which comes in page by page until it has gone round once).'
+    & $line ''
+    & $line '| process | working set after warm-up (MiB) | at the end (MiB) | growth | trend (MiB/h) | private after warm-up → end (MiB) | fds after warm-up | fds at the end | all fds after warm-up | all fds at the end | threads after warm-up | threads at the end |'
+    & $line '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
     foreach ($p in $Summary.Processes) {
         $label = if ($p.PsIpc) { $p.Label } else { "$($p.Label) (not PsIpc: shown, not judged)" }
-        & $line ([string]::Format($inv, '| {0} | {1:0.0} | {2:0.0} | {3:+0.00;-0.00;0.00}% | {4:+0.0;-0.0;0.0} | {5} | {6} | {7} | {8} | {9} | {10} |',
-                $label, $p.RssWarmupMiB, $p.RssEndMiB, $p.RssGrowthPercent, $p.RssTrendMiBPerHour, $p.FdsWarmup, $p.FdsEnd, $p.AllFdsWarmup, $p.AllFdsEnd, $p.ThreadsWarmup, $p.ThreadsEnd))
+        $private = if ($p.PSObject.Properties['AnonWarmupMiB'] -and $null -ne $p.AnonWarmupMiB) { [string]::Format($inv, '{0:0.0} → {1:0.0}', $p.AnonWarmupMiB, $p.AnonEndMiB) } else { 'not sampled' }
+        & $line ([string]::Format($inv, '| {0} | {1:0.0} | {2:0.0} | {3:+0.00;-0.00;0.00}% | {4:+0.0;-0.0;0.0} | {5} | {6} | {7} | {8} | {9} | {10} | {11} |',
+                $label, $p.RssWarmupMiB, $p.RssEndMiB, $p.RssGrowthPercent, $p.RssTrendMiBPerHour, $private, $p.FdsWarmup, $p.FdsEnd, $p.AllFdsWarmup, $p.AllFdsEnd, $p.ThreadsWarmup, $p.ThreadsEnd))
     }
     & $line ''
     $verdict = if ($Summary.Passed -and $Summary.MemoryOk) { "**Flat**: every PsIpc process stayed under $($Summary.MaxGrowthPercent)% working-set growth, with no descriptor or thread growth and no worker error." }
