@@ -93,30 +93,67 @@ function Stop-SoakWorker {
     $Worker.Process.Dispose()
 }
 
+# Sampling 15 processes of ~175 descriptors each every second is ~2,600 readlink calls: in C#, so that the
+# sampler keeps its pace on a loaded machine (an interpreted loop fell to one sample in 8 s at a load of 100).
+if (-not ('PsIpcSoak.ProcSampler' -as [type])) {
+    Add-Type -TypeDefinition @'
+namespace PsIpcSoak
+{
+    public static class ProcSampler
+    {
+        // VmRSS and RssAnon (KiB), descriptors, descriptors that are assemblies or native libraries, threads;
+        // null once the process is gone (or a zombie without VmRSS).
+        public static long[] Sample(int pid)
+        {
+            long rss = -1, anon = 0, threads = 0, fds = 0, libraries = 0;
+            try
+            {
+                foreach (string line in System.IO.File.ReadAllLines("/proc/" + pid + "/status"))
+                {
+                    if (line.StartsWith("VmRSS:")) rss = Number(line);
+                    else if (line.StartsWith("RssAnon:")) anon = Number(line);
+                    else if (line.StartsWith("Threads:")) threads = Number(line);
+                }
+                foreach (string entry in System.IO.Directory.EnumerateFileSystemEntries("/proc/" + pid + "/fd"))
+                {
+                    fds++;
+                    string target = null;
+                    try { target = new System.IO.FileInfo(entry).LinkTarget; } catch (System.IO.IOException) { } // closed since listed
+                    if (target != null && IsLibrary(target)) libraries++;
+                }
+            }
+            catch (System.IO.IOException) { return null; }
+            catch (System.UnauthorizedAccessException) { return null; }
+            if (rss < 0) return null;
+            return new long[] { rss, anon, fds, libraries, threads };
+        }
+
+        private static long Number(string line)
+        {
+            string[] parts = line.Split(new[] { ' ', '\t' }, System.StringSplitOptions.RemoveEmptyEntries);
+            return long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        private static bool IsLibrary(string path)
+        {
+            if (path.EndsWith(".dll", System.StringComparison.Ordinal) || path.EndsWith(".so", System.StringComparison.Ordinal)) return true;
+            int so = path.LastIndexOf(".so.", System.StringComparison.Ordinal);
+            return so > 0 && path.IndexOf('/', so) < 0;
+        }
+    }
+}
+'@
+}
+
 function Get-ProcSample {
-    # The working set (VmRSS), open descriptors and threads of a process, from /proc; $null once it is gone.
+    # The working set (VmRSS) and its private part (RssAnon: the heaps; the rest is mapped files, the runtime's
+    # code and shared memory such as a queue's ring, which comes in page by page until it has gone round once),
+    # open descriptors and threads of a process, from /proc; $null once it is gone.
     # Fds counts every descriptor; IpcFds leaves out the assemblies and native libraries the runtime keeps
     # open (a code path first taken late loads one more: that is not a leak), leaving sockets, pipes,
     # event and epoll descriptors, /dev/shm files and any other file.
     param([Parameter(Mandatory)] [int] $ProcessId)
-    $fds = 0; $libraries = 0
-    try {
-        $status = [System.IO.File]::ReadAllLines("/proc/$ProcessId/status")
-        foreach ($entry in [System.IO.Directory]::GetFileSystemEntries("/proc/$ProcessId/fd")) {
-            $fds++
-            $target = try { [System.IO.FileInfo]::new($entry).LinkTarget } catch { $null }   # closed since listed
-            if ($target -and $target -match '\.(dll|so(\.[0-9.]+)?)$') { $libraries++ }
-        }
-    }
-    catch [System.IO.IOException], [System.UnauthorizedAccessException] { return $null }
-    $rss = -1; $anon = 0; $threads = 0
-    foreach ($line in $status) {
-        if ($line.StartsWith('VmRSS:')) { $rss = [long]($line -split '\s+')[1] }
-        elseif ($line.StartsWith('RssAnon:')) { $anon = [long]($line -split '\s+')[1] }
-        elseif ($line.StartsWith('Threads:')) { $threads = [int]($line -split '\s+')[1] }
-    }
-    if ($rss -lt 0) { return $null }   # a zombie (exited, not yet reaped) has no VmRSS
-    # RssAnon: the private part of the working set (the heaps); the rest is mapped files and shared memory
-    # (a queue's ring comes in page by page until the ring has gone round once).
-    [pscustomobject]@{ RssMiB = [Math]::Round($rss / 1024.0, 1); AnonMiB = [Math]::Round($anon / 1024.0, 1); Fds = $fds; IpcFds = $fds - $libraries; Threads = $threads }
+    $v = [PsIpcSoak.ProcSampler]::Sample($ProcessId)
+    if ($null -eq $v) { return $null }
+    [pscustomobject]@{ RssMiB = [Math]::Round($v[0] / 1024.0, 1); AnonMiB = [Math]::Round($v[1] / 1024.0, 1); Fds = $v[2]; IpcFds = $v[2] - $v[3]; Threads = $v[4] }
 }
