@@ -352,7 +352,9 @@ function Invoke-Soak {
         Install-RabbitMqServer
         $script:TestBroker = Start-RabbitMqBroker -Directory (Join-Path $RepoRoot "output/rabbitmq/soak-$PID")
         $soakArgs.AmqpUri = $script:TestBroker.Uri
-        $soakArgs.BrokerPid = $script:TestBroker.NodePid
+        # The node's pid is its wrapper script's; the Erlang VM (beam.smp) runs below it with the node name in its arguments.
+        $beam = @(& pgrep -f "beam.smp.*$($script:TestBroker.NodeName -replace '@.*$')" 2>$null) | Select-Object -First 1
+        $soakArgs.BrokerPid = if ($beam) { [int]$beam } else { $script:TestBroker.NodePid }
     }
     catch {
         Write-Warning "No RabbitMQ broker, the soak goes on without the AMQP transport: $($_.Exception.Message)"
