@@ -81,6 +81,10 @@ namespace PsIpc.Soak
                 plot.ShowLegend(Alignment.LowerLeft); // once, on the first chart: the colours are the same below
                 plot.Legend.FontSize = 10;
             }
+            else
+            {
+                plot.HideLegend(); // a plottable with a LegendText shows one by default
+            }
             plot.Axes.AutoScale();
             return plot;
         }
