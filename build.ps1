@@ -18,6 +18,10 @@
     Fuzz   Only tests/PsIpc.Fuzz.Tests: the corpus replayed, then every fuzz target for its share of -Seconds
            (default: PSIPC_FUZZ_SECONDS, else the CI minute). Findings go to output/fuzz-findings.
     Bench  Build, then bench/Invoke-Bench.ps1 -ModulePath output/PsIpc <extra arguments>.
+    Soak   Build, then soak/Invoke-Soak.ps1 for -Minutes (default 30): every transport under steady load (the
+           RabbitMQ queue too, on a private broker as Test starts one) plus 10k connect/close cycles, working set,
+           descriptors and threads of every process sampled each second; writes docs/soak.md and docs/soak.png
+           (drawn by soak/SoakPlot with ScottPlot). Fails on descriptor or thread growth or a worker error.
     Demo   Build, then examples/demo.ps1 in a fresh pwsh.
     Package  Build, then output/PsIpc.<version>.nupkg (with LICENSE and CHANGELOG.md), the package that
            Install-PSResource / Save-PSResource take from a folder repository (Register-PSResourceRepository -Uri <folder>).
@@ -28,13 +32,16 @@
 [CmdletBinding(PositionalBinding = $false)]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Docs', 'Bench', 'Demo', 'Fuzz', 'Package')]
+    [ValidateSet('Build', 'Test', 'Docs', 'Bench', 'Demo', 'Fuzz', 'Package', 'Soak')]
     [string[]] $Task = 'Build',
 
     [string] $Configuration = 'Release',
 
     # Fuzz: seconds for all fuzz targets together (sets PSIPC_FUZZ_SECONDS).
     [int] $Seconds = 0,
+
+    # Soak: minutes of load (the first tenth, at most 2 minutes, is warm-up).
+    [double] $Minutes = 30,
 
     # More task names, then the arguments passed on to bench/Invoke-Bench.ps1.
     [Parameter(ValueFromRemainingArguments)]
@@ -77,7 +84,7 @@ if ($IsCI) {
 
 $extra = [System.Collections.Generic.List[string]]::new()
 foreach ($arg in $RemainingArguments) {
-    if (-not $extra.Count -and $arg -in 'Build', 'Test', 'Docs', 'Bench', 'Demo', 'Fuzz', 'Package') { $Task += $arg } else { $extra.Add($arg) }
+    if (-not $extra.Count -and $arg -in 'Build', 'Test', 'Docs', 'Bench', 'Demo', 'Fuzz', 'Package', 'Soak') { $Task += $arg } else { $extra.Add($arg) }
 }
 if ($extra.Count -and $Task -notcontains 'Bench') { throw "Unknown arguments: $($extra -join ' ') (only Bench takes extra arguments)." }
 
@@ -338,6 +345,41 @@ function Invoke-Fuzz {
     Invoke-Native dotnet $testArgs
 }
 
+function Invoke-Soak {
+    # The long soak (issue 13): soak/Invoke-Soak.ps1 in this process, then docs/soak.md and docs/soak.png.
+    Invoke-Build
+    $notes = [System.Collections.Generic.List[string]]::new()
+    $soakArgs = @{ ModulePath = $ModuleOut; Minutes = $Minutes; OutputDirectory = Join-Path $RepoRoot 'output/soak' }
+    Write-Step 'Soak: a private RabbitMQ broker for the queue transport'
+    try {
+        Import-Module -Name $BrokerModule -Force
+        Install-RabbitMqServer
+        $script:TestBroker = Start-RabbitMqBroker -Directory (Join-Path $RepoRoot "output/rabbitmq/soak-$PID")
+        $soakArgs.AmqpUri = $script:TestBroker.Uri
+        # The node's pid is its wrapper script's; the Erlang VM (beam.smp) runs below it with the node name in its arguments.
+        $beam = @(& pgrep -f "beam.smp.*$($script:TestBroker.NodeName -replace '@.*$')" 2>$null) | Select-Object -First 1
+        $soakArgs.BrokerPid = if ($beam) { [int]$beam } else { $script:TestBroker.NodePid }
+    }
+    catch {
+        Write-Warning "No RabbitMQ broker, the soak goes on without the AMQP transport: $($_.Exception.Message)"
+        $notes.Add("No RabbitMQ broker could be started, so the AMQP transport was not soaked: $($_.Exception.Message)")
+    }
+    Write-Step 'Soak: build soak/SoakPlot (ScottPlot; not part of the module)'
+    $plotProject = Join-Path $RepoRoot 'soak/SoakPlot/SoakPlot.csproj'
+    Invoke-Native dotnet @('build', $plotProject, '-c', 'Release', '-nologo', '-v', 'q')
+    Write-Step "Soak: $Minutes minutes"
+    . (Join-Path $RepoRoot 'soak/SoakReport.ps1')
+    $summary = & (Join-Path $RepoRoot 'soak/Invoke-Soak.ps1') @soakArgs
+    Stop-QueueTestBroker
+    $docs = Join-Path $RepoRoot 'docs'
+    $plotDll = Join-Path $RepoRoot 'soak/SoakPlot/bin/Release/net10.0/SoakPlot.dll'
+    $title = 'PsIpc soak: {0:0.#} minutes, {1:yyyy-MM-dd}' -f ($summary.LoadSeconds / 60), [DateTime]::UtcNow
+    Invoke-Native dotnet @($plotDll, (Join-Path $soakArgs.OutputDirectory 'samples.csv'), (Join-Path $docs 'soak.png'), "$($summary.WarmupSeconds)", $title)
+    ConvertTo-SoakMarkdown -Summary $summary -Notes $notes | Set-Content -LiteralPath (Join-Path $docs 'soak.md') -Encoding utf8 -NoNewline
+    Write-Host "Wrote docs/soak.md and docs/soak.png"
+    if (-not $summary.Passed) { throw "The soak found growth or errors: $($summary.Problems -join '; ')" }
+}
+
 function Invoke-Demo {
     Invoke-Build
     Write-Step 'Demo: examples/demo.ps1 (fresh pwsh)'
@@ -384,6 +426,7 @@ try {
             'Demo' { Invoke-Demo }
             'Fuzz' { Invoke-Fuzz }
             'Package' { Invoke-Package }
+            'Soak' { Invoke-Soak }
         }
     }
 }

@@ -160,7 +160,9 @@ namespace PsIpc.Handlers
         private void Collect(object? output, ref object? failure)
         {
             if (output == null) return;
-            IEnumerable? items = LanguagePrimitives.GetEnumerable(output);
+            // A lone byte[] is one output item (`,$bytes` or Write-Output -NoEnumerate; a plain `$bytes` reaches
+            // here already unrolled, as an array of bytes): one message, not one per byte.
+            IEnumerable? items = (output is PSObject boxed ? boxed.BaseObject : output) is byte[] ? null : LanguagePrimitives.GetEnumerable(output);
             if (items == null)
             {
                 Add(output, ref failure);
