@@ -27,7 +27,7 @@ namespace PsIpc.Commands
         // then it says it is done. Assignments, not method calls, so that it works in every language mode.
         private const string ActionWrapper =
             "try { . $" + IpcMessageSubscription.ActionVariable + " @args } " +
-            "catch { $" + IpcMessageSubscription.FailedVariable + " = $_; Write-Error -ErrorRecord $_ } " +
+            "catch { $" + IpcMessageSubscription.FailedVariable + " = $_; Write-Error -ErrorRecord $_ -ErrorAction Continue } " +
             "finally { $" + IpcMessageSubscription.DoneVariable + " = $Event }";
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
