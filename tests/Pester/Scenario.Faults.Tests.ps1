@@ -53,8 +53,8 @@ BeforeAll {
     if ($LASTEXITCODE -ne 0) { throw "tests/PsIpc.FaultPeer does not build: $($build -join "`n")" }
     $script:PeerBin = $peerOut
 
-    # Two trials per core at a time: most of a trial is waiting (a process starting, a stream, a kill).
-    $parallel = [Math]::Max(2, [Math]::Min(8, 2 * [Environment]::ProcessorCount))
+    # Four trials per core at a time: most of a trial is waiting (a process starting, a stream, a kill, a timeout).
+    $parallel = [Math]::Max(4, [Math]::Min(16, 4 * [Environment]::ProcessorCount))
     # The same rows as $Combinations of BeforeDiscovery (discovery's variables do not reach this phase).
     $combos = 'pipe:sender,pipe:receiver,pipe:server,tcp:sender,tcp:receiver,tcp:server,unix:sender,unix:receiver,unix:server,queue:sender,queue:receiver'
     $report = Join-Path $peerOut 'report.json'

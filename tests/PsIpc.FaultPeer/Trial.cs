@@ -73,7 +73,8 @@ namespace PsIpc.FaultPeer
         }
 
         // The survivor receives until the stream ends with an error, the end of the stream, or (a queue, which has
-        // no peer to lose) a second without messages after the kill.
+        // no peer to lose) a quarter of a second without messages, begun after the kill (the peer is dead by then:
+        // Victim.Kill waits for its exit, so nothing more can come).
         private static void ReceiveAll(IpcChannel local, string transport, TrialResult result, long[] killedAt)
         {
             var seen = new HashSet<int>();
@@ -83,7 +84,7 @@ namespace PsIpc.FaultPeer
             {
                 long sliceStart = Stopwatch.GetTimestamp();
                 batch.Clear();
-                int n = local.Receive(batch, 64, Endpoints.Within(1), CancellationToken.None);
+                int n = local.Receive(batch, 64, Endpoints.Within(0.25), CancellationToken.None);
                 if (n < 0) { result.Outcome = "EndOfStream"; return; }
                 foreach (IpcMessage m in batch)
                 {
@@ -98,7 +99,7 @@ namespace PsIpc.FaultPeer
                 long killed = Volatile.Read(ref killedAt[0]);
                 if (n == 0 && killed != 0 && sliceStart > killed)
                 {
-                    // A second without a message, begun after the kill. A queue: everything is in. A socket server keeps
+                    // A slice without a message, begun after the kill. A queue: everything is in. A socket server keeps
                     // listening for other clients: its client's connection has ended when it has no peer left.
                     if (transport == "queue") { result.Outcome = "ReceiveTimeout"; return; }
                     if (local.PeerCount == 0) { result.Outcome = "EndOfStream"; return; }
