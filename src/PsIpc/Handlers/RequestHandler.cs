@@ -60,6 +60,7 @@ namespace PsIpc.Handlers
         private readonly List<HandlerWorker> _workers = new List<HandlerWorker>();
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         private readonly object _gate = new object();
+        private readonly object _takeGate = new object(); // see Take
         private readonly Dictionary<IpcChannel, Queue<IpcMessage>> _bySender = new Dictionary<IpcChannel, Queue<IpcMessage>>();
         private int _inFlight; // messages being handled
         private int _waiting; // messages in _bySender's queues
@@ -195,35 +196,42 @@ namespace PsIpc.Handlers
             while (!IsStopped)
             {
                 one.Clear();
-                try
+                IpcMessage message;
+                // One taker at a time, from the Receive to the sender's registration: two workers that each took a
+                // message of the same sender could otherwise register them in the other order (replies reordered).
+                lock (_takeGate)
                 {
-                    if (_server.Receive(one, 1, Deadline.Infinite, _stop.Token) < 0) return null; // every client came and went (a pipe's MaxClients)
-                }
-                catch (Exception e) when (e is OperationCanceledException || e is ObjectDisposedException || e is IpcException || e is InvalidOperationException)
-                {
-                    return null; // stopping, or the server closed
-                }
-                IpcMessage message = one[0];
-                if (message.Fault != null) continue; // a transport error at this point of a stream: the server reports those
-                lock (_gate)
-                {
-                    if (_bySender.TryGetValue(message.Sender, out Queue<IpcMessage> queue))
+                    if (IsStopped) return null;
+                    try
                     {
-                        queue.Enqueue(message); // that sender's previous message is still being handled: its worker takes this next
-                        _waiting++;
-                        _waitingBytes += message.Size;
-                        // Bounded by count and by bytes (the server's receive buffer): the server's own queue fills behind.
-                        while ((_waiting >= MaxWaiting || _waitingBytes >= _server.Options.ReceiveBufferBytes) && !IsStopped) Monitor.Wait(_gate, 100);
-                        continue;
+                        if (_server.Receive(one, 1, Deadline.Infinite, _stop.Token) < 0) return null; // every client came and went (a pipe's MaxClients)
                     }
-                    if (message.IsEndOfInput)
+                    catch (Exception e) when (e is OperationCanceledException || e is ObjectDisposedException || e is IpcException || e is InvalidOperationException)
                     {
-                        CloseSender(message.Sender); // nothing of this sender is pending: done
-                        continue;
+                        return null; // stopping, or the server closed
                     }
-                    _bySender[message.Sender] = new Queue<IpcMessage>();
-                    _inFlight++;
-                    AddWorkerIfNeeded();
+                    message = one[0];
+                    if (message.Fault != null) continue; // a transport error at this point of a stream: the server reports those
+                    lock (_gate)
+                    {
+                        if (_bySender.TryGetValue(message.Sender, out Queue<IpcMessage> queue))
+                        {
+                            queue.Enqueue(message); // that sender's previous message is still being handled: its worker takes this next
+                            _waiting++;
+                            _waitingBytes += message.Size;
+                            // Bounded by count and by bytes (the server's receive buffer): the server's own queue fills behind.
+                            while ((_waiting >= MaxWaiting || _waitingBytes >= _server.Options.ReceiveBufferBytes) && !IsStopped) Monitor.Wait(_gate, 100);
+                            continue;
+                        }
+                        if (message.IsEndOfInput)
+                        {
+                            CloseSender(message.Sender); // nothing of this sender is pending: done
+                            continue;
+                        }
+                        _bySender[message.Sender] = new Queue<IpcMessage>();
+                        _inFlight++;
+                        AddWorkerIfNeeded();
+                    }
                 }
                 return message;
             }
