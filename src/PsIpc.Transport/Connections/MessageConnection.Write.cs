@@ -201,7 +201,9 @@ namespace PsIpc.Transport.Connections
                 try { _socket?.Shutdown(SocketShutdown.Send); } catch (SocketException) { } catch (ObjectDisposedException) { }
             }
             catch (OperationCanceledException) { }
-            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+            // InvalidOperationException: a NetworkStream whose socket can no longer write ("does not support writing");
+            // the fuzzer hit it on the writer thread, where anything uncaught ends the whole process.
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException || e is InvalidOperationException)
             {
                 if (!IsEnded)
                 {
