@@ -244,6 +244,8 @@ namespace PsIpc.Handlers
         /// </summary>
         internal IpcMessage? Complete(HandlerWorker worker, IpcMessage request, object? output, object? failure)
         {
+            // Counted before the answer goes out: a caller that has its reply must already see the count.
+            Interlocked.Increment(ref _handled);
             try
             {
                 worker.Answer(request, output, failure);
@@ -251,10 +253,6 @@ namespace PsIpc.Handlers
             catch (Exception e) when (!(e is OutOfMemoryException))
             {
                 RecordError(e);
-            }
-            finally
-            {
-                Interlocked.Increment(ref _handled);
             }
             lock (_gate)
             {
