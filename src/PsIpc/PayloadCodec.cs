@@ -43,6 +43,13 @@ namespace PsIpc
             _jsonRunspace = jsonRunspace ?? throw new ArgumentNullException(nameof(jsonRunspace));
         }
 
+        /// <summary>The exceptions by which Encode says a value cannot be encoded in the asked format (EncodeFailed).</summary>
+        public static bool IsEncodeFailure(Exception e) => e is PSInvalidCastException || e is FormatException || e is InvalidCastException;
+
+        /// <summary>The exceptions by which Decode says a payload is not what its format claims (DecodeFailed).</summary>
+        public static bool IsDecodeFailure(Exception e) =>
+            e is System.Xml.XmlException || e is FormatException || e is InvalidOperationException || e is RuntimeException;
+
         [return: NotNullIfNotNull("value")]
         public static object? Unwrap(object? value) => value is PSObject pso && !(pso.BaseObject is PSCustomObject) ? pso.BaseObject : value;
 

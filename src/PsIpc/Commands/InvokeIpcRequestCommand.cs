@@ -14,10 +14,8 @@ namespace PsIpc.Commands
     [Cmdlet(VerbsLifecycle.Invoke, "IpcRequest")]
     [OutputType(typeof(object))]
     [OutputType(typeof(IpcEnvelope))]
-    public sealed class InvokeIpcRequestCommand : IpcCmdlet
+    public sealed class InvokeIpcRequestCommand : EncodingCmdlet
     {
-        private readonly PayloadCodec _codec = new PayloadCodec();
-
         [Parameter(Mandatory = true, Position = 0)]
         [ChannelTransformation]
         [ArgumentCompleter(typeof(ChannelNameCompleter))]
@@ -29,19 +27,6 @@ namespace PsIpc.Commands
         [AllowEmptyString]
         [AllowEmptyCollection]
         public object? InputObject { get; set; }
-
-        [Parameter]
-        public PayloadFormat Format { get; set; } = PayloadFormat.Auto;
-
-        [Parameter]
-        [ValidateRange(1, 100)]
-        public int Depth { get; set; } = 2;
-
-        /// <summary>How long each request waits for its reply (omitted: forever; 0: only a reply already there).</summary>
-        [Parameter]
-        [Alias("TimeoutSec")]
-        [ValidateRange(0, int.MaxValue)]
-        public double TimeoutSeconds { get; set; }
 
         [Parameter]
         public SwitchParameter Envelope { get; set; }
@@ -56,17 +41,7 @@ namespace PsIpc.Commands
         {
             // Without pipeline input and without -InputObject there is nothing to ask.
             if (!MyInvocation.ExpectingInput && !MyInvocation.BoundParameters.ContainsKey(nameof(InputObject))) return;
-            byte[] payload;
-            MessageFormat wireFormat;
-            try
-            {
-                payload = _codec.Encode(InputObject, Format, Depth, out wireFormat);
-            }
-            catch (Exception e) when (e is PSInvalidCastException || e is FormatException || e is InvalidCastException)
-            {
-                WriteError(ErrorMapping.ToErrorRecord(e, "EncodeFailed", ErrorCategory.InvalidData, InputObject));
-                return;
-            }
+            if (!TryEncode(InputObject, out byte[] payload, out MessageFormat wireFormat)) return;
             IpcMessage? reply;
             try
             {
@@ -100,12 +75,12 @@ namespace PsIpc.Commands
             object? body;
             try
             {
-                body = _codec.Decode(reply);
+                body = Codec.Decode(reply);
             }
-            catch (Exception e) when (e is System.Xml.XmlException || e is FormatException || e is InvalidOperationException || e is RuntimeException)
+            catch (Exception e) when (PayloadCodec.IsDecodeFailure(e))
             {
                 Channel.Reject(reply, e);
-                WriteError(ErrorMapping.ToErrorRecord(e, "DecodeFailed", ErrorCategory.InvalidData, Channel.Name));
+                WriteError(DecodeError(e, Channel.Name));
                 return;
             }
             if (Envelope) WriteObject(new IpcEnvelope(body, reply.Sender, Channel, reply));
@@ -114,7 +89,5 @@ namespace PsIpc.Commands
             else WriteObject(body, reply.Format == MessageFormat.CliXml || reply.Format == MessageFormat.Json);
             Channel.Acknowledge(reply);
         }
-
-        protected override void EndProcessing() => _codec.Dispose();
     }
 }

@@ -63,7 +63,7 @@ namespace PsIpc.Commands
                 {
                     value = _codec.Decode(message);
                 }
-                catch (Exception e) when (e is System.Xml.XmlException || e is FormatException || e is InvalidOperationException || e is RuntimeException)
+                catch (Exception e) when (PayloadCodec.IsDecodeFailure(e))
                 {
                     WriteError(ErrorMapping.ToErrorRecord(e, "DecodeFailed", ErrorCategory.InvalidData, segment.Name));
                     return;

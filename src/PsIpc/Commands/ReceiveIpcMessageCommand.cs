@@ -132,7 +132,7 @@ namespace PsIpc.Commands
             {
                 body = _codec.Decode(message);
             }
-            catch (Exception e) when (e is System.Xml.XmlException || e is FormatException || e is InvalidOperationException || e is RuntimeException)
+            catch (Exception e) when (PayloadCodec.IsDecodeFailure(e))
             {
                 Channel.Reject(message, e); // a transport that can dead-letter it keeps it there
                 WriteError(ErrorMapping.ToErrorRecord(e, "DecodeFailed", ErrorCategory.InvalidData, Channel.Name));

@@ -13,10 +13,8 @@ namespace PsIpc.Commands
     /// </summary>
     [Cmdlet(VerbsCommunications.Send, "IpcMessage")]
     [OutputType(typeof(void))]
-    public sealed class SendIpcMessageCommand : IpcCmdlet
+    public sealed class SendIpcMessageCommand : EncodingCmdlet
     {
-        private readonly PayloadCodec _codec = new PayloadCodec();
-        private readonly DepthProbe _depthProbe = new DepthProbe();
         private bool _sentAny;
 
         [Parameter(Mandatory = true, Position = 0)]
@@ -31,18 +29,6 @@ namespace PsIpc.Commands
         [AllowEmptyCollection]
         public object? InputObject { get; set; }
 
-        [Parameter]
-        public PayloadFormat Format { get; set; } = PayloadFormat.Auto;
-
-        [Parameter]
-        [ValidateRange(1, 100)]
-        public int Depth { get; set; } = 2;
-
-        [Parameter]
-        [Alias("TimeoutSec")]
-        [ValidateRange(0, int.MaxValue)]
-        public double TimeoutSeconds { get; set; }
-
         protected override void BeginProcessing()
         {
             if (!Channel.CanSend) ThrowIpcError(Channel.NotSupportedError(ChannelOperation.Send));
@@ -52,18 +38,7 @@ namespace PsIpc.Commands
         {
             // Without pipeline input and without -InputObject there is nothing to send.
             if (!MyInvocation.ExpectingInput && !MyInvocation.BoundParameters.ContainsKey(nameof(InputObject))) return;
-            byte[] payload;
-            MessageFormat wireFormat;
-            try
-            {
-                payload = _codec.Encode(InputObject, Format, Depth, out wireFormat);
-                if (wireFormat == MessageFormat.CliXml) WarnIfCut(InputObject);
-            }
-            catch (Exception e) when (e is PSInvalidCastException || e is FormatException || e is InvalidCastException)
-            {
-                WriteError(ErrorMapping.ToErrorRecord(e, "EncodeFailed", ErrorCategory.InvalidData, InputObject));
-                return;
-            }
+            if (!TryEncode(InputObject, out byte[] payload, out MessageFormat wireFormat)) return;
             try
             {
                 Deadline deadline = DeadlineFrom(TimeoutSeconds);
@@ -90,16 +65,9 @@ namespace PsIpc.Commands
             }
         }
 
-        private void WarnIfCut(object? value)
-        {
-            string? cut = _depthProbe.FindCut(value, Depth);
-            if (cut == null) return;
-            string? type = value is PSObject pso && pso.TypeNames.Count > 0 ? pso.TypeNames[0] : value?.GetType().FullName;
-            WriteWarning($"Objects of type {type} are cut at -Depth {Depth}: '{cut}' arrives without its properties, as its ToString() text. Use a larger -Depth to keep it.");
-        }
-
         protected override void EndProcessing()
         {
+            base.EndProcessing();
             if (!_sentAny) return;
             var progress = new WaitProgress(this, Channel.Name, $"Sending to '{Channel.Name}' (waiting for the peer to take what was queued)");
             try
@@ -133,12 +101,6 @@ namespace PsIpc.Commands
             catch (OperationCanceledException)
             {
             }
-        }
-
-        protected override void StopProcessing()
-        {
-            base.StopProcessing();
-            _codec.Dispose();
         }
     }
 }

@@ -15,9 +15,8 @@ namespace PsIpc.Commands
     /// </summary>
     [Cmdlet(VerbsData.Update, "SharedMemory")]
     [OutputType(typeof(object))]
-    public sealed class UpdateSharedMemoryCommand : IpcCmdlet
+    public sealed class UpdateSharedMemoryCommand : EncodingCmdlet
     {
-        private readonly PayloadCodec _codec = new PayloadCodec();
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
         [SharedMemoryTransformation]
@@ -28,18 +27,6 @@ namespace PsIpc.Commands
         [Parameter(Mandatory = true, Position = 1)]
         [ValidateNotNull]
         public ScriptBlock ScriptBlock { get; set; } = null!; // mandatory: bound before ProcessRecord
-
-        [Parameter]
-        public PayloadFormat Format { get; set; } = PayloadFormat.Auto;
-
-        [Parameter]
-        [ValidateRange(1, 100)]
-        public int Depth { get; set; } = 2;
-
-        [Parameter]
-        [Alias("TimeoutSec")]
-        [ValidateRange(0, int.MaxValue)]
-        public double TimeoutSeconds { get; set; }
 
         [Parameter]
         public SwitchParameter PassThru { get; set; }
@@ -91,11 +78,11 @@ namespace PsIpc.Commands
             {
                 try
                 {
-                    value = _codec.Decode(current);
+                    value = Codec.Decode(current);
                 }
-                catch (Exception e) when (e is System.Xml.XmlException || e is FormatException || e is InvalidOperationException || e is RuntimeException)
+                catch (Exception e) when (PayloadCodec.IsDecodeFailure(e))
                 {
-                    ThrowTerminatingError(ErrorMapping.ToErrorRecord(e, "DecodeFailed", ErrorCategory.InvalidData, segment.Name));
+                    ThrowTerminatingError(DecodeError(e, segment.Name));
                 }
             }
             try
@@ -131,9 +118,9 @@ namespace PsIpc.Commands
         {
             try
             {
-                return _codec.Encode(value, Format, Depth, out format);
+                return Codec.Encode(value, Format, Depth, out format);
             }
-            catch (Exception e) when (e is PSInvalidCastException || e is FormatException || e is InvalidCastException)
+            catch (Exception e) when (PayloadCodec.IsEncodeFailure(e))
             {
                 ThrowTerminatingError(ErrorMapping.ToErrorRecord(e, "EncodeFailed", ErrorCategory.InvalidData, segment.Name));
                 throw; // not reached
@@ -146,7 +133,5 @@ namespace PsIpc.Commands
             for (int i = 0; i < items.Length; i++) items[i] = output[i];
             return items;
         }
-
-        protected override void EndProcessing() => _codec.Dispose();
     }
 }

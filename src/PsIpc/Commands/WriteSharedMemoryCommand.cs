@@ -94,7 +94,7 @@ namespace PsIpc.Commands
                 payload = _codec.Encode(value, Format, Depth, out wireFormat);
                 if (wireFormat == MessageFormat.CliXml && value != null) WarnIfCut(value);
             }
-            catch (Exception e) when (e is PSInvalidCastException || e is FormatException || e is InvalidCastException)
+            catch (Exception e) when (PayloadCodec.IsEncodeFailure(e))
             {
                 WriteError(ErrorMapping.ToErrorRecord(e, "EncodeFailed", ErrorCategory.InvalidData, value));
                 return;

@@ -283,7 +283,7 @@ namespace PsIpc.Events
                     data = Envelope ? envelope : body;
                     decoded = true;
                 }
-                catch (Exception e) when (e is System.Xml.XmlException || e is FormatException || e is InvalidOperationException || e is RuntimeException)
+                catch (Exception e) when (PayloadCodec.IsDecodeFailure(e))
                 {
                     Channel.Reject(message, e); // a transport that can dead-letter it keeps it there
                     ErrorRecord record = ErrorMapping.ToErrorRecord(e, "DecodeFailed", ErrorCategory.InvalidData, Channel.Name);
