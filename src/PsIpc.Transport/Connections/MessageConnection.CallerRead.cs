@@ -90,7 +90,9 @@ namespace PsIpc.Transport.Connections
             {
                 _readBusy = false;
                 if (byCaller) _lastCallerRead = Stopwatch.GetTimestamp();
-                Monitor.PulseAll(_readGate);
+                // Only requesters waiting for the turn, or a reader thread that is wanted, need waking: a parked reader
+                // thread would only see the caller's fresh read and park again (a context switch per round trip).
+                if (_turnWaiters > 0 || _readerWanted || !byCaller) Monitor.PulseAll(_readGate);
             }
         }
 
