@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using PsIpc.Transport;
 using PsIpc.Transport.Channels;
+using PsIpc.Transport.Framing;
 using PsIpc.Transport.Sockets;
 
 namespace PsIpc
