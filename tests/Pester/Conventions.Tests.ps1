@@ -162,7 +162,7 @@ Describe 'Progress on waits longer than a second' {
             if ($full) { $filled = $true; break }
         }
         $filled | Should -BeTrue -Because 'a 4 KB queue is full long before 1000 messages of 100 bytes'
-        $r = Invoke-InRunspace 'Send-IpcMessage -Channel $queue -InputObject late -TimeoutSeconds 2.5' -Variables @{ queue = $queue }
+        $r = Invoke-InRunspace 'Send-IpcMessage -Channel $queue -InputObject (''x'' * 100) -TimeoutSeconds 2.5' -Variables @{ queue = $queue }
         $r.Errors.FullyQualifiedErrorId | Should -Be 'SendTimeout,PsIpc.Commands.SendIpcMessageCommand'
         @($r.Progress | Where-Object { $_.Activity -eq "Sending to '$($queue.Name)' (waiting for room: the receiver is not taking messages)" -and $_.RecordType -eq 'Processing' }).Count |
             Should -BeGreaterThan 0

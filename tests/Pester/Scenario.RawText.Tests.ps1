@@ -79,7 +79,7 @@ s.recv(1024)
                 $stream.Write([byte[]](0x63, 0x61, 0x66, 0xE9), 0, 4)   # 'café' in Latin-1
                 Receive-IpcMessage $srv -Count 1 -Encoding $encoding -TimeoutSeconds 30 | Should -BeExactly 'café' -Because "-Encoding $encoding"
             }
-            $stream.Write([byte[]](0x63, 0xE9), 0, 2)                    # not UTF-8
+            $stream.Write([byte[]](0x63, 0xFF), 0, 2)                    # 0xFF is never UTF-8
             Receive-IpcMessage $srv -Count 1 -Encoding utf8 -TimeoutSeconds 30 | Should -BeExactly "c$([char]0xFFFD)"
         }
         finally {
