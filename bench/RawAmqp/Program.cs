@@ -1,11 +1,13 @@
 // RabbitMQ.Client 7.2.2 producer without PowerShell, for the queue rows of bench/Invoke-Bench.ps1:
 //
-//     RawAmqp produce <uri> <queue> <count> confirm|noconfirm
+//     RawAmqp produce <uri> <queue> <count> confirm|noconfirm [transient]
 //
 // Declares the queue as Connect-IpcQueue does (durable, no arguments), builds <count> 16-byte strings,
 // then, on the clock, publishes each as a persistent text/plain message with an awaited BasicPublishAsync
 // and closes the connection. With confirms it uses the client's own confirm tracking: 256 publishes in
 // flight, then their confirms awaited (the window PsIpc keeps by default). Prints one JSON line.
+// "transient" (a diagnosis, never a bench row: other semantics) declares the queue non-durable and
+// publishes transient messages (delivery mode 1): what the broker costs without writing messages to disk.
 using System;
 using System.Diagnostics;
 using System.Globalization;
@@ -19,11 +21,13 @@ internal static class Program
 
     private static async Task<int> Main(string[] args)
     {
-        if (args.Length != 5 || args[0] != "produce" || (args[4] != "confirm" && args[4] != "noconfirm"))
+        if (args.Length < 5 || args.Length > 6 || args[0] != "produce" || (args[4] != "confirm" && args[4] != "noconfirm")
+            || (args.Length == 6 && args[5] != "transient"))
         {
-            Console.Error.WriteLine("usage: RawAmqp produce <uri> <queue> <count> confirm|noconfirm");
+            Console.Error.WriteLine("usage: RawAmqp produce <uri> <queue> <count> confirm|noconfirm [transient]");
             return 2;
         }
+        bool durable = args.Length == 5;
         string queue = args[2];
         int count = int.Parse(args[3], CultureInfo.InvariantCulture);
         bool confirm = args[4] == "confirm";
@@ -35,8 +39,12 @@ internal static class Program
         var factory = new ConnectionFactory { Uri = new Uri(args[1]), ContinuationTimeout = TimeSpan.FromMinutes(5) };
         IConnection connection = await factory.CreateConnectionAsync();
         IChannel channel = await connection.CreateChannelAsync(new CreateChannelOptions(confirm, confirm));
-        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
-        var properties = new BasicProperties { ContentType = "text/plain; charset=utf-8", DeliveryMode = DeliveryModes.Persistent };
+        await channel.QueueDeclareAsync(queue, durable: durable, exclusive: false, autoDelete: false);
+        var properties = new BasicProperties
+        {
+            ContentType = "text/plain; charset=utf-8",
+            DeliveryMode = durable ? DeliveryModes.Persistent : DeliveryModes.Transient,
+        };
 
         var process = Process.GetCurrentProcess();
         TimeSpan cpu = process.TotalProcessorTime;
@@ -60,8 +68,8 @@ internal static class Program
         stopwatch.Stop();
         process.Refresh();
         Console.WriteLine(string.Format(CultureInfo.InvariantCulture,
-            "{{\"mode\": \"produce-{0}\", \"messages\": {1}, \"seconds\": {2}, \"bytes\": {3}, \"cpuSeconds\": {4}}}",
-            args[4], count, stopwatch.Elapsed.TotalSeconds, 16L * count, (process.TotalProcessorTime - cpu).TotalSeconds));
+            "{{\"mode\": \"produce-{0}{5}\", \"messages\": {1}, \"seconds\": {2}, \"bytes\": {3}, \"cpuSeconds\": {4}}}",
+            args[4], count, stopwatch.Elapsed.TotalSeconds, 16L * count, (process.TotalProcessorTime - cpu).TotalSeconds, durable ? "" : "-transient"));
         return 0;
     }
 }

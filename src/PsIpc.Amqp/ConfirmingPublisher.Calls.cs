@@ -115,6 +115,7 @@ namespace PsIpc.Amqp
                 {
                     break; // completed with an error: GetResult below throws it as it is
                 }
+                WaitObserver.Waiting(); // a caller showing progress hears of the wait (no lock but _publishLock is held)
             }
             task.GetAwaiter().GetResult();
             return true;

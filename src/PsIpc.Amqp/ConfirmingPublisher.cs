@@ -140,6 +140,7 @@ namespace PsIpc.Amqp
             while (true)
             {
                 List<Pending>? resend = null;
+                bool waited = false;
                 lock (_gate)
                 {
                     ThrowReported();
@@ -152,15 +153,22 @@ namespace PsIpc.Amqp
                     {
                         return;
                     }
-                    else if (!Waits.Wait(_gate, Deadline.Earliest(deadline, OldestExpiry()), cancellationToken))
+                    else if (!Waits.Wait(_gate, WaitObserver.Slice(Deadline.Earliest(deadline, OldestExpiry())), cancellationToken))
                     {
                         if (deadline.HasExpired)
                         {
                             throw new IpcException(timeoutKind,
                                 $"Timed out waiting {what} on '{_target}' ({_unconfirmed.Count + _resend.Count} not confirmed yet).", _target);
                         }
+                        waited = true;
+                    }
+                    else
+                    {
+                        waited = true;
                     }
                 }
+                // A caller showing progress hears of the wait between its slices, without our locks' _gate.
+                if (waited) WaitObserver.Waiting();
                 if (resend != null)
                 {
                     Interlocked.Add(ref _republished, resend.Count);
@@ -238,6 +246,9 @@ namespace PsIpc.Amqp
                     {
                         ThrowReported();
                         if (!Waits.Wait(_gate, publishDeadline, cancellationToken)) throw PublishTimedOut(deadline);
+                        Monitor.Exit(_gate); // a caller showing progress hears of the wait for the reconnect, outside _gate
+                        try { WaitObserver.Waiting(); }
+                        finally { Monitor.Enter(_gate); }
                     }
                 }
                 // Not taken by the client (a lost or stalled connection): again, once it has reconnected.

@@ -109,6 +109,15 @@ namespace PsIpc
         protected override bool Offers(IpcChannel channel) => channel.CanSend;
     }
 
+    /// <summary>
+    /// Invoke-IpcRequest -Channel: what IpcChannel.TryRequest takes, a channel that both sends and receives and is
+    /// not a server (a server answers requests; a request made on it fails with OperationNotSupported).
+    /// </summary>
+    public sealed class RequestingChannelCompleter : ChannelNameCompleter
+    {
+        protected override bool Offers(IpcChannel channel) => channel.CanSend && channel.CanReceive && channel.Role != ChannelRole.Server;
+    }
+
     /// <summary>Get- and Stop-IpcSocketServer: the socket servers, not the other channels.</summary>
     public sealed class SocketServerNameCompleter : ChannelNameCompleter
     {

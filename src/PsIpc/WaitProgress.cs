@@ -11,7 +11,8 @@ namespace PsIpc
     /// <summary>
     /// Write-Progress for a wait that lasts: nothing for the first second, then one record a second
     /// ("waited 12 s, 40 of 100 messages"), completed when the wait ends. Runs on the pipeline thread.
-    /// Every wait of the module that can last uses it: receive, connect, flush, close.
+    /// Every wait of the module that can last uses it: receive, connect, flush, close, and (through
+    /// <see cref="Observe"/>) a send waiting for room and a wait for a shared memory segment's lock.
     /// </summary>
     internal sealed class WaitProgress
     {
@@ -21,7 +22,11 @@ namespace PsIpc
         private readonly string _activity;
         private readonly int _activityId;
         private long _waitStarted = Stopwatch.GetTimestamp();
+        private long _lastWrite;
         private bool _shown;
+        private Action? _observer;
+        private Deadline _observedDeadline = Deadline.Infinite;
+        private double _observedTimeout;
 
         public WaitProgress(Cmdlet cmdlet, string channelName)
             : this(cmdlet, channelName, $"Receiving from '{channelName}'")
@@ -107,12 +112,43 @@ namespace PsIpc
             return task.Result;
         }
 
+        /// <summary>
+        /// Shows progress while a transport call on this thread waits (for room in a full queue, for a segment's lock,
+        /// for a broker's confirms): the transport tells its observer between the slices of such a wait
+        /// (<see cref="WaitObserver"/>), on the waiting thread, which is the pipeline thread, so WriteProgress is
+        /// allowed there. The wait keeps its own deadline. Dispose the scope when the call returns, then call
+        /// <see cref="Complete"/> (which costs nothing when nothing was shown).
+        /// </summary>
+        public WaitObserver.Scope Observe(Deadline deadline, double timeoutSeconds)
+        {
+            Reset();
+            _observedDeadline = deadline;
+            _observedTimeout = timeoutSeconds;
+            return WaitObserver.Observe(_observer ?? (_observer = OnWaiting));
+        }
+
+        // Called by the transport, on the pipeline thread, with no transport lock held; must not throw.
+        private void OnWaiting()
+        {
+            if (_cmdlet.Stopping) return;
+            if (_shown && Stopwatch.GetTimestamp() - _lastWrite < Stopwatch.Frequency) return; // a record a second
+            try
+            {
+                ReportWaiting(_observedDeadline, _observedTimeout);
+            }
+            catch (PipelineStoppedException)
+            {
+                // Stopping: the wait ends at once through its cancellation token.
+            }
+        }
+
         private double Waited => (Stopwatch.GetTimestamp() - _waitStarted) / (double)Stopwatch.Frequency;
 
         private void Write(ProgressRecord record)
         {
             _cmdlet.WriteProgress(record);
             _shown = true;
+            _lastWrite = Stopwatch.GetTimestamp();
         }
     }
 }

@@ -153,6 +153,71 @@ Describe 'Progress on waits longer than a second' {
         $r.Errors.FullyQualifiedErrorId | Should -Be 'SendTimeout,PsIpc.Commands.SendIpcMessageCommand'
         @($r.Progress | Where-Object { $_.Activity -like 'Waiting for a client of*' -and $_.RecordType -eq 'Processing' }).Count | Should -BeGreaterThan 0
     }
+
+    It 'Send-IpcMessage waiting for room in a full shared memory queue shows progress, then SendTimeout' {
+        $queue = New-SharedMemory -Name (New-TestShmName) -Size 4KB -Queue
+        $filled = $false
+        foreach ($i in 1..1000) {
+            Send-IpcMessage $queue ('x' * 100) -TimeoutSeconds 0 -ErrorAction SilentlyContinue -ErrorVariable full
+            if ($full) { $filled = $true; break }
+        }
+        $filled | Should -BeTrue -Because 'a 4 KB queue is full long before 1000 messages of 100 bytes'
+        $r = Invoke-InRunspace 'Send-IpcMessage -Channel $queue -InputObject (''x'' * 100) -TimeoutSeconds 2.5' -Variables @{ queue = $queue }
+        $r.Errors.FullyQualifiedErrorId | Should -Be 'SendTimeout,PsIpc.Commands.SendIpcMessageCommand'
+        @($r.Progress | Where-Object { $_.Activity -eq "Sending to '$($queue.Name)' (waiting for room: the receiver is not taking messages)" -and $_.RecordType -eq 'Processing' }).Count |
+            Should -BeGreaterThan 0
+        $r.Progress[-1].RecordType | Should -Be 'Completed'
+    }
+
+    It 'Send-IpcMessage to a pipe server that does not read shows progress while it waits for room, then SendTimeout' {
+        $server = New-IpcPipe -Name (New-TestPipeName)
+        $client = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 10
+        # The server takes up to 8 MiB it is not asked for, the sockets a few more, the client's queue 4 MiB: then a send waits.
+        $r = Invoke-InRunspace @'
+$big = [byte[]]::new(1MB)
+try { 1..64 | ForEach-Object { , $big } | Send-IpcMessage -Channel $client -TimeoutSeconds 2.5 -ErrorAction Stop }
+catch { $_.FullyQualifiedErrorId }
+'@ -Variables @{ client = $client }
+        $r.Output | Should -Be 'SendTimeout,PsIpc.Commands.SendIpcMessageCommand'
+        @($r.Progress | Where-Object { $_.Activity -eq "Sending to '$($client.Name)' (waiting for room: the receiver is not taking messages)" -and $_.RecordType -eq 'Processing' }).Count |
+            Should -BeGreaterThan 0
+        $server.MessagesReceived | Should -BeLessThan 64 -Because 'the server never received, so the sender had to wait'
+    }
+
+    It 'Write-, Update- and Read-SharedMemory show progress while another thread holds the lock, then SharedMemoryLockTimeout' {
+        $segment = New-SharedMemory -Name (New-TestShmName) -Size 4KB
+        $held = [System.Threading.ManualResetEventSlim]::new($false)
+        $release = [System.Threading.ManualResetEventSlim]::new($false)
+        $holder = [powershell]::Create()
+        $null = $holder.AddScript("Import-Module '$($env:PSIPC_MODULE_PATH)'" + @'
+
+Update-SharedMemory -SharedMemory $segment { $held.Set(); $null = $release.Wait(120000); 'from the holder' }
+'@)
+        foreach ($pair in @{ segment = $segment; held = $held; release = $release }.GetEnumerator()) {
+            $holder.Runspace.SessionStateProxy.SetVariable($pair.Key, $pair.Value)
+        }
+        $running = $holder.BeginInvoke()
+        try {
+            $held.Wait(60000) | Should -BeTrue -Because 'the holder runs its script block with the lock held'
+            foreach ($case in @(
+                    @{ Script = 'Write-SharedMemory -SharedMemory $segment -InputObject late -TimeoutSeconds 2.5'; Id = 'WriteSharedMemoryCommand'; Activity = "Writing to '{0}' (waiting for its lock)" }
+                    @{ Script = 'Update-SharedMemory -SharedMemory $segment { 1 } -TimeoutSeconds 2.5'; Id = 'UpdateSharedMemoryCommand'; Activity = "Updating '{0}' (waiting for its lock)" }
+                    @{ Script = 'Read-SharedMemory -SharedMemory $segment -TimeoutSeconds 2.5'; Id = 'ReadSharedMemoryCommand'; Activity = "Reading '{0}' (waiting for its lock)" }
+                )) {
+                $r = Invoke-InRunspace $case.Script -Variables @{ segment = $segment }
+                $r.Errors.FullyQualifiedErrorId | Should -Be "SharedMemoryLockTimeout,PsIpc.Commands.$($case.Id)"
+                $activity = $case.Activity -f $segment.Name
+                @($r.Progress | Where-Object { $_.Activity -eq $activity -and $_.RecordType -eq 'Processing' }).Count | Should -BeGreaterThan 0 -Because $case.Id
+                $r.Progress[-1].RecordType | Should -Be 'Completed' -Because $case.Id
+            }
+        }
+        finally {
+            $release.Set()
+            $holder.EndInvoke($running)
+            $holder.Dispose()
+        }
+        Read-SharedMemory $segment -TimeoutSeconds 30 | Should -BeExactly 'from the holder' -Because 'nothing the timed-out commands did reached the segment'
+    }
 }
 
 Describe 'Completion offers only what the parameter takes' {
@@ -185,6 +250,33 @@ Describe 'Completion offers only what the parameter takes' {
         Get-Completion "Get-IpcChannel -Name $prefix" | Sort-Object | Should -Be @("$prefix-alone", "$prefix-both")
         { Send-IpcMessage -Channel "$prefix-both" -InputObject 1 } |
             Should -Throw -ErrorId 'ParameterArgumentTransformationError,PsIpc.Commands.SendIpcMessageCommand'
+    }
+
+    It 'Invoke-IpcRequest offers channels that can make requests: clients, not servers (OperationNotSupported)' {
+        $tcp = Start-IpcSocketServer
+        $client = Connect-IpcSocket -Port $tcp.Port -TimeoutSeconds 10
+        $pipe = New-IpcPipe -Name "$prefix-solo"                       # a server without a client here
+        $segment = New-SharedMemory -Name (New-TestShmName) -Size 4KB    # neither sends nor receives
+        $offered = Get-Completion 'Invoke-IpcRequest '
+        $offered | Should -Contain $client.Name
+        $offered | Should -Not -Contain $tcp.Name -Because 'a socket server answers requests'
+        $offered | Should -Not -Contain "$prefix-solo" -Because 'a pipe server answers requests'
+        $offered | Should -Not -Contain $segment.Name
+        Get-Completion "Send-IpcMessage $prefix" | Should -Be @("$prefix-solo") -Because 'a server can send, so Send-IpcMessage offers it'
+        { Invoke-IpcRequest -Channel $tcp -InputObject 1 -TimeoutSeconds 0 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'OperationNotSupported,PsIpc.Commands.InvokeIpcRequestCommand'
+        { Invoke-IpcRequest -Channel $pipe.Name -InputObject 1 -TimeoutSeconds 0 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'OperationNotSupported,PsIpc.Commands.InvokeIpcRequestCommand'
+    }
+
+    It 'Register-IpcMessageEvent offers channels that receive, not a shared memory segment' {
+        $segment = New-SharedMemory -Name (New-TestShmName) -Size 4KB
+        $queue = New-SharedMemory -Name (New-TestShmName) -Size 4KB -Queue
+        $offered = Get-Completion "Register-IpcMessageEvent $TestShmPrefix"
+        $offered | Should -Contain $queue.Name
+        $offered | Should -Not -Contain $segment.Name
+        { Register-IpcMessageEvent -Channel $segment -SourceIdentifier "$prefix-segment" } |
+            Should -Throw -ErrorId 'SharedMemoryNotQueue,PsIpc.Commands.RegisterIpcMessageEventCommand'
     }
 
     It 'Receive-IpcMessage does not offer a shared memory segment (it is read, not received)' {

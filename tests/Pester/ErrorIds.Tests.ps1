@@ -94,6 +94,7 @@ BeforeDiscovery {
             @{ Case = 'nothing to receive, -TimeoutSeconds 0'; Expect = 'ReceiveTimeout'; Act = { param($F) Receive-IpcMessage -Channel $F.Pipe -TimeoutSeconds 0 } }
             @{ Case = '-Count 0'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Receive-IpcMessage -Channel $F.Pipe -Count 0 } }
             @{ Case = '-TimeoutSeconds -1'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Receive-IpcMessage -Channel $F.Pipe -TimeoutSeconds -1 } }
+            @{ Case = '-Encoding that no system knows'; Expect = 'ParameterArgumentTransformationError'; Act = { param($F) Receive-IpcMessage -Channel $F.Pipe -Encoding no-such-encoding -TimeoutSeconds 0 } }
             @{ Case = 'CliXml from a TCP client that proved no secret'; Expect = 'DecodeFailed'; Act = {
                     param($F)
                     $server = Start-IpcSocketServer

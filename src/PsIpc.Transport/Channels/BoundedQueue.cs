@@ -57,7 +57,14 @@ namespace PsIpc.Transport.Channels
                         Enqueue(item, size);
                         return true;
                     }
-                    if (!Wait(ref _waitingAdders, deadline, cancellationToken)) return false;
+                    if (!Wait(ref _waitingAdders, WaitObserver.Slice(deadline), cancellationToken)) return false;
+                    if (WaitObserver.IsObserved)
+                    {
+                        // Between slices of an observed wait: the observer (progress) runs without our lock.
+                        Monitor.Exit(_gate);
+                        try { WaitObserver.Waiting(); }
+                        finally { Monitor.Enter(_gate); }
+                    }
                 }
             }
         }

@@ -162,23 +162,29 @@ namespace PsIpc.Transport.SharedMemory
             // The common case, a free lock, costs one compare-and-swap: no linked token source per message.
             if (_lock.TryEnterNow()) return;
             bool entered, recovered;
-            if (!cancellationToken.CanBeCanceled)
+            CancellationTokenSource? linked = cancellationToken.CanBeCanceled
+                ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token)
+                : null;
+            try
             {
-                entered = _lock.TryEnter(deadline, _closing.Token, out recovered);
-            }
-            else
-            {
-                using (CancellationTokenSource linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token))
+                while (true)
                 {
                     try
                     {
-                        entered = _lock.TryEnter(deadline, linked.Token, out recovered);
+                        // In slices of a second when the caller shows progress (WaitObserver); else one wait.
+                        entered = _lock.TryEnter(WaitObserver.Slice(deadline), linked?.Token ?? _closing.Token, out recovered);
                     }
-                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    catch (OperationCanceledException) when (linked != null && !cancellationToken.IsCancellationRequested)
                     {
                         throw ClosedError();
                     }
+                    if (entered || deadline.HasExpired) break;
+                    WaitObserver.Waiting();
                 }
+            }
+            finally
+            {
+                linked?.Dispose();
             }
             if (!entered)
             {

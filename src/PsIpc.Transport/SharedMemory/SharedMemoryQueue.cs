@@ -125,6 +125,7 @@ namespace PsIpc.Transport.SharedMemory
                         throw new IpcException(IpcErrorKind.SendTimeout,
                             $"Timed out: the queue '{Name}' stayed full ({_ring.Count} messages, {_ring.UsedBytes} of {Capacity} bytes).", Name);
                     }
+                    WaitObserver.Waiting(); // the sleep wakes at least every second: a caller may show progress
                 }
             }
             finally

@@ -18,7 +18,7 @@ namespace PsIpc.Commands
     {
         [Parameter(Mandatory = true, Position = 0)]
         [ChannelTransformation]
-        [ArgumentCompleter(typeof(ChannelNameCompleter))]
+        [ArgumentCompleter(typeof(RequestingChannelCompleter))]
         [ValidateNotNull]
         public IpcChannel Channel { get; set; } = null!; // mandatory: bound before BeginProcessing
 

@@ -43,16 +43,22 @@ namespace PsIpc.Commands
                     $"'{channel.Name}' is a shared memory queue: take its messages with Receive-IpcMessage.", channel.Name));
                 return;
             }
+            // A wait for the segment's lock (another process or thread holds it) shows progress a second at a time.
+            var progress = new WaitProgress(this, segment.Name, $"Reading '{segment.Name}' (waiting for its lock)");
             try
             {
                 if (ParameterSetName == BytesSet)
                 {
-                    byte[] bytes = segment.ReadBytes(Offset, Count, DeadlineFrom(TimeoutSeconds), CancelToken);
+                    byte[] bytes;
+                    using (progress.Observe(DeadlineFrom(TimeoutSeconds), TimeoutSeconds)) bytes = segment.ReadBytes(Offset, Count, DeadlineFrom(TimeoutSeconds), CancelToken);
+                    if (!Stopping) progress.Complete();
                     if (segment.IsDamaged) WriteWarning($"'{segment.Name}' is marked damaged: a process died while writing it, so these bytes may be half-written.");
                     WriteObject(bytes);
                     return;
                 }
-                IpcMessage? message = segment.ReadValue(DeadlineFrom(TimeoutSeconds), CancelToken);
+                IpcMessage? message;
+                using (progress.Observe(DeadlineFrom(TimeoutSeconds), TimeoutSeconds)) message = segment.ReadValue(DeadlineFrom(TimeoutSeconds), CancelToken);
+                if (!Stopping) progress.Complete();
                 if (message == null)
                 {
                     WriteVerbose($"No value was written to '{segment.Name}' yet.");
@@ -73,6 +79,7 @@ namespace PsIpc.Commands
             }
             catch (IpcException e)
             {
+                if (!Stopping) progress.Complete();
                 ReportIpcError(e);
             }
             catch (OperationCanceledException)

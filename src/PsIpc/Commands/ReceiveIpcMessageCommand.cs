@@ -17,6 +17,7 @@ namespace PsIpc.Commands
     {
         private const int BatchSize = 1024;
         private readonly PayloadCodec _codec = new PayloadCodec();
+        private ReceivedText? _text;
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
         [ChannelTransformation]
@@ -35,6 +36,12 @@ namespace PsIpc.Commands
 
         [Parameter]
         public SwitchParameter Envelope { get; set; }
+
+        /// <summary>Writes Bytes messages as text in this encoding (Raw framing: characters split between reads are joined).</summary>
+        [Parameter]
+        [EncodingTransformation]
+        [ArgumentCompleter(typeof(EncodingNameCompleter))]
+        public System.Text.Encoding? Encoding { get; set; }
 
         protected override void ProcessRecord()
         {
@@ -94,8 +101,7 @@ namespace PsIpc.Commands
                                 continue;
                             }
                             stoppedBeforeWrite = Stopping; // the engine's flag: set before StopProcessing runs
-                            WriteMessage(message);
-                            remaining--;
+                            if (WriteMessage(message)) remaining--;
                         }
                     }
                     catch (PipelineStoppedException)
@@ -125,22 +131,37 @@ namespace PsIpc.Commands
             }
         }
 
-        private void WriteMessage(IpcMessage message)
+        /// <returns>False when the message held no whole character yet (-Encoding on a Raw stream): nothing was written.</returns>
+        private bool WriteMessage(IpcMessage message)
         {
             object? body;
             try
             {
-                body = _codec.Decode(message);
+                if (Encoding != null && ReceivedText.Applies(message))
+                {
+                    string text = (_text ?? (_text = new ReceivedText(Encoding))).Decode(message);
+                    if (text.Length == 0 && message.Payload.Length > 0)
+                    {
+                        Channel.Acknowledge(message);
+                        return false;
+                    }
+                    body = text;
+                }
+                else
+                {
+                    body = _codec.Decode(message);
+                }
             }
             catch (Exception e) when (PayloadCodec.IsDecodeFailure(e))
             {
                 Channel.Reject(message, e); // a transport that can dead-letter it keeps it there
                 WriteError(ErrorMapping.ToErrorRecord(e, "DecodeFailed", ErrorCategory.InvalidData, Channel.Name));
-                return;
+                return true;
             }
             if (Envelope) WriteObject(new IpcEnvelope(body, message.Sender, Channel, message));
             else WriteObject(body);
             Channel.Acknowledge(message); // written to the pipeline: a transport with acknowledgements confirms it
+            return true;
         }
 
         protected override void EndProcessing() => _codec.Dispose();

@@ -32,7 +32,7 @@ namespace PsIpc.Commands
 
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
         [ChannelTransformation]
-        [ArgumentCompleter(typeof(ChannelNameCompleter))]
+        [ArgumentCompleter(typeof(ReceivingChannelCompleter))]
         [ValidateNotNull]
         public IpcChannel Channel { get; set; } = null!; // mandatory: bound before ProcessRecord
 

@@ -16,6 +16,7 @@ namespace PsIpc.Commands
     public sealed class SendIpcMessageCommand : EncodingCmdlet
     {
         private bool _sentAny;
+        private WaitProgress? _roomProgress;
 
         [Parameter(Mandatory = true, Position = 0)]
         [ChannelTransformation]
@@ -52,7 +53,17 @@ namespace PsIpc.Commands
                 }
                 else
                 {
-                    Channel.Send(wireFormat, payload, deadline, CancelToken);
+                    // A wait for room (the receiver is not taking messages) shows progress between its slices.
+                    WaitProgress progress = _roomProgress ?? (_roomProgress = new WaitProgress(this, Channel.Name,
+                        $"Sending to '{Channel.Name}' (waiting for room: the receiver is not taking messages)"));
+                    try
+                    {
+                        using (progress.Observe(deadline, TimeoutSeconds)) Channel.Send(wireFormat, payload, deadline, CancelToken);
+                    }
+                    finally
+                    {
+                        if (!Stopping) progress.Complete();
+                    }
                 }
                 _sentAny = true;
             }

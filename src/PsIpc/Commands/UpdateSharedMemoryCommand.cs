@@ -42,16 +42,23 @@ namespace PsIpc.Commands
             }
             object? written = null;
             bool wrote;
+            Deadline deadline = DeadlineFrom(TimeoutSeconds);
+            // A wait for the segment's lock (another process or thread holds it) shows progress a second at a time;
+            // the observer is taken off before the script block runs, so the script block's own waits are its own.
+            var progress = new WaitProgress(this, segment.Name, $"Updating '{segment.Name}' (waiting for its lock)");
+            WaitObserver.Scope observing = progress.Observe(deadline, TimeoutSeconds);
             try
             {
                 wrote = segment.Update(current =>
                 {
+                    observing.Dispose();
+                    if (!Stopping) progress.Complete();
                     Collection<PSObject> output = Invoke(segment, current);
                     if (output.Count == 0) return null; // no output: nothing to write
                     written = output.Count == 1 ? output[0] : ToArray(output);
                     byte[] payload = Encode(segment, written, out MessageFormat format);
                     return IpcMessage.Create(format, payload, segment);
-                }, DeadlineFrom(TimeoutSeconds), CancelToken);
+                }, deadline, CancelToken);
             }
             catch (IpcException e)
             {
@@ -61,6 +68,11 @@ namespace PsIpc.Commands
             catch (OperationCanceledException)
             {
                 return; // Ctrl+C while waiting for the lock: nothing was read or written
+            }
+            finally
+            {
+                observing.Dispose();
+                if (!Stopping) progress.Complete();
             }
             if (!wrote)
             {

@@ -114,9 +114,11 @@ namespace PsIpc.Commands
 
         private void Run(Action<SharedMemorySegment> write)
         {
+            // A wait for the segment's lock (another process or thread holds it) shows progress a second at a time.
+            var progress = new WaitProgress(this, Segment.Name, $"Writing to '{Segment.Name}' (waiting for its lock)");
             try
             {
-                write(Segment);
+                using (progress.Observe(DeadlineFrom(TimeoutSeconds), TimeoutSeconds)) write(Segment);
             }
             catch (IpcException e)
             {
@@ -124,6 +126,10 @@ namespace PsIpc.Commands
             }
             catch (OperationCanceledException)
             {
+            }
+            finally
+            {
+                if (!Stopping) progress.Complete();
             }
         }
 
