@@ -26,7 +26,8 @@
 
 .PARAMETER Only
     Runs only these sections: Queue (rows 13-14: RabbitMQ, with a private broker started for them),
-    Request (row 15: Invoke-IpcRequest and IpcChannel.Request; its targets need row 4, so they read n/a).
+    Request (row 15: Invoke-IpcRequest and IpcChannel.Request; its targets need row 4, so they read n/a),
+    Bulk (rows 3, 11 and 16: 1 MiB messages, the C# ceiling, Receive-IpcMessage -Buffer).
     Without -Only every row runs.
 
 .EXAMPLE
@@ -37,7 +38,7 @@ param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '../output/PsIpc'),
     [switch] $Quick,
     [string] $OutputPath = (Join-Path $PSScriptRoot '../docs/benchmarks.md'),
-    [ValidateSet('Queue', 'Request')] [string[]] $Only
+    [ValidateSet('Queue', 'Request', 'Bulk')] [string[]] $Only
 )
 
 Set-StrictMode -Version 3.0
@@ -50,6 +51,7 @@ $script:WorkerRoot = Join-Path $PSScriptRoot 'workers'
 . (Join-Path $PSScriptRoot 'lib/BenchSharedMemory.ps1')   # rows 10-12
 . (Join-Path $PSScriptRoot 'lib/BenchQueue.ps1')          # rows 13-14
 . (Join-Path $PSScriptRoot 'lib/BenchRequest.ps1')        # row 15
+. (Join-Path $PSScriptRoot 'lib/BenchBulk.ps1')           # row 16
 
 # Messages per run. Anchors that are much faster or slower than PsIpc get counts that keep each run
 # between about half a second and five seconds; rates are per message, so counts need not match.
@@ -842,6 +844,8 @@ function Export-MarkdownReport {
     $lines.Add('')
     $lines.AddRange([string[]]((Get-RequestMethodNotes) -split '\r?\n'))
     $lines.Add('')
+    $lines.AddRange([string[]]((Get-BulkMethodNotes) -split '\r?\n'))
+    $lines.Add('')
     $lines.Add('## Caveats')
     $lines.Add('')
     $lines.AddRange([string[]]((Get-CaveatNotes) -split '\r?\n'))
@@ -867,9 +871,18 @@ if (-not $Only) {
     $script:RawPipeBuildError = Build-RawPipeAnchor
     $script:ShmAnchorBuildError = Build-ShmAnchor
     $script:RawSocketBuildError = Build-RawSocketAnchor
+    $script:RawBulkBuildError = Build-RawBulkAnchor
 }
-elseif (-not $PSBoundParameters.ContainsKey('OutputPath')) {
-    $OutputPath = Join-Path $script:RepoRoot "output/bench-$(($Only | Sort-Object -Unique) -join '-').md"
+else {
+    if ($Only -contains 'Bulk') {
+        Write-Host 'Building the raw C# anchors of the bulk rows' -ForegroundColor Cyan
+        $script:RawPipeBuildError = Build-RawPipeAnchor
+        $script:ShmAnchorBuildError = Build-ShmAnchor
+        $script:RawBulkBuildError = Build-RawBulkAnchor
+    }
+    if (-not $PSBoundParameters.ContainsKey('OutputPath')) {
+        $OutputPath = Join-Path $script:RepoRoot "output/bench-$(($Only | Sort-Object -Unique) -join '-').md"
+    }
 }
 
 if (-not $Only) {
@@ -885,12 +898,21 @@ if (-not $Only) {
     Measure-ShmQueueStrings
     Measure-ShmHandoff
     Measure-ShmRing
+    Measure-Bulk
+}
+elseif ($Only -contains 'Bulk') {
+    Measure-Bytes
+    Measure-ShmHandoff
+    Measure-Bulk
 }
 if (-not $Only -or $Only -contains 'Queue') { Measure-QueueRows }
 if (-not $Only -or $Only -contains 'Request') { Measure-Request }
 
 $facts = Get-MachineFacts
-$targets = @(if (-not $Only) { @(Get-Targets) + @(Get-SharedMemoryTargets) + @(Get-ContextRatios) }) +
+$targets = @(if (-not $Only) { @(Get-Targets) + @(Get-SharedMemoryTargets) + @(Get-BulkTargets) + @(Get-ContextRatios) }) +
+    @(if ($Only -contains 'Bulk') {
+            @(Get-Targets | Where-Object Name -Like '1 MiB*') + @(Get-SharedMemoryTargets | Where-Object Name -Like '1 MiB handoff*') + @(Get-BulkTargets)
+        }) +
     @(if (-not $Only -or $Only -contains 'Queue') { Get-QueueTargets }) +
     @(if (-not $Only -or $Only -contains 'Request') { Get-RequestTargets })
 Write-ConsoleReport -Facts $facts -Targets $targets
