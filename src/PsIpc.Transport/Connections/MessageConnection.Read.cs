@@ -26,7 +26,11 @@ namespace PsIpc.Transport.Connections
             _readBuffer = new byte[_framing.Kind == Sockets.SocketFraming.Raw ? Math.Min(BufferSize, max) : BufferSize];
             _frameReader = _framing.CreateReader(_options);
             // Bytes waiting in the socket count as arrived: a large payload's array is then allocated once, at once.
-            if (_frameReader is FrameParser parser && _connected.DirectSocketWrites) parser.PendingBytes = SocketPendingBytes;
+            if (_frameReader is FrameParser parser)
+            {
+                if (_connected.DirectSocketWrites) parser.PendingBytes = SocketPendingBytes;
+                parser.PeerIsTrusted = _connected.Identity.IsAuthenticated;
+            }
             IpcException? fault = null;
             bool halfClosed = false;
             try

@@ -54,7 +54,15 @@ namespace PsIpc.Transport.Framing
         /// </summary>
         internal Func<int>? PendingBytes { get; set; }
 
-        private int Step => Budget == null ? InitialPayloadCapacity : BudgetedStep;
+        /// <summary>
+        /// The peer is authenticated (same user, or it proved the secret): with a budget its payloads still count
+        /// against it, but take the 1 MiB step of a client, so a message of up to 1 MiB is allocated at its header and
+        /// read straight into its array. The 64 KiB step is for peers nobody vouches for, so that many of them
+        /// announcing large messages cannot fill the server's budget with headers alone.
+        /// </summary>
+        internal bool PeerIsTrusted { get; set; }
+
+        private int Step => Budget == null || PeerIsTrusted ? InitialPayloadCapacity : BudgetedStep;
 
         /// <summary>Gives back what the unfinished frame holds of <see cref="Budget"/>; call once reading has ended.</summary>
         public void ReleaseBudget()
