@@ -845,12 +845,19 @@ function Export-MarkdownReport {
         $lines.AddRange([string[]]((Get-SharedMemoryMethodNotes) -split '\r?\n'))
         $lines.Add('')
     }
-    $lines.AddRange([string[]]((Get-QueueMethodNotes) -split '\r?\n'))
-    $lines.Add('')
-    $lines.AddRange([string[]]((Get-RequestMethodNotes) -split '\r?\n'))
-    $lines.Add('')
-    $lines.AddRange([string[]]((Get-BulkMethodNotes) -split '\r?\n'))
-    $lines.Add('')
+    # A partial run (-Only) describes only the rows it ran (the queue notes need the broker's facts).
+    if (-not $Only -or $Only -contains 'Queue') {
+        $lines.AddRange([string[]]((Get-QueueMethodNotes) -split '\r?\n'))
+        $lines.Add('')
+    }
+    if (-not $Only -or $Only -contains 'Request') {
+        $lines.AddRange([string[]]((Get-RequestMethodNotes) -split '\r?\n'))
+        $lines.Add('')
+    }
+    if (-not $Only -or $Only -contains 'Bulk') {
+        $lines.AddRange([string[]]((Get-BulkMethodNotes) -split '\r?\n'))
+        $lines.Add('')
+    }
     $lines.Add('## Caveats')
     $lines.Add('')
     $lines.AddRange([string[]]((Get-CaveatNotes) -split '\r?\n'))
@@ -916,7 +923,7 @@ if (-not $Only -or $Only -contains 'Request') { Measure-Request }
 $facts = Get-MachineFacts
 $targets = @(if (-not $Only) { @(Get-Targets) + @(Get-SharedMemoryTargets) + @(Get-BulkTargets) + @(Get-ContextRatios) }) +
     @(if ($Only -contains 'Bulk') {
-            @(Get-BytesTargets) + @(Get-SharedMemoryTargets | Where-Object Name -Like '1 MiB handoff*') + @(Get-BulkTargets)
+            @(Get-BytesTargets) + @(Get-ShmHandoffTargets) + @(Get-BulkTargets)
         }) +
     @(if (-not $Only -or $Only -contains 'Queue') { Get-QueueTargets }) +
     @(if (-not $Only -or $Only -contains 'Request') { Get-RequestTargets })
