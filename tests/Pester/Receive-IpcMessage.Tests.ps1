@@ -526,9 +526,9 @@ hang()
             Send-IpcMessage -Channel $client -InputObject ([byte[]]::new(0))
             $buffer = [byte[]]::new(2MB)
             $seen = Receive-IpcMessage -Channel $server -Buffer $buffer -Count 3 -TimeoutSeconds 10 | ForEach-Object {
-                [pscustomobject]@{ Length = $_; Type = $_.GetType().Name; Head = [System.Convert]::ToBase64String($buffer, 0, [Math]::Min($_, 16)) }
+                [pscustomobject]@{ Size = $_; Type = $_.GetType().Name; Head = [System.Convert]::ToBase64String($buffer, 0, [Math]::Min($_, 16)) }
             }
-            $seen.Length | Should -Be @(1MB, 6, 0)
+            $seen.Size | Should -Be @(1MB, 6, 0)
             $seen[0].Type | Should -Be 'Int32'
             $seen[0].Head | Should -Be ([System.Convert]::ToBase64String($big, 0, 16))
             $seen[1].Head | Should -Be ([System.Convert]::ToBase64String([System.Text.Encoding]::UTF8.GetBytes('héllo')))
