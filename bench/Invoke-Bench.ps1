@@ -26,7 +26,8 @@
 
 .PARAMETER Only
     Runs only these sections: Queue (rows 13-14: RabbitMQ, with a private broker started for them),
-    Request (row 15: Invoke-IpcRequest and IpcChannel.Request; its targets need row 4, so they read n/a).
+    Request (row 15: Invoke-IpcRequest and IpcChannel.Request; its targets need row 4, so they read n/a),
+    Bulk (rows 3, 11 and 16: 1 MiB messages, the C# ceiling, Receive-IpcMessage -Buffer).
     Without -Only every row runs.
 
 .EXAMPLE
@@ -37,7 +38,7 @@ param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '../output/PsIpc'),
     [switch] $Quick,
     [string] $OutputPath = (Join-Path $PSScriptRoot '../docs/benchmarks.md'),
-    [ValidateSet('Queue', 'Request')] [string[]] $Only
+    [ValidateSet('Queue', 'Request', 'Bulk')] [string[]] $Only
 )
 
 Set-StrictMode -Version 3.0
@@ -50,6 +51,7 @@ $script:WorkerRoot = Join-Path $PSScriptRoot 'workers'
 . (Join-Path $PSScriptRoot 'lib/BenchSharedMemory.ps1')   # rows 10-12
 . (Join-Path $PSScriptRoot 'lib/BenchQueue.ps1')          # rows 13-14
 . (Join-Path $PSScriptRoot 'lib/BenchRequest.ps1')        # row 15
+. (Join-Path $PSScriptRoot 'lib/BenchBulk.ps1')           # row 16
 
 # Messages per run. Anchors that are much faster or slower than PsIpc get counts that keep each run
 # between about half a second and five seconds; rates are per message, so counts need not match.
@@ -592,7 +594,6 @@ function Get-MachineFacts {
 function Get-Targets {
     $strings = Find-Measurement $script:RowStrings 'PsIpc'
     $objects = Find-Measurement $script:RowObjects 'PsIpc'
-    $bytes = Find-Measurement $script:RowBytes 'PsIpc'
     $roundTrip = Find-Measurement $script:RowRoundTrip 'PsIpc'
     $small = $script:Measurements | Where-Object { $_.Row -eq $script:RowMemory } | Select-Object -First 1
     $large = $script:Measurements | Where-Object { $_.Row -eq $script:RowMemory } | Select-Object -Last 1
@@ -606,12 +607,7 @@ function Get-Targets {
     New-Target 'objects vs Start-Job' '>= 5.00x' @($objects, (Find-Measurement $script:RowObjects 'Start-Job')) {
         param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 5)
     }
-    New-Target '1 MiB bytes vs multiprocessing.Pipe send_bytes' '>= 2.00x' @($bytes, (Find-Measurement $script:RowBytes 'multiprocessing.Pipe send_bytes')) {
-        param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 2)
-    }
-    New-Target '1 MiB bytes vs raw C# named pipe' '>= 0.40x' @($bytes, (Find-Measurement $script:RowBytes 'raw C# named pipe')) {
-        param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 0.4)
-    }
+    Get-BytesTargets
     New-Target 'round trip vs multiprocessing.Pipe (time)' '<= 1.50x' @($roundTrip, (Find-Measurement $script:RowRoundTrip 'multiprocessing.Pipe')) {
         param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -le 1.5)
     }
@@ -638,6 +634,17 @@ function Get-Targets {
         param($smallPeak, $largePeak)
         $measured = '{0} ({1} MiB)' -f (Format-Ratio ($largePeak / $smallPeak)), ($largePeak - $smallPeak).ToString('+0.0;-0.0', $script:Invariant)
         $measured, ($largePeak -le 1.2 * $smallPeak -or $largePeak - $smallPeak -le 32)
+    }
+}
+
+function Get-BytesTargets {
+    # Row 3's targets (also run alone by -Only Bulk).
+    $bytes = Find-Measurement $script:RowBytes 'PsIpc'
+    New-Target '1 MiB bytes vs multiprocessing.Pipe send_bytes' '>= 2.00x' @($bytes, (Find-Measurement $script:RowBytes 'multiprocessing.Pipe send_bytes')) {
+        param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 2)
+    }
+    New-Target '1 MiB bytes vs raw C# named pipe' '>= 0.40x' @($bytes, (Find-Measurement $script:RowBytes 'raw C# named pipe')) {
+        param($psipc, $anchor) (Format-Ratio ($psipc / $anchor)), ($psipc / $anchor -ge 0.4)
     }
 }
 
@@ -838,10 +845,19 @@ function Export-MarkdownReport {
         $lines.AddRange([string[]]((Get-SharedMemoryMethodNotes) -split '\r?\n'))
         $lines.Add('')
     }
-    $lines.AddRange([string[]]((Get-QueueMethodNotes) -split '\r?\n'))
-    $lines.Add('')
-    $lines.AddRange([string[]]((Get-RequestMethodNotes) -split '\r?\n'))
-    $lines.Add('')
+    # A partial run (-Only) describes only the rows it ran (the queue notes need the broker's facts).
+    if (-not $Only -or $Only -contains 'Queue') {
+        $lines.AddRange([string[]]((Get-QueueMethodNotes) -split '\r?\n'))
+        $lines.Add('')
+    }
+    if (-not $Only -or $Only -contains 'Request') {
+        $lines.AddRange([string[]]((Get-RequestMethodNotes) -split '\r?\n'))
+        $lines.Add('')
+    }
+    if (-not $Only -or $Only -contains 'Bulk') {
+        $lines.AddRange([string[]]((Get-BulkMethodNotes) -split '\r?\n'))
+        $lines.Add('')
+    }
     $lines.Add('## Caveats')
     $lines.Add('')
     $lines.AddRange([string[]]((Get-CaveatNotes) -split '\r?\n'))
@@ -867,9 +883,18 @@ if (-not $Only) {
     $script:RawPipeBuildError = Build-RawPipeAnchor
     $script:ShmAnchorBuildError = Build-ShmAnchor
     $script:RawSocketBuildError = Build-RawSocketAnchor
+    $script:RawBulkBuildError = Build-RawBulkAnchor
 }
-elseif (-not $PSBoundParameters.ContainsKey('OutputPath')) {
-    $OutputPath = Join-Path $script:RepoRoot "output/bench-$(($Only | Sort-Object -Unique) -join '-').md"
+else {
+    if ($Only -contains 'Bulk') {
+        Write-Host 'Building the raw C# anchors of the bulk rows' -ForegroundColor Cyan
+        $script:RawPipeBuildError = Build-RawPipeAnchor
+        $script:ShmAnchorBuildError = Build-ShmAnchor
+        $script:RawBulkBuildError = Build-RawBulkAnchor
+    }
+    if (-not $PSBoundParameters.ContainsKey('OutputPath')) {
+        $OutputPath = Join-Path $script:RepoRoot "output/bench-$(($Only | Sort-Object -Unique) -join '-').md"
+    }
 }
 
 if (-not $Only) {
@@ -885,12 +910,21 @@ if (-not $Only) {
     Measure-ShmQueueStrings
     Measure-ShmHandoff
     Measure-ShmRing
+    Measure-Bulk
+}
+elseif ($Only -contains 'Bulk') {
+    Measure-Bytes
+    Measure-ShmHandoff
+    Measure-Bulk
 }
 if (-not $Only -or $Only -contains 'Queue') { Measure-QueueRows }
 if (-not $Only -or $Only -contains 'Request') { Measure-Request }
 
 $facts = Get-MachineFacts
-$targets = @(if (-not $Only) { @(Get-Targets) + @(Get-SharedMemoryTargets) + @(Get-ContextRatios) }) +
+$targets = @(if (-not $Only) { @(Get-Targets) + @(Get-SharedMemoryTargets) + @(Get-BulkTargets) + @(Get-ContextRatios) }) +
+    @(if ($Only -contains 'Bulk') {
+            @(Get-BytesTargets) + @(Get-ShmHandoffTargets) + @(Get-BulkTargets)
+        }) +
     @(if (-not $Only -or $Only -contains 'Queue') { Get-QueueTargets }) +
     @(if (-not $Only -or $Only -contains 'Request') { Get-RequestTargets })
 Write-ConsoleReport -Facts $facts -Targets $targets

@@ -66,6 +66,8 @@ namespace PsIpc.Transport
         SharedMemoryLockReentry,
         // Request/reply: the peer's handler failed on this request (its message is the handler's).
         HandlerFailed,
+        // Bulk receive: the next message does not fit the caller's buffer (it stays in the channel).
+        BufferTooSmall,
     }
 
     /// <summary>The one exception type the transport core throws for expected failures.</summary>

@@ -75,6 +75,7 @@ namespace PsIpc
                     return ErrorCategory.ProtocolError;
                 case IpcErrorKind.MessageTooLarge:
                 case IpcErrorKind.SharedMemoryTooLarge:
+                case IpcErrorKind.BufferTooSmall:
                     return ErrorCategory.LimitsExceeded;
                 case IpcErrorKind.AccessDenied:
                 case IpcErrorKind.AuthenticationRequired:

@@ -141,6 +141,23 @@ BeforeDiscovery {
                     finally { Close-IpcChannel $client }
                 }
             }
+            @{ Case = '-Buffer with -Envelope'; Expect = 'AmbiguousParameterSet'; Act = { param($F) Receive-IpcMessage -Channel $F.Pipe -Buffer ([byte[]]::new(4)) -Envelope } }
+            @{ Case = 'a null -Buffer'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Receive-IpcMessage -Channel $F.Pipe -Buffer $null } }
+            @{ Case = '-Buffer, nothing to receive, -TimeoutSeconds 0'; Expect = 'ReceiveTimeout'; Act = { param($F) Receive-IpcMessage -Channel $F.Pipe -Buffer ([byte[]]::new(4)) -TimeoutSeconds 0 } }
+            @{ Case = '-OutFile in a folder that does not exist'; Expect = 'OutFileFailed'; Act = { param($F) Receive-IpcMessage -Channel $F.Pipe -OutFile (Join-Path $F.MissingName 'x.bin') -TimeoutSeconds 0 } }
+            @{ Case = '-OutFile of another provider (Variable:)'; Expect = 'OutFileFailed'; Act = { param($F) Receive-IpcMessage -Channel $F.Pipe -OutFile 'variable:notAFile' -TimeoutSeconds 0 } }
+            @{ Case = 'an empty -OutFile'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Receive-IpcMessage -Channel $F.Pipe -OutFile '' } }
+            @{ Case = 'a message longer than -Buffer (it stays in the channel)'; Expect = 'BufferTooSmall'; Act = {
+                    param($F)
+                    $server = New-IpcPipe -Name (New-TestPipeName)
+                    $client = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 10
+                    try {
+                        Send-IpcMessage -Channel $client -InputObject ([byte[]]::new(100))
+                        Receive-IpcMessage -Channel $server -Buffer ([byte[]]::new(99)) -TimeoutSeconds 30
+                    }
+                    finally { Close-IpcChannel $client, $server }
+                }
+            }
         )
         'Register-IpcMessageEvent' = @(
             @{ Case = 'a channel name nobody opened'; Expect = 'ParameterArgumentTransformationError'; Act = { param($F) Register-IpcMessageEvent -Channel $F.MissingName } }

@@ -512,6 +512,118 @@ hang()
         }
     }
 
+    Context 'Bulk bytes: -Buffer and -OutFile' {
+        BeforeEach {
+            $server = New-IpcPipe -Name (New-TestPipeName)
+            $client = New-IpcPipe -Name $server.Name -Connect -TimeoutSeconds 5
+        }
+
+        It '-Buffer copies each message into the array and writes its length while the buffer holds it' {
+            $big = [byte[]]::new(1MB)
+            [System.Random]::new(7).NextBytes($big)
+            Send-IpcMessage -Channel $client -InputObject $big
+            Send-IpcMessage -Channel $client -InputObject 'héllo'
+            Send-IpcMessage -Channel $client -InputObject ([byte[]]::new(0))
+            $buffer = [byte[]]::new(2MB)
+            $seen = Receive-IpcMessage -Channel $server -Buffer $buffer -Count 3 -TimeoutSeconds 10 | ForEach-Object {
+                [pscustomobject]@{ Size = $_; Type = $_.GetType().Name; Head = [System.Convert]::ToBase64String($buffer, 0, [Math]::Min($_, 16)) }
+            }
+            $seen.Size | Should -Be @(1MB, 6, 0)
+            $seen[0].Type | Should -Be 'Int32'
+            $seen[0].Head | Should -Be ([System.Convert]::ToBase64String($big, 0, 16))
+            $seen[1].Head | Should -Be ([System.Convert]::ToBase64String([System.Text.Encoding]::UTF8.GetBytes('héllo')))
+            $rest = [System.ArraySegment[byte]]::new($buffer, 6, 1MB - 6)
+            [System.Linq.Enumerable]::SequenceEqual[byte]($rest, [System.ArraySegment[byte]]::new($big, 6, 1MB - 6)) | Should -BeTrue -Because 'the text overwrote only its own 6 bytes'
+        }
+
+        It 'a message longer than -Buffer stops with BufferTooSmall and stays in the channel' {
+            Send-IpcMessage -Channel $client -InputObject ([byte[]](1..100))
+            $err = { Receive-IpcMessage -Channel $server -Buffer ([byte[]]::new(99)) -TimeoutSeconds 10 } |
+                Should -Throw -ErrorId 'BufferTooSmall,PsIpc.Commands.ReceiveIpcMessageCommand' -PassThru
+            $err.CategoryInfo.Category | Should -Be 'LimitsExceeded'
+            $err.TargetObject | Should -Be $server.Name
+            $again = Receive-IpcMessage -Channel $server -Count 1 -TimeoutSeconds 10
+            $again.Length | Should -Be 100
+            $again[99] | Should -Be 100
+        }
+
+        It '-OutFile writes every message''s bytes in order, relative to the current location, and ends when the peer closes' {
+            $chunks = 1..5 | ForEach-Object { $b = [byte[]]::new(300KB + $_); [System.Random]::new($_).NextBytes($b); , $b }
+            $chunks | Send-IpcMessage -Channel $client
+            Close-IpcChannel -Channel $client
+            Push-Location -Path TestDrive:\
+            try {
+                $out = Receive-IpcMessage -Channel $server -OutFile 'copy.bin' -TimeoutSeconds 30
+            }
+            finally {
+                Pop-Location
+            }
+            $out | Should -BeNullOrEmpty
+            $expected = [System.IO.MemoryStream]::new()
+            foreach ($c in $chunks) { $expected.Write($c, 0, $c.Length) }
+            $written = [System.IO.File]::ReadAllBytes((Join-Path -Path $TestDrive -ChildPath 'copy.bin'))
+            $written.Length | Should -Be $expected.Length
+            [System.Linq.Enumerable]::SequenceEqual($written, $expected.ToArray()) | Should -BeTrue
+        }
+
+        It '-OutFile replaces a file that exists, and creates it even when nothing arrives' {
+            $path = Join-Path -Path $TestDrive -ChildPath 'old.bin'
+            [System.IO.File]::WriteAllText($path, 'old content')
+            Receive-IpcMessage -Channel $server -OutFile $path -TimeoutSeconds 0.2 -ErrorVariable errors -ErrorAction SilentlyContinue
+            $errors[0].FullyQualifiedErrorId | Should -Be 'ReceiveTimeout,PsIpc.Commands.ReceiveIpcMessageCommand'
+            (Get-Item -LiteralPath $path).Length | Should -Be 0
+        }
+
+        It 'a peer killed in the middle of a large message: the file holds the messages before, then PeerDisconnected' {
+            $alone = New-IpcPipe -Name (New-TestPipeName) # its only client is the peer
+            $frames = "struct.pack('<IB', 1048576, BYTES) + b'a' * 1048576 + struct.pack('<IB', 1048576, BYTES) + b'b' * 500000"
+            $peer = Start-PythonPeer (@'
+s = connect(sys.argv[1])
+s.sendall(hello())
+read_frame(s)
+s.sendall(FRAMES)
+say('sent')
+hang()
+'@ -replace 'FRAMES', $frames) -ArgumentList $alone.Address
+            Read-PeerLine $peer | Should -Be 'sent'
+            Wait-Until { $alone.MessagesReceived -ge 1 } | Should -BeTrue
+            Stop-TestProcess $peer
+            $path = Join-Path -Path $TestDrive -ChildPath 'partial.bin'
+            Receive-IpcMessage -Channel $alone -OutFile $path -TimeoutSeconds 60 -ErrorVariable errors -ErrorAction SilentlyContinue
+            $errors.Count | Should -Be 1
+            $errors[0].FullyQualifiedErrorId | Should -Be 'PeerDisconnected,PsIpc.Commands.ReceiveIpcMessageCommand'
+            $errors[0].Exception.Message | Should -BeLike '*middle of a message*'
+            (Get-Item -LiteralPath $path).Length | Should -Be 1MB
+        }
+
+        It 'a closed channel is ChannelClosed' {
+            Close-IpcChannel -Channel $server
+            { Receive-IpcMessage -Channel $server -Buffer ([byte[]]::new(8)) -TimeoutSeconds 1 } |
+                Should -Throw -ErrorId 'ChannelClosed,PsIpc.Commands.ReceiveIpcMessageCommand'
+        }
+
+        It 'a runspace blocked in Receive-IpcMessage -Buffer stops on PowerShell.Stop() and the message after it still arrives' {
+            $ps = [powershell]::Create()
+            try {
+                $null = $ps.AddScript({
+                        param($ModulePath, $Channel)
+                        Import-Module $ModulePath
+                        Receive-IpcMessage -Channel $Channel -Buffer ([byte[]]::new(16))
+                    }).AddArgument($env:PSIPC_MODULE_PATH).AddArgument($server)
+                $stop = Stop-WhenWaiting -PowerShell $ps -Channel $server
+                $stop.State | Should -Be 'Stopped'
+                $stop.Waiters | Should -Be 0
+                Send-IpcMessage -Channel $client -InputObject 'after the stop'
+                $buffer = [byte[]]::new(16)
+                $n = Receive-IpcMessage -Channel $server -Buffer $buffer -Count 1 -TimeoutSeconds 5
+                [System.Text.Encoding]::UTF8.GetString($buffer, 0, $n) | Should -Be 'after the stop'
+            }
+            finally {
+                $ps.Dispose()
+            }
+        }
+    }
+
     Context 'Tab completion' {
         It 'completes -Channel with the names of the open channels' {
             $prefix = 'psipctabr' + [guid]::NewGuid().ToString('N').Substring(0, 6)

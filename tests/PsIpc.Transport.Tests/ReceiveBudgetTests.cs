@@ -22,15 +22,15 @@ namespace PsIpc.Transport.Tests
             var frames = new List<Frame>();
 
             a.Feed(Wire.Header(4 * MiB, (byte)FrameType.Bytes), 0, FrameHeader.Size, frames);
-            a.Feed(new byte[MiB + MiB / 2], 0, MiB + MiB / 2, frames); // grows to 2 MiB
-            Assert.Equal(2 * MiB, budget.Used);
+            a.Feed(new byte[MiB + MiB / 2], 0, MiB + MiB / 2, frames); // staged 64 KiB at a time: less than half of it came
+            Assert.Equal(MiB + MiB / 2, budget.Used);
 
-            b.Feed(Wire.Header(4 * MiB, (byte)FrameType.Bytes), 0, FrameHeader.Size, frames); // a header alone takes 64 KiB
-            Assert.Equal(2 * MiB + 64 * 1024, budget.Used);
-            var refused = Assert.Throws<IpcException>(() => b.Feed(new byte[2 * MiB + MiB / 2], 0, 2 * MiB + MiB / 2, frames)); // would grow to 4 MiB
+            b.Feed(Wire.Header(4 * MiB, (byte)FrameType.Bytes), 0, FrameHeader.Size, frames); // a header alone takes nothing
+            Assert.Equal(MiB + MiB / 2, budget.Used);
+            var refused = Assert.Throws<IpcException>(() => b.Feed(new byte[2 * MiB + MiB / 2], 0, 2 * MiB + MiB / 2, frames)); // more than half: its 4 MiB
             Assert.Equal(IpcErrorKind.ServerBusy, refused.Kind);
             b.ReleaseBudget(); // the connection's end
-            Assert.Equal(2 * MiB, budget.Used);
+            Assert.Equal(MiB + MiB / 2, budget.Used);
 
             byte[] rest = new byte[4 * MiB - (MiB + MiB / 2)];
             a.Feed(rest, 0, rest.Length, frames);
@@ -48,7 +48,7 @@ namespace PsIpc.Transport.Tests
             var parser = new FrameParser(64 * MiB) { Budget = budget };
             var frames = new List<Frame>();
             parser.Feed(Wire.Header(60 * MiB, (byte)FrameType.Bytes), 0, FrameHeader.Size, frames);
-            Assert.Equal(64 * 1024, budget.Used); // not the announced 60 MiB, nor a megabyte
+            Assert.Equal(0, budget.Used); // not the announced 60 MiB: a header alone holds nothing until payload bytes come
 
             ArraySegment<byte> target = parser.DirectTarget(64 * 1024);
             parser.Advance(target.Count, frames);
@@ -87,7 +87,7 @@ namespace PsIpc.Transport.Tests
             Wire.SendAll(first, Wire.Frame(FrameType.Bytes, new byte[3 * MiB])); // complete, and nobody receives
             Assert.True(SpinWaitFor(() => server.MessagesReceived == 1 && options.ReceiveBudget.Used == 3 * MiB), $"used {options.ReceiveBudget.Used}");
             Wire.SendAll(second, Wire.Header(3 * MiB, (byte)FrameType.Bytes));
-            Wire.SendAll(second, new byte[MiB]); // grows past the 1 MiB left
+            Wire.SendAll(second, new byte[MiB + 64 * 1024]); // grows past the 1 MiB left (held 64 KiB at a time as it comes)
 
             Frame refusal = Wire.ReadFrame(second);
             Assert.Equal(FrameType.Error, refusal.Type);
@@ -107,13 +107,13 @@ namespace PsIpc.Transport.Tests
             using Socket first = Handshaken(server.Port);
             using Socket second = Handshaken(server.Port);
 
-            // The first makes the server hold the 4 MiB buffer of an unfinished message (it doubles as bytes
-            // come); the second's header alone then asks for 64 KiB, more than the 32 KiB left. (Only the
-            // header: unread bytes at the server's close would reset the connection before the Error frame.)
+            // The first makes the server hold the 4 MiB array of an unfinished message (taken once half of it has
+            // come); the second's first payload byte then asks for a 64 KiB chunk, more than the 32 KiB left. (One
+            // byte only: unread bytes at the server's close would reset the connection before the Error frame.)
             Wire.SendAll(first, Wire.Header(4 * MiB, (byte)FrameType.Bytes));
-            Wire.SendAll(first, new byte[MiB + MiB / 2]);
+            Wire.SendAll(first, new byte[2 * MiB]);
             Assert.True(SpinWaitFor(() => options.ReceiveBudget.Used == 4 * MiB), $"used {options.ReceiveBudget.Used}");
-            Wire.SendAll(second, Wire.Header(4 * MiB, (byte)FrameType.Bytes));
+            Wire.SendAll(second, Wire.Concat(Wire.Header(4 * MiB, (byte)FrameType.Bytes), new byte[1]));
 
             Frame refusal = Wire.ReadFrame(second);
             Assert.Equal(FrameType.Error, refusal.Type);
@@ -121,7 +121,7 @@ namespace PsIpc.Transport.Tests
             IpcException fault = Rx.NextFault(server);
             Assert.Equal(IpcErrorKind.ServerBusy, fault.Kind);
 
-            Wire.SendAll(first, new byte[4 * MiB - (MiB + MiB / 2)]);
+            Wire.SendAll(first, new byte[2 * MiB]);
             IpcMessage message = Rx.NextMessage(server);
             Assert.Equal(4 * MiB, message.Payload.Length);
             Assert.True(SpinWaitFor(() => options.ReceiveBudget.Used == 0), $"used {options.ReceiveBudget.Used}");

@@ -25,6 +25,12 @@ namespace PsIpc.Transport.Connections
             int max = Math.Max(1, _options.MaxMessageSize);
             _readBuffer = new byte[_framing.Kind == Sockets.SocketFraming.Raw ? Math.Min(BufferSize, max) : BufferSize];
             _frameReader = _framing.CreateReader(_options);
+            // Bytes waiting in the socket count as arrived: a large payload's array is then allocated once, at once.
+            if (_frameReader is FrameParser parser)
+            {
+                if (_connected.DirectSocketWrites) parser.PendingBytes = SocketPendingBytes;
+                parser.PeerIsTrusted = _connected.Identity.IsAuthenticated;
+            }
             IpcException? fault = null;
             bool halfClosed = false;
             try
@@ -139,6 +145,18 @@ namespace PsIpc.Transport.Connections
                 return true;
             }
             return stop;
+        }
+
+        private int SocketPendingBytes()
+        {
+            try
+            {
+                return _socket!.Available;
+            }
+            catch (Exception e) when (e is SocketException || e is ObjectDisposedException)
+            {
+                return 0;
+            }
         }
 
         // The framing's readers know no channel names: add ours.

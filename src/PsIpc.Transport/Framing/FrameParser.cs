@@ -14,17 +14,22 @@ namespace PsIpc.Transport.Framing
         private static readonly byte[] Empty = Array.Empty<byte>();
         private readonly byte[] _header = new byte[FrameHeader.Size];
         private int _headerFilled;
-        private byte[]? _payload;     // the frame being filled, once its header is known (may still grow)
+        private bool _inPayload;      // the header is known and the payload is being filled
+        private byte[]? _payload;     // the frame's own array (exactly its length), once it is allocated
+        private List<byte[]>? _staged; // before that: the payload's first bytes, in 64 KiB chunks (PayloadArrays)
         private int _payloadFilled;
         private int _payloadLength;   // what the header announced
 
-        // A header alone never makes the parser allocate more than this: the buffer grows as bytes arrive,
-        // so a peer announcing a huge message (within the limit) costs memory only for what it really sends.
+        // A payload is held at most at twice what arrived plus this step: a peer announcing a huge message
+        // (within the limit) costs memory only for what it really sends. Up to the step, a payload's array is
+        // allocated at its header; a larger one is staged in 64 KiB chunks until twice what arrived (in this
+        // parser, or waiting in the socket: PendingBytes) plus the step covers it, then allocated once, at its
+        // exact length, the staged bytes copied in and the rest read straight into it. Growing one array by
+        // doubling, as before, allocated about twice the message on the large object heap and copied as much.
         internal const int InitialPayloadCapacity = 1024 * 1024;
 
-        // With a shared budget (a socket server's clients), buffers grow with the bytes that really came:
-        // a header alone takes 64 KiB, and a buffer is at most twice what arrived plus 64 KiB, so holding
-        // much of the budget costs a client as many bytes sent.
+        // With a shared budget (a socket server's clients) the step is 64 KiB, so holding much of the budget
+        // costs a client as many bytes sent.
         internal const int BudgetedStep = 64 * 1024;
         private FrameType _type;
         private long _reserved;       // bytes of _payload taken from Budget
@@ -43,11 +48,28 @@ namespace PsIpc.Transport.Framing
         /// </summary>
         public Channels.ReceiveBudget? Budget { get; set; }
 
+        /// <summary>
+        /// Bytes that have arrived but not been read yet (the socket's receive queue), or null when unknown: they count
+        /// as arrived when the parser decides whether a large payload's array may be allocated.
+        /// </summary>
+        internal Func<int>? PendingBytes { get; set; }
+
+        /// <summary>
+        /// The peer is authenticated (same user, or it proved the secret): with a budget its payloads still count
+        /// against it, but take the 1 MiB step of a client, so a message of up to 1 MiB is allocated at its header and
+        /// read straight into its array. The 64 KiB step is for peers nobody vouches for, so that many of them
+        /// announcing large messages cannot fill the server's budget with headers alone.
+        /// </summary>
+        internal bool PeerIsTrusted { get; set; }
+
+        private int Step => Budget == null || PeerIsTrusted ? InitialPayloadCapacity : BudgetedStep;
+
         /// <summary>Gives back what the unfinished frame holds of <see cref="Budget"/>; call once reading has ended.</summary>
         public void ReleaseBudget()
         {
             Budget?.Release(_reserved);
             _reserved = 0;
+            ReturnStaged();
         }
 
         /// <summary>The largest message payload accepted (data frames).</summary>
@@ -68,16 +90,16 @@ namespace PsIpc.Transport.Framing
         private bool _firstFrameSeen;
 
         /// <summary>True while part of a frame has been seen and the rest is still missing.</summary>
-        public bool IsMidFrame => _headerFilled > 0 || _payload != null;
+        public bool IsMidFrame => _headerFilled > 0 || _inPayload;
 
         /// <summary>Bytes of the current partial frame received so far (header included).</summary>
         public long PartialBytes => _headerFilled + _payloadFilled;
 
         /// <summary>The payload buffer held for the current frame (0 between frames); what the fuzz tests bound.</summary>
-        internal int PayloadCapacity => _payload?.Length ?? 0;
+        internal int PayloadCapacity => _payload?.Length ?? (_staged?.Count ?? 0) * PayloadArrays.ChunkSize;
 
         /// <summary>The payload length the current frame's header announced (0 between frames).</summary>
-        internal int AnnouncedLength => _payload == null ? 0 : _payloadLength;
+        internal int AnnouncedLength => _inPayload ? _payloadLength : 0;
 
         /// <summary>Parses <paramref name="count"/> bytes, appending complete frames to <paramref name="frames"/>.</summary>
         /// <exception cref="IpcException">ProtocolError or MessageTooLarge; the stream is unusable afterwards.</exception>
@@ -85,7 +107,7 @@ namespace PsIpc.Transport.Framing
         {
             while (count > 0)
             {
-                if (_payload == null)
+                if (!_inPayload)
                 {
                     if (_headerFilled == 0 && count >= FrameHeader.Size)
                     {
@@ -109,8 +131,17 @@ namespace PsIpc.Transport.Framing
                 }
 
                 int n = Math.Min(_payloadLength - _payloadFilled, count);
-                EnsureCapacity(_payloadFilled + n);
-                Buffer.BlockCopy(buffer, offset, _payload, _payloadFilled, n);
+                if (_payload == null) AllocateWhenCovered(n);
+                if (_payload != null)
+                {
+                    Buffer.BlockCopy(buffer, offset, _payload, _payloadFilled, n);
+                }
+                else
+                {
+                    ArraySegment<byte> chunk = StagingSpace();
+                    n = Math.Min(n, chunk.Count);
+                    Buffer.BlockCopy(buffer, offset, chunk.Array!, chunk.Offset, n);
+                }
                 _payloadFilled += n;
                 offset += n;
                 count -= n;
@@ -125,10 +156,11 @@ namespace PsIpc.Transport.Framing
         /// </summary>
         public ArraySegment<byte> DirectTarget(int minimum)
         {
-            if (_payload == null || _payloadLength - _payloadFilled < minimum) return default;
-            long ahead = Budget == null ? InitialPayloadCapacity : Math.Max(BudgetedStep, Math.Max(minimum, _payloadFilled));
-            EnsureCapacity((int)Math.Min(_payloadFilled + ahead, _payloadLength));
-            return new ArraySegment<byte>(_payload, _payloadFilled, Math.Min(_payload.Length, _payloadLength) - _payloadFilled);
+            if (!_inPayload || _payloadLength - _payloadFilled < minimum) return default;
+            if (_payload == null) AllocateWhenCovered(0);
+            return _payload != null
+                ? new ArraySegment<byte>(_payload, _payloadFilled, _payloadLength - _payloadFilled)
+                : StagingSpace();
         }
 
         /// <summary>Accounts for <paramref name="count"/> bytes read into <see cref="DirectTarget"/>.</summary>
@@ -165,29 +197,55 @@ namespace PsIpc.Transport.Framing
             _headerFilled = FrameHeader.Size;
             _type = type;
             _payloadLength = (int)length;
-            int initial = Math.Min(_payloadLength, Budget == null ? InitialPayloadCapacity : BudgetedStep);
-            Reserve(initial);
-            _payload = length == 0 ? Empty : new byte[initial];
             _payloadFilled = 0;
+            _inPayload = true;
+            if (_payloadLength <= Step) Allocate(); // small enough to take at its header; larger ones are staged first
         }
 
-        /// <summary>Called only inside a frame, after <see cref="StartFrame"/> set the payload buffer.</summary>
-        private void EnsureCapacity(int needed)
+        // Allocates the payload's array once twice what arrived (in this parser, in the bytes being fed: ahead, or
+        // waiting in the socket) plus the step covers the announced length.
+        private void AllocateWhenCovered(int ahead)
         {
-            int length = _payload!.Length;
-            if (needed <= length) return;
-            int capacity = length;
-            while (capacity < needed) capacity = (int)Math.Min((long)capacity * 2, _payloadLength);
-            Reserve(capacity - length);
-            try
+            long arrived = (long)_payloadFilled + ahead;
+            if (2 * arrived + Step < _payloadLength && PendingBytes != null) arrived += Math.Max(0, PendingBytes());
+            if (2 * arrived + Step >= _payloadLength) Allocate();
+        }
+
+        // The payload's own array, at its exact length; what was staged is copied in and its chunks given back.
+        private void Allocate()
+        {
+            Reserve(_payloadLength - _reserved);
+            _payload = _payloadLength == 0 ? Empty : PayloadArrays.Rent(_payloadLength);
+            if (_staged == null) return;
+            int copied = 0;
+            foreach (byte[] chunk in _staged)
             {
-                Array.Resize(ref _payload, capacity);
+                int n = Math.Min(chunk.Length, _payloadFilled - copied);
+                Buffer.BlockCopy(chunk, 0, _payload, copied, n);
+                copied += n;
             }
-            catch (OutOfMemoryException e)
+            ReturnStaged();
+        }
+
+        // Where the next staged bytes go: the free end of the last chunk, or a new chunk (counted against the budget).
+        private ArraySegment<byte> StagingSpace()
+        {
+            _staged ??= new List<byte[]>();
+            int used = _payloadFilled - (_staged.Count - 1) * PayloadArrays.ChunkSize;
+            if (_staged.Count == 0 || used == PayloadArrays.ChunkSize)
             {
-                throw new IpcException(IpcErrorKind.MessageTooLarge,
-                    $"A {_payloadLength}-byte message does not fit in this process's memory.", null, e);
+                Reserve(PayloadArrays.ChunkSize);
+                _staged.Add(PayloadArrays.RentChunk());
+                used = 0;
             }
+            return new ArraySegment<byte>(_staged[_staged.Count - 1], used, PayloadArrays.ChunkSize - used);
+        }
+
+        private void ReturnStaged()
+        {
+            if (_staged == null) return;
+            foreach (byte[] chunk in _staged) PayloadArrays.ReturnChunk(chunk);
+            _staged = null;
         }
 
         private void Reserve(long bytes)
@@ -211,10 +269,12 @@ namespace PsIpc.Transport.Framing
         {
             // The payload keeps its share of the budget until the server hands the message out: complete
             // messages waiting for a receiver count against the server's bound as much as unfinished ones.
+            if (_payload == null) Allocate(); // not reached: staging ends long before the last byte (see AllocateWhenCovered)
             long held = _reserved;
             _reserved = 0;
-            frames.Add(new Frame(_type, _payload!, held)); // a frame is complete only after StartFrame set _payload
+            frames.Add(new Frame(_type, _payload!, held));
             _headerFilled = 0;
+            _inPayload = false;
             _payload = null;
             _payloadFilled = 0;
             _payloadLength = 0;

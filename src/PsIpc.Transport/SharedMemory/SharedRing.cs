@@ -247,7 +247,7 @@ namespace PsIpc.Transport.SharedMemory
                     {
                         throw Corrupt($"the record at {position} changed while it was taken");
                     }
-                    var payload = new byte[length];
+                    byte[] payload = PayloadArrays.Rent((int)length); // filled completely: need not be zeroed (and comes back from ReceiveInto)
                     CopyOut(payload, payload.Length, PayloadPosition(at));
                     into.Add(new IpcMessage((MessageFormat)format, payload, sender, receivedAt));
                     position += RecordSize(length);
@@ -278,7 +278,7 @@ namespace PsIpc.Transport.SharedMemory
                     throw new IpcException(IpcErrorKind.SharedMemoryCorrupt,
                         $"The queue '{_name}' is corrupt: a record changed while it was taken. Remove it and create it again.", _name);
                 }
-                var payload = new byte[length];
+                byte[] payload = PayloadArrays.Rent((int)length);
                 System.Buffer.BlockCopy(b, offset + RecordHeaderSize, payload, 0, (int)length);
                 into.Add(new IpcMessage((MessageFormat)format, payload, sender, receivedAt));
                 offset += (int)RecordSize(length);
