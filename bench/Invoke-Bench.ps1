@@ -26,7 +26,8 @@
 
 .PARAMETER Only
     Runs only these sections: Queue (rows 13-14: RabbitMQ, with a private broker started for them),
-    Request (row 15: Invoke-IpcRequest and IpcChannel.Request; its targets need row 4, so they read n/a).
+    Request (row 15: Invoke-IpcRequest and IpcChannel.Request; its targets need row 4, so they read n/a),
+    Scale (row 16: 1,000 and 10,000 concurrent clients of one socket server; builds bench/RawSocket).
     Without -Only every row runs.
 
 .EXAMPLE
@@ -37,7 +38,7 @@ param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '../output/PsIpc'),
     [switch] $Quick,
     [string] $OutputPath = (Join-Path $PSScriptRoot '../docs/benchmarks.md'),
-    [ValidateSet('Queue', 'Request')] [string[]] $Only
+    [ValidateSet('Queue', 'Request', 'Scale')] [string[]] $Only
 )
 
 Set-StrictMode -Version 3.0
@@ -50,6 +51,7 @@ $script:WorkerRoot = Join-Path $PSScriptRoot 'workers'
 . (Join-Path $PSScriptRoot 'lib/BenchSharedMemory.ps1')   # rows 10-12
 . (Join-Path $PSScriptRoot 'lib/BenchQueue.ps1')          # rows 13-14
 . (Join-Path $PSScriptRoot 'lib/BenchRequest.ps1')        # row 15
+. (Join-Path $PSScriptRoot 'lib/BenchScale.ps1')          # row 16
 
 # Messages per run. Anchors that are much faster or slower than PsIpc get counts that keep each run
 # between about half a second and five seconds; rates are per message, so counts need not match.
@@ -842,6 +844,8 @@ function Export-MarkdownReport {
     $lines.Add('')
     $lines.AddRange([string[]]((Get-RequestMethodNotes) -split '\r?\n'))
     $lines.Add('')
+    $lines.AddRange([string[]]((Get-ScaleMethodNotes) -split '\r?\n'))
+    $lines.Add('')
     $lines.Add('## Caveats')
     $lines.Add('')
     $lines.AddRange([string[]]((Get-CaveatNotes) -split '\r?\n'))
@@ -868,8 +872,14 @@ if (-not $Only) {
     $script:ShmAnchorBuildError = Build-ShmAnchor
     $script:RawSocketBuildError = Build-RawSocketAnchor
 }
-elseif (-not $PSBoundParameters.ContainsKey('OutputPath')) {
-    $OutputPath = Join-Path $script:RepoRoot "output/bench-$(($Only | Sort-Object -Unique) -join '-').md"
+else {
+    if ($Only -contains 'Scale') {
+        Write-Host 'Building the load generator' -ForegroundColor Cyan
+        $script:RawSocketBuildError = Build-RawSocketAnchor
+    }
+    if (-not $PSBoundParameters.ContainsKey('OutputPath')) {
+        $OutputPath = Join-Path $script:RepoRoot "output/bench-$(($Only | Sort-Object -Unique) -join '-').md"
+    }
 }
 
 if (-not $Only) {
@@ -888,11 +898,13 @@ if (-not $Only) {
 }
 if (-not $Only -or $Only -contains 'Queue') { Measure-QueueRows }
 if (-not $Only -or $Only -contains 'Request') { Measure-Request }
+if (-not $Only -or $Only -contains 'Scale') { Measure-Scale }
 
 $facts = Get-MachineFacts
 $targets = @(if (-not $Only) { @(Get-Targets) + @(Get-SharedMemoryTargets) + @(Get-ContextRatios) }) +
     @(if (-not $Only -or $Only -contains 'Queue') { Get-QueueTargets }) +
-    @(if (-not $Only -or $Only -contains 'Request') { Get-RequestTargets })
+    @(if (-not $Only -or $Only -contains 'Request') { Get-RequestTargets }) +
+    @(if (-not $Only -or $Only -contains 'Scale') { Get-ScaleTargets })
 Write-ConsoleReport -Facts $facts -Targets $targets
 Export-MarkdownReport -Facts $facts -Targets $targets -Path $OutputPath
 Write-Host ("Wrote {0} ({1:N0} s in all)" -f [IO.Path]::GetFullPath($OutputPath), $totalClock.Elapsed.TotalSeconds)
