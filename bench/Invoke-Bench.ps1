@@ -840,12 +840,19 @@ function Export-MarkdownReport {
         $lines.AddRange([string[]]((Get-SharedMemoryMethodNotes) -split '\r?\n'))
         $lines.Add('')
     }
-    $lines.AddRange([string[]]((Get-QueueMethodNotes) -split '\r?\n'))
-    $lines.Add('')
-    $lines.AddRange([string[]]((Get-RequestMethodNotes) -split '\r?\n'))
-    $lines.Add('')
-    $lines.AddRange([string[]]((Get-ScaleMethodNotes) -split '\r?\n'))
-    $lines.Add('')
+    # Only the notes of the sections that ran (a section's notes may read what only its run sets, e.g. the pika version).
+    if (-not $Only -or $Only -contains 'Queue') {
+        $lines.AddRange([string[]]((Get-QueueMethodNotes) -split '\r?\n'))
+        $lines.Add('')
+    }
+    if (-not $Only -or $Only -contains 'Request') {
+        $lines.AddRange([string[]]((Get-RequestMethodNotes) -split '\r?\n'))
+        $lines.Add('')
+    }
+    if (-not $Only -or $Only -contains 'Scale') {
+        $lines.AddRange([string[]]((Get-ScaleMethodNotes) -split '\r?\n'))
+        $lines.Add('')
+    }
     $lines.Add('## Caveats')
     $lines.Add('')
     $lines.AddRange([string[]]((Get-CaveatNotes) -split '\r?\n'))

@@ -11,7 +11,7 @@ $script:ScaleRepetitions = if ($Quick) { 1 } else { 3 }
 # What the row promises (docs/benchmarks.md, docs/architecture.md): threads and memory of the server process at
 # 10,000 clients, whatever the machine; a thread or two per connection would be 10,000 or 20,000.
 $script:ScaleMaxThreads = 100
-$script:ScaleMaxWorkingSetMiB = 1024
+$script:ScaleMaxWorkingSetMiB = 512
 
 $script:RowScale = '16. concurrent clients at scale (1k and 10k clients)'
 
