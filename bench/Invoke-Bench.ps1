@@ -27,7 +27,8 @@
 .PARAMETER Only
     Runs only these sections: Queue (rows 13-14: RabbitMQ, with a private broker started for them),
     Request (row 15: Invoke-IpcRequest and IpcChannel.Request; its targets need row 4, so they read n/a),
-    Bulk (rows 3, 11 and 16: 1 MiB messages, the C# ceiling, Receive-IpcMessage -Buffer).
+    Bulk (rows 3, 11 and 16: 1 MiB messages, the C# ceiling, Receive-IpcMessage -Buffer),
+    Scale (row 17: 1,000 and 10,000 concurrent clients of one socket server; builds bench/RawSocket).
     Without -Only every row runs.
 
 .EXAMPLE
@@ -38,7 +39,7 @@ param(
     [string] $ModulePath = (Join-Path $PSScriptRoot '../output/PsIpc'),
     [switch] $Quick,
     [string] $OutputPath = (Join-Path $PSScriptRoot '../docs/benchmarks.md'),
-    [ValidateSet('Queue', 'Request', 'Bulk')] [string[]] $Only
+    [ValidateSet('Queue', 'Request', 'Bulk', 'Scale')] [string[]] $Only
 )
 
 Set-StrictMode -Version 3.0
@@ -52,6 +53,7 @@ $script:WorkerRoot = Join-Path $PSScriptRoot 'workers'
 . (Join-Path $PSScriptRoot 'lib/BenchQueue.ps1')          # rows 13-14
 . (Join-Path $PSScriptRoot 'lib/BenchRequest.ps1')        # row 15
 . (Join-Path $PSScriptRoot 'lib/BenchBulk.ps1')           # row 16
+. (Join-Path $PSScriptRoot 'lib/BenchScale.ps1')          # row 17
 
 # Messages per run. Anchors that are much faster or slower than PsIpc get counts that keep each run
 # between about half a second and five seconds; rates are per message, so counts need not match.
@@ -858,6 +860,10 @@ function Export-MarkdownReport {
         $lines.AddRange([string[]]((Get-BulkMethodNotes) -split '\r?\n'))
         $lines.Add('')
     }
+    if (-not $Only -or $Only -contains 'Scale') {
+        $lines.AddRange([string[]]((Get-ScaleMethodNotes) -split '\r?\n'))
+        $lines.Add('')
+    }
     $lines.Add('## Caveats')
     $lines.Add('')
     $lines.AddRange([string[]]((Get-CaveatNotes) -split '\r?\n'))
@@ -892,6 +898,10 @@ else {
         $script:ShmAnchorBuildError = Build-ShmAnchor
         $script:RawBulkBuildError = Build-RawBulkAnchor
     }
+    if ($Only -contains 'Scale') {
+        Write-Host 'Building the load generator' -ForegroundColor Cyan
+        $script:RawSocketBuildError = Build-RawSocketAnchor
+    }
     if (-not $PSBoundParameters.ContainsKey('OutputPath')) {
         $OutputPath = Join-Path $script:RepoRoot "output/bench-$(($Only | Sort-Object -Unique) -join '-').md"
     }
@@ -919,6 +929,7 @@ elseif ($Only -contains 'Bulk') {
 }
 if (-not $Only -or $Only -contains 'Queue') { Measure-QueueRows }
 if (-not $Only -or $Only -contains 'Request') { Measure-Request }
+if (-not $Only -or $Only -contains 'Scale') { Measure-Scale }
 
 $facts = Get-MachineFacts
 $targets = @(if (-not $Only) { @(Get-Targets) + @(Get-SharedMemoryTargets) + @(Get-BulkTargets) + @(Get-ContextRatios) }) +
@@ -926,7 +937,8 @@ $targets = @(if (-not $Only) { @(Get-Targets) + @(Get-SharedMemoryTargets) + @(G
             @(Get-BytesTargets) + @(Get-ShmHandoffTargets) + @(Get-BulkTargets)
         }) +
     @(if (-not $Only -or $Only -contains 'Queue') { Get-QueueTargets }) +
-    @(if (-not $Only -or $Only -contains 'Request') { Get-RequestTargets })
+    @(if (-not $Only -or $Only -contains 'Request') { Get-RequestTargets }) +
+    @(if (-not $Only -or $Only -contains 'Scale') { Get-ScaleTargets })
 Write-ConsoleReport -Facts $facts -Targets $targets
 Export-MarkdownReport -Facts $facts -Targets $targets -Path $OutputPath
 Write-Host ("Wrote {0} ({1:N0} s in all)" -f [IO.Path]::GetFullPath($OutputPath), $totalClock.Elapsed.TotalSeconds)

@@ -15,6 +15,9 @@
 //     per client come first. Timed from the first timed request to the last reply. Closes every
 //     connection (psipc: Goodbye first), writes "<readyFile>.done", prints {"messages", "seconds",
 //     "errors", "clients", "connectSeconds"}.
+//
+//   dotnet RawSocket.dll scale ...
+//     The scale row's load generator (Scale.cs): thousands of PsIpc clients, some active, some slow, some idle.
 using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
@@ -36,11 +39,16 @@ internal static class Program
         try
         {
             if (args.Length == 2 && args[0] == "server") return await Server(args[1]);
+            if (args.Length == 6 && args[0] == "scale")
+            {
+                return await Scale.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]));
+            }
             if ((args.Length == 5 || args.Length == 6) && args[0] == "clients" && (args[2] == "raw" || args[2] == "psipc"))
             {
                 return await Clients(args[1], args[2] == "psipc", int.Parse(args[3]), int.Parse(args[4]), args.Length == 6 ? int.Parse(args[5]) : 0);
             }
-            Console.Error.WriteLine("usage: RawSocket server <readyFile> | clients <readyFile> <raw|psipc> <clients> <roundTripsPerClient> [warmUp]");
+            Console.Error.WriteLine("usage: RawSocket server <readyFile> | clients <readyFile> <raw|psipc> <clients> <roundTripsPerClient> [warmUp]" +
+                " | scale <readyFile> <clients> <rounds> <idlePercent> <slowPercent>");
             return 2;
         }
         catch (Exception e)

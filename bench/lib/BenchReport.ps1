@@ -11,6 +11,8 @@ $script:UnitValue = @{
     'trips/s'  = { param($r) $r.messages / $r.seconds }
     'errors'   = { param($r) $r.errors }
     's'        = { param($r) $r.seconds }
+    'threads'  = { param($r) $r.peakThreads }
+    'MiB'      = { param($r) $r.workingSet / 1MB }
 }
 
 function Measure-Repeated {
@@ -81,6 +83,8 @@ function Format-Figure {
         'GB/s' { 'N2' }
         'µs/trip' { 'N1' }
         'MiB peak' { 'N1' }
+        'MiB' { 'N1' }
+        'threads' { 'N0' }
         'trips/s' { 'N0' }
         'errors' { 'N0' }
         's' { 'N1' }

@@ -20,6 +20,7 @@ namespace PsIpc.Transport.Channels
         private bool _completed;
         private int _waitingTakers;
         private int _waitingAdders;
+        private System.Threading.Tasks.TaskCompletionSource<bool>? _room; // adders that wait without a thread (AddWhileRoom)
 
         private struct Entry
         {
@@ -113,6 +114,34 @@ namespace PsIpc.Transport.Channels
         }
 
         /// <summary>
+        /// Adds items from <paramref name="start"/> on, in order, while there is room, without waiting; returns the index of
+        /// the first item not added (items.Count: all were). When some were left, <paramref name="room"/> completes once
+        /// items were taken or the queue was completed: an adder on the thread pool awaits it instead of blocking a thread.
+        /// </summary>
+        /// <exception cref="InvalidOperationException">The queue was completed.</exception>
+        internal int AddWhileRoom(IList<T> items, int start, Func<T, long> sizeOf, out System.Threading.Tasks.Task? room)
+        {
+            room = null;
+            lock (_gate)
+            {
+                if (_completed) throw new InvalidOperationException("The queue is completed.");
+                while (start < items.Count)
+                {
+                    long size = sizeOf(items[start]);
+                    if (!HasRoomFor(size))
+                    {
+                        _room ??= new System.Threading.Tasks.TaskCompletionSource<bool>(System.Threading.Tasks.TaskCreationOptions.RunContinuationsAsynchronously);
+                        room = _room.Task;
+                        break;
+                    }
+                    Enqueue(items[start], size);
+                    start++;
+                }
+                return start;
+            }
+        }
+
+        /// <summary>
         /// Takes up to <paramref name="max"/> items into <paramref name="into"/>, waiting for at least one.
         /// Returns the number taken: 0 when the deadline passed, -1 when completed and empty.
         /// </summary>
@@ -134,6 +163,7 @@ namespace PsIpc.Transport.Channels
                     n++;
                 }
                 if (_waitingAdders > 0) Monitor.PulseAll(_gate);
+                SignalRoom();
                 return n;
             }
         }
@@ -175,6 +205,7 @@ namespace PsIpc.Transport.Channels
             {
                 _completed = true;
                 Monitor.PulseAll(_gate);
+                SignalRoom();
             }
         }
 
@@ -189,8 +220,17 @@ namespace PsIpc.Transport.Channels
                 _items.Clear();
                 _bytes = 0;
                 Monitor.PulseAll(_gate);
+                SignalRoom();
                 return left;
             }
+        }
+
+        // Under the lock. The continuations run on the thread pool (RunContinuationsAsynchronously), not in here.
+        private void SignalRoom()
+        {
+            if (_room == null) return;
+            _room.TrySetResult(true);
+            _room = null;
         }
 
         private bool HasRoomFor(long size) =>

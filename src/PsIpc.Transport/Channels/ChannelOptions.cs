@@ -36,6 +36,13 @@ namespace PsIpc.Transport.Channels
         /// <summary>How long Close waits for queued messages to be written. 30 s.</summary>
         public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+        /// <summary>
+        /// Servers: how many connections at a time read on a thread of their own (the lowest latency: the kernel wakes
+        /// the reader itself); the others read and write asynchronously on the thread pool, so a server's threads do
+        /// not grow with its clients. 16; 0: every connection on the thread pool (what the tests of that path set).
+        /// </summary>
+        internal int ReaderThreads { get; set; } = 16;
+
         public ChannelOptions Clone() => (ChannelOptions)MemberwiseClone();
 
         /// <summary>One line a person reads: sizes in KiB/MiB, times in s/min (what Format-List shows for a channel's Options).</summary>

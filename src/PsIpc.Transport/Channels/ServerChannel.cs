@@ -26,6 +26,7 @@ namespace PsIpc.Transport.Channels
         private readonly uint? _userId;
         private Thread? _acceptThread;
         private long _accepted, _refused, _connectionErrors, _idleClosed;
+        private int _readerThreads; // connections with a reader thread now (at most Options.ReaderThreads); under _gate
         private IpcException? _lastConnectionError;
 
         /// <param name="sweepIdle">Whether connections idle for Options.IdleTimeout are closed (socket servers).</param>
@@ -307,6 +308,9 @@ namespace PsIpc.Transport.Channels
                     return;
                 }
                 if (MessageFraming.HasHandshake) _pending.Add(connection);
+                // The first few connections read on threads of their own; the rest on the thread pool (no thread each).
+                connection.ReadsOnThreadPool = _readerThreads >= Options.ReaderThreads;
+                if (!connection.ReadsOnThreadPool) _readerThreads++;
             }
             connection.Start(); // Line/Raw: open at once, through OnOpened
         }
@@ -341,6 +345,7 @@ namespace PsIpc.Transport.Channels
             {
                 _live.Remove(connection);
                 _pending.Remove(connection);
+                if (!connection.ReadsOnThreadPool) _readerThreads--;
                 live = _live.Count;
                 Monitor.PulseAll(_gate);
             }

@@ -9,15 +9,16 @@ using PsIpc.Transport.Framing;
 
 namespace PsIpc.Transport.Connections
 {
-    // The receive path: the reader thread cuts frames with the framing's reader and hands batches of messages to
-    // the owner's bounded queue; when that is full it stops reading, and the peer's writes block: back-pressure.
+    // The receive path: the reader thread (or the thread pool's read loop, .ReadAsync.cs) cuts frames with the
+    // framing's reader and hands batches of messages to the owner's bounded queue; when that is full it stops
+    // reading, and the peer's writes block: back-pressure.
     internal sealed partial class MessageConnection
     {
         private long _bytesReceived;
         private IFrameReader? _frameReader;   // the stream's parser state: used by whoever holds the read turn
         private byte[]? _readBuffer;
-        private readonly List<Frame> _frames = new List<Frame>(256);
-        private readonly List<IpcMessage> _messages = new List<IpcMessage>(256);
+        private readonly List<Frame> _frames = new List<Frame>(); // grow with the batches: 10,000 idle connections hold little
+        private readonly List<IpcMessage> _messages = new List<IpcMessage>();
         private long _lastReceivedTicks = Stopwatch.GetTimestamp(); // the start counts as activity
 
         private void ReadLoop()
@@ -93,8 +94,6 @@ namespace PsIpc.Transport.Connections
         {
             IFrameReader reader = _frameReader!;
             byte[] buffer = _readBuffer!;
-            List<Frame> frames = _frames;
-            List<IpcMessage> messages = _messages;
             // Inside a large payload, read straight into it: one copy less, and far fewer reads.
             ArraySegment<byte> direct;
             try
@@ -110,6 +109,21 @@ namespace PsIpc.Transport.Connections
             int n = direct.Count > 0
                 ? _stream.Read(direct.Array!, direct.Offset, direct.Count)
                 : _stream.Read(buffer, 0, buffer.Length);
+            bool stop = ConsumeRead(n, direct.Count > 0, buffer, ref fault, ref halfClosed, out IpcException? tellPeer);
+            Deliver(_messages);
+            if (tellPeer != null) SendErrorFrame(tellPeer);
+            return stop;
+        }
+
+        // What one read completed: frames cut and dispatched into _messages, not yet delivered. True when the peer will send
+        // nothing more (end of stream, goodbye, error) or the stream is unusable; fault says why, if it failed; tellPeer is
+        // an error to send the peer once the messages before it were delivered. Shared by both read loops.
+        private bool ConsumeRead(int n, bool intoDirect, byte[]? buffer, ref IpcException? fault, ref bool halfClosed, out IpcException? tellPeer)
+        {
+            IFrameReader reader = _frameReader!;
+            List<Frame> frames = _frames;
+            List<IpcMessage> messages = _messages;
+            tellPeer = null;
             _bytesReceived += n;
             frames.Clear();
             if (n == 0)
@@ -123,25 +137,23 @@ namespace PsIpc.Transport.Connections
                     messages.Add(IpcMessage.ForEndOfInput(SenderView!));
                     Interlocked.CompareExchange(ref _phase, (int)Phase.HalfClosed, (int)Phase.Open);
                 }
-                Deliver(messages);
                 return true;
             }
             IpcException? parseError = null;
             try
             {
-                if (direct.Count > 0) reader.Advance(n, frames);
-                else reader.Feed(buffer, 0, n, frames);
+                if (intoDirect) reader.Advance(n, frames);
+                else reader.Feed(buffer!, 0, n, frames);
             }
             catch (IpcException e)
             {
                 parseError = Named(e); // the frames before the bad one still count
             }
             bool stop = Dispatch(frames, messages, ref fault);
-            Deliver(messages);
             if (parseError != null)
             {
                 fault = parseError;
-                SendErrorFrame(parseError);
+                tellPeer = parseError;
                 return true;
             }
             return stop;
@@ -272,6 +284,7 @@ namespace PsIpc.Transport.Connections
             }
             Interlocked.CompareExchange(ref _phase, (int)Phase.Open, (int)Phase.Opening);
             _opened.Set();
+            if (_isServerSide) SendHello(); // before anything read after the client's hello is answered
             return true;
         }
 
@@ -303,17 +316,24 @@ namespace PsIpc.Transport.Connections
         private void SendErrorFrame(IpcException error)
         {
             if (!_framing.HasHandshake) return; // Line and Raw have no way to say why: the peer sees the end of the stream
-            // A server that accepted the hello answers with its own first; an error right after must not
-            // overtake it (the writer thread sends the hello, this is the reader thread).
-            if (_isServerSide && _opened.IsSet && !_helloSent)
-            {
-                SpinWait.SpinUntil(() => _helloSent || _writerDone.IsSet, 1000);
-            }
+            // A server that accepted the hello answered with its own first (AcceptHello, on this read path); if that
+            // failed, the connection is broken and nothing more can be said.
+            if (_isServerSide && _opened.IsSet && !_helloSent) return;
+            // The turn may be held by a drain whose peer does not read: wait a moment, then let the end speak for itself.
+            // Nor block in write(): the read loop may be a thread-pool thread.
+            if (!TakeWriteTurn(Deadline.After(TimeSpan.FromSeconds(1)))) return;
             try
             {
-                WriteControlFrame(FrameType.Error, ErrorFrame.Encode(error.Kind, error.Message));
+                if (_socket == null || _socket.Poll(0, SelectMode.SelectWrite))
+                {
+                    WriteControlFrame(FrameType.Error, ErrorFrame.Encode(error.Kind, error.Message));
+                }
             }
-            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { }
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException || e is InvalidOperationException) { }
+            finally
+            {
+                ReleaseWriteTurn();
+            }
         }
     }
 }

@@ -22,11 +22,14 @@ namespace PsIpc.Transport.Connections
 
     /// <summary>
     /// One message connection over a byte stream, whatever carries it (a pipe, a TCP or Unix socket, after any TLS
-    /// or secret stage) and whatever its framing (the PsIpc protocol, Line, Raw). It owns a reader thread, a
-    /// writer thread that batches what piles up, and an inline path that writes a sporadic small message on the
-    /// caller's thread (Kestrel's shape: separate receive and send loops, one shutdown, abort cancels the
-    /// pending read). One phase value changes atomically and one shutdown reason is kept.
-    /// Files: this one (state and lifecycle), .Write.cs (send path), .Read.cs (receive path), .Requests.cs (request/reply).
+    /// or secret stage) and whatever its framing (the PsIpc protocol, Line, Raw). It reads on a reader thread or, on
+    /// a server with many clients, asynchronously on the thread pool; it writes a sporadic small message inline on
+    /// the caller's thread and everything else through a drain started on the thread pool when frames are queued
+    /// (Kestrel's shape: separate receive and send loops, one shutdown, abort cancels the pending read). One phase
+    /// value changes atomically and one shutdown reason is kept.
+    /// Files: this one (state and lifecycle), .Write.cs (send path), .Drain.cs (write turn, drain, hello), .Read.cs
+    /// (receive path), .ReadAsync.cs (the thread pool's read loop), .CallerRead.cs (a requester reads its reply),
+    /// .Requests.cs (request/reply).
     /// </summary>
     [SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable",
         Justification = "Its life ends in Shutdown, which releases the stream and the timer. The events and the token source are " +
@@ -55,6 +58,8 @@ namespace PsIpc.Transport.Connections
         private readonly ManualResetEventSlim _opened = new ManualResetEventSlim(false);
         private readonly ManualResetEventSlim _readerDone = new ManualResetEventSlim(false);
         private Thread? _reader;
+        private bool _readsOnPool;    // no reader thread: ReadLoopAsync (set by the owner before Start)
+        private bool _readerStarted;
         private Timer? _handshakeTimer;
         private int _phase = (int)Phase.Opening;
         private int _reason = (int)ShutdownReason.None;
@@ -107,6 +112,17 @@ namespace PsIpc.Transport.Connections
 
         public DateTime ConnectedAt { get; } = DateTime.Now;
 
+        /// <summary>
+        /// Reads asynchronously on the thread pool instead of on a reader thread of its own, and writes asynchronously:
+        /// no thread per connection. A server's connections beyond its first few (see ServerChannel). Set before Start;
+        /// clients keep their reader thread, which their requesters' read turn is built on.
+        /// </summary>
+        public bool ReadsOnThreadPool
+        {
+            get => _readsOnPool;
+            set => _readsOnPool = value && _isServerSide;
+        }
+
         public bool IsEnded => Volatile.Read(ref _phase) == (int)Phase.Ended;
 
         /// <summary>Why the connection ended, if it failed; null while it works or after a clean end.</summary>
@@ -142,9 +158,14 @@ namespace PsIpc.Transport.Connections
             {
                 _handshakeTimer = new Timer(_ => OnHandshakeTimeout(), null, _options.HandshakeTimeout, Timeout.InfiniteTimeSpan);
             }
-            _writer = new Thread(WriteLoop, 256 * 1024) { IsBackground = true, Name = $"PsIpc writer {ChannelName}#{Id}" };
+            if (_framing.HasHandshake && !_isServerSide) SendHello(); // a client speaks first; a server answers once it accepted the client's
+            _readerStarted = true;
+            if (_readsOnPool)
+            {
+                _ = ReadLoopAsync(); // runs here until its first read waits
+                return true;
+            }
             _reader = new Thread(ReadLoop, 256 * 1024) { IsBackground = true, Name = $"PsIpc reader {ChannelName}#{Id}" };
-            _writer.Start();
             _reader.Start();
             return true;
         }
@@ -172,6 +193,7 @@ namespace PsIpc.Transport.Connections
                 return;
             }
             _outbound.Complete();
+            EnsureDrain(); // writes what is queued, then the goodbye
             if (_writerDone.Wait(deadline.RemainingMilliseconds))
             {
                 if (_framing.LingersOnClose)
@@ -191,7 +213,7 @@ namespace PsIpc.Transport.Connections
             ShutdownStream();
             PulseFlushWaiters();
             // Never started, or half-closed (the reader left without ending it): nobody else will report the end.
-            if (_reader == null || _readerDone.IsSet) End(Fault);
+            if (!_readerStarted || _readerDone.IsSet) End(Fault);
         }
 
         /// <summary>
@@ -200,7 +222,7 @@ namespace PsIpc.Transport.Connections
         /// </summary>
         public void Expire(IpcException reason)
         {
-            if (_framing.HasHandshake && _helloSent && _socket != null && Monitor.TryEnter(_writeLock))
+            if (_framing.HasHandshake && _helloSent && _socket != null && TryTakeWriteTurn())
             {
                 try
                 {
@@ -212,7 +234,7 @@ namespace PsIpc.Transport.Connections
                 catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { }
                 finally
                 {
-                    Monitor.Exit(_writeLock);
+                    ReleaseWriteTurn();
                 }
             }
             Abort(reason);
@@ -246,6 +268,7 @@ namespace PsIpc.Transport.Connections
             Volatile.Write(ref _phase, (int)Phase.Ended); // first, so that a writer woken below says nothing more
             _handshakeTimer?.Dispose();
             _outbound.CompleteAndClear(); // the peer is gone: what is still queued can no longer be delivered
+            _writerDone.Set(); // nor will anything else be written: a Close need not wait for a drain
             try { _abort.Cancel(); } catch (ObjectDisposedException) { }
             PulseFlushWaiters();
             FailPendingRequests(Fault);
