@@ -201,8 +201,9 @@ namespace PsIpc.Transport.Connections
                 try { _socket?.Shutdown(SocketShutdown.Send); } catch (SocketException) { } catch (ObjectDisposedException) { }
             }
             catch (OperationCanceledException) { }
-            // InvalidOperationException: a NetworkStream whose socket can no longer write ("does not support writing");
-            // the fuzzer hit it on the writer thread, where anything uncaught ends the whole process.
+            // InvalidOperationException: what NetworkStream.Write throws when another thread disposes it during the call
+            // ("does not support writing"; the CI fuzz run's crash). ShutdownStream now disposes only between writes, but
+            // past its bounded wait it disposes anyway, and anything uncaught on this thread ends the whole process.
             catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException || e is InvalidOperationException)
             {
                 if (!IsEnded)
