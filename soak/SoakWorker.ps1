@@ -39,6 +39,7 @@ Set-StrictMode -Version 3.0
 Import-Module $ModulePath
 
 $script:Errors = 0
+$script:BatchNumber = 0
 $script:FirstErrors = [System.Collections.Generic.List[string]]::new()
 function Add-SoakError([string] $Text) {
     $script:Errors++
@@ -55,16 +56,34 @@ $maxBytes = if ($Transport -eq 'Udp') { 8KB } else { 64KB }
 
 function New-SoakBatch {
     # A batch of $BatchSize messages: strings of 16 B to 4 KiB, byte arrays of 0 to $maxBytes, and objects.
+    # Each message carries the batch's number (-Tag; byte arrays in their first 4 bytes, so at least 4 long), so that
+    # a UDP client can tell a late echo of an earlier batch from an echo of this one (Get-SoakTag).
+    param([int] $Tag)
     $text = [System.Collections.Generic.List[object]]::new()
     $objects = [System.Collections.Generic.List[object]]::new()
     for ($i = 0; $i -lt $BatchSize; $i++) {
         switch ($i % 3) {
-            0 { $text.Add('soak-' + ('x' * $random.Next(11, 4096))) }
-            1 { $bytes = [byte[]]::new($random.Next(0, $maxBytes)); $random.NextBytes($bytes); $text.Add($bytes) }
-            2 { $objects.Add([pscustomobject]@{ Id = $i; Name = "item-$i"; At = [DateTime]::UtcNow; Tags = @('a', 'b'); Size = $random.Next() }) }
+            0 { $text.Add("soak-$Tag-" + ('x' * $random.Next(11, 4096))) }
+            1 { $bytes = [byte[]]::new($random.Next(4, $maxBytes)); $random.NextBytes($bytes); [BitConverter]::GetBytes($Tag).CopyTo($bytes, 0); $text.Add($bytes) }
+            2 { $objects.Add([pscustomobject]@{ Id = $i; Batch = $Tag; Name = "item-$i"; At = [DateTime]::UtcNow; Tags = @('a', 'b'); Size = $random.Next() }) }
         }
     }
     [pscustomobject]@{ Text = $text.ToArray(); Objects = $objects.ToArray(); Count = $text.Count + $objects.Count }
+}
+
+function Get-SoakTag($message) {
+    # The batch number New-SoakBatch put into a message (or its echo); -1 when it has none.
+    if ($message -is [byte[]]) { if ($message.Length -ge 4) { return [BitConverter]::ToInt32($message, 0) } return -1 }
+    if ($message -is [string]) { if ($message -match '^soak-(\d+)-') { return [int]$Matches[1] } return -1 }
+    if ($null -ne $message -and $message.PSObject.Properties['Batch']) { return [int]$message.Batch }
+    -1
+}
+
+function Test-SoakEcho($want, $got) {
+    # Each echo is its request: the same text, a byte array of the same length, an object with the same Id.
+    if ($want -is [byte[]]) { return $got -is [byte[]] -and $got.Length -eq $want.Length }
+    if ($want -is [string]) { return $got -is [string] -and $got -eq $want }
+    $null -ne $got -and $null -ne $got.PSObject.Properties['Id'] -and $got.Id -eq $want.Id
 }
 
 # Objects go as CliXml where the peer is authenticated (pipe, Unix socket, shared memory), as JSON elsewhere.
@@ -147,29 +166,45 @@ function Invoke-ClientBatch($channel) {
         $done.Reads = 1
         return $done
     }
-    $batch = New-SoakBatch
+    $script:BatchNumber++
+    $batch = New-SoakBatch -Tag $script:BatchNumber
     $batch.Text | Send-IpcMessage $channel -TimeoutSeconds 30
     $batch.Objects | Send-IpcMessage $channel -Format $objectFormat -TimeoutSeconds 30
     $done.Sent = $batch.Count
-    if ($Transport -in 'Pipe', 'Tcp', 'Unix', 'Udp') {
-        $replies = @(Receive-IpcMessage $channel -Count $batch.Count -TimeoutSeconds $(if ($Transport -eq 'Udp') { 2 } else { 30 }) -ErrorAction SilentlyContinue -ErrorVariable receiveErrors)
-        $done.Received = $replies.Count
-        if ($replies.Count -eq $batch.Count -and $Transport -ne 'Udp') {   # UDP: a late echo of a batch may come with the next
-            # Each echo is its request: the same text, a byte array of the same length, an object with the same Id.
-            $requests = @($batch.Text) + @($batch.Objects)
-            for ($i = 0; $i -lt $requests.Count; $i++) {
-                $want = $requests[$i]; $got = $replies[$i]
-                $same = if ($want -is [byte[]]) { $got -is [byte[]] -and $got.Length -eq $want.Length }
-                elseif ($want -is [string]) { $got -is [string] -and $got -eq $want }
-                else { $null -ne $got -and $got.PSObject.Properties['Id'] -and $got.Id -eq $want.Id }
-                if (-not $same) { Add-SoakError "echo $i of a batch was not its request ($($want.GetType().Name) -> $(if ($null -eq $got) { 'null' } else { $got.GetType().Name }))"; break }
+    if ($Transport -notin 'Pipe', 'Tcp', 'Unix', 'Udp') { return $done }
+    $requests = @($batch.Text) + @($batch.Objects)
+    if ($Transport -eq 'Udp') {
+        # UDP may lose a datagram either way (counted, not an error), and an echo later than the 2 s waited for arrives
+        # with a later batch: it is recognised by its batch number and set aside (it was counted lost with its own).
+        # This batch's echoes must come in the order sent, the missing ones left out.
+        $replies = [System.Collections.Generic.List[object]]::new()
+        $until = [DateTime]::UtcNow.AddSeconds(2)
+        while ($replies.Count -lt $batch.Count) {
+            $left = ($until - [DateTime]::UtcNow).TotalSeconds
+            if ($left -le 0) { break }
+            foreach ($r in @(Receive-IpcMessage $channel -Count ($batch.Count - $replies.Count) -TimeoutSeconds $left -ErrorAction SilentlyContinue)) {
+                if ((Get-SoakTag $r) -eq $script:BatchNumber) { $replies.Add($r) }
             }
         }
-        else {
-            # UDP may lose a datagram either way: counted, not an error. Anything else is.
-            if ($Transport -eq 'Udp') { $done.Lost = $batch.Count - $replies.Count }
-            else { Add-SoakError "$($batch.Count - $replies.Count) replies missing: $(@($receiveErrors | ForEach-Object FullyQualifiedErrorId) -join ', ')" }
+        $done.Received = $replies.Count
+        $done.Lost = $batch.Count - $replies.Count
+        $next = 0
+        foreach ($got in $replies) {
+            while ($next -lt $requests.Count -and -not (Test-SoakEcho $requests[$next] $got)) { $next++ }
+            if ($next -ge $requests.Count) { Add-SoakError "a UDP echo came out of the order of its batch ($($got.GetType().Name))"; break }
+            $next++
         }
+        return $done
+    }
+    $replies = @(Receive-IpcMessage $channel -Count $batch.Count -TimeoutSeconds 30 -ErrorAction SilentlyContinue -ErrorVariable receiveErrors)
+    $done.Received = $replies.Count
+    if ($replies.Count -ne $batch.Count) {
+        Add-SoakError "$($batch.Count - $replies.Count) replies missing: $(@($receiveErrors | ForEach-Object FullyQualifiedErrorId) -join ', ')"
+        return $done
+    }
+    for ($i = 0; $i -lt $requests.Count; $i++) {
+        $want = $requests[$i]; $got = $replies[$i]
+        if (-not (Test-SoakEcho $want $got)) { Add-SoakError "echo $i of a batch was not its request ($($want.GetType().Name) -> $(if ($null -eq $got) { 'null' } else { $got.GetType().Name }))"; break }
     }
     $done
 }

@@ -141,6 +141,23 @@ for _ in range(2):
         }
     }
 
+    Context 'Order of a script block''s replies' {
+        It 'handles each client''s datagrams one at a time, in arrival order: three clients at once each get their echoes in the order sent' {
+            # Several workers take the three clients' datagrams, interleaved, from the server's one queue; a random pause
+            # in the handler would let a later datagram of a client overtake an earlier one if the server allowed it.
+            # (Loopback neither reorders nor drops these few datagrams, so arrival order is sending order here.)
+            $srv = Start-IpcSocketServer -Udp -ThrottleLimit 4 -ScriptBlock { param($m) Start-Sleep -Milliseconds (Get-Random -Maximum 10); $m }
+            $clients = @(1..3 | ForEach-Object { Connect-IpcSocket -Udp -Port $srv.Port })
+            foreach ($i in 1..40) { foreach ($k in 0..2) { Send-IpcMessage $clients[$k] "c$k-$i" } }
+            foreach ($k in 0..2) {
+                $echoes = @(Receive-IpcMessage $clients[$k] -Count 40 -TimeoutSeconds 60)
+                $echoes | Should -Be @(1..40 | ForEach-Object { "c$k-$_" }) -Because "client $k's echoes come in the order of its datagrams"
+            }
+            $srv.DatagramsDropped | Should -Be 0
+            $srv.Handler.Workers | Should -BeGreaterThan 1 -Because 'several workers served the three clients at once'
+        }
+    }
+
     Context 'Bad input' {
         It 'a message larger than one datagram fails with MessageTooLarge before anything is sent' {
             $srv = Start-IpcSocketServer -Udp

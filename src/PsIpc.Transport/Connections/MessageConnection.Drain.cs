@@ -26,6 +26,7 @@ namespace PsIpc.Transport.Connections
         private bool _writeBusy;     // the turn is held
         private bool _drainQueued;   // a drain was queued to the thread pool and has not started yet
         private bool _writingOver;   // the goodbye was written, or writing failed: the turn is never given back
+        private int _writeTurnThread; // the managed thread id of a synchronous holder of the turn (see ShutdownStream)
         private List<OutgoingFrame>? _drainBatch;
 
         private bool TryTakeWriteTurn()
@@ -34,6 +35,7 @@ namespace PsIpc.Transport.Connections
             {
                 if (_writeBusy) return false;
                 _writeBusy = true;
+                _writeTurnThread = Environment.CurrentManagedThreadId;
                 return true;
             }
         }
@@ -52,6 +54,27 @@ namespace PsIpc.Transport.Connections
                     Monitor.Wait(_writeLock, ms);
                 }
                 _writeBusy = true;
+                _writeTurnThread = Environment.CurrentManagedThreadId;
+                return true;
+            }
+        }
+
+        // For ShutdownStream: the turn, so that the stream is disposed between writes, never under one. Waits at most
+        // until the deadline for a writer to finish (its socket is shut down by then, so it fails at once); takes
+        // nothing when writing is over (nobody writes any more) or this thread holds the turn itself.
+        private bool TakeTurnForDispose(Deadline deadline)
+        {
+            lock (_writeLock)
+            {
+                while (_writeBusy && !_writingOver && _writeTurnThread != Environment.CurrentManagedThreadId)
+                {
+                    int ms = deadline.RemainingMilliseconds;
+                    if (ms == 0) return false;
+                    Monitor.Wait(_writeLock, ms);
+                }
+                if (_writeBusy) return false;
+                _writeBusy = true;
+                _writeTurnThread = Environment.CurrentManagedThreadId;
                 return true;
             }
         }
@@ -62,6 +85,7 @@ namespace PsIpc.Transport.Connections
             lock (_writeLock)
             {
                 _writeBusy = false;
+                _writeTurnThread = 0;
                 Monitor.PulseAll(_writeLock);
                 if (!HasWorkForDrain()) return;
                 _drainQueued = true;

@@ -63,7 +63,9 @@ namespace PsIpc.Transport.Connections
                 }
             }
             catch (OperationCanceledException) { }
-            catch (InvalidOperationException) { } // the owner's queue was completed: it closed
+            // The owner's queue was completed (it closed); or the stream was disposed during a read (NetworkStream.Read's
+            // "does not support reading", the read side of the race ShutdownStream describes): the end was decided already.
+            catch (InvalidOperationException) { }
             catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
             {
                 fault = ReadFailure(e);

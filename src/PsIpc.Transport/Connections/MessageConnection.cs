@@ -37,6 +37,7 @@ namespace PsIpc.Transport.Connections
     internal sealed partial class MessageConnection
     {
         private const int BufferSize = 64 * 1024;
+        private const int ShutdownLockWaitMilliseconds = 2000; // see ShutdownStream: a safety net, normally microseconds
         private static int s_nextId;
 
         private enum Phase
@@ -276,9 +277,32 @@ namespace PsIpc.Transport.Connections
             ShutdownStream();
         }
 
+        // Ends the stream, from whichever thread ends the connection (the reader at the peer's end, Abort, Expire, the
+        // handshake timer) while the writer may be writing. Disposing a stream under a running Write is not safe:
+        // NetworkStream.Write checks "disposed" and then "writable", and Dispose clears both in that order, so a
+        // Dispose landing between the two checks makes Write throw InvalidOperationException ("The stream does not
+        // support writing") instead of ObjectDisposedException. That crashed the CI fuzz run's test host: a server's
+        // writer was sending its hello while the reader, at the client's end of stream, disposed the stream.
+        // Every write to the stream holds the write turn, so the stream is disposed holding it, between writes. A writer
+        // blocked in write() (a peer that does not read) holds the turn: shutting the socket down first makes its
+        // write fail at once (and a blocked read return 0), so the turn comes free. The wait is bounded all the same:
+        // past it the stream is disposed as before, and the writer's catch copes with what that throws.
         private void ShutdownStream()
         {
-            try { _stream.Dispose(); } catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { }
+            bool took = false;
+            try
+            {
+                if (_socket != null)
+                {
+                    try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
+                    took = TakeTurnForDispose(Deadline.After(TimeSpan.FromMilliseconds(ShutdownLockWaitMilliseconds)));
+                }
+                try { _stream.Dispose(); } catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { }
+            }
+            finally
+            {
+                if (took) ReleaseWriteTurn();
+            }
         }
     }
 }
