@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Net.Sockets;
@@ -91,6 +92,7 @@ namespace PsIpc.Fuzz.Tests
                 client.ReceiveTimeout = (int)Fuzz.Patience.TotalMilliseconds;
                 client.SendTimeout = (int)Fuzz.Patience.TotalMilliseconds;
                 client.Connect(new UnixDomainSocketEndPoint(server.Path!));
+                var sending = Stopwatch.StartNew();
                 try
                 {
                     foreach (var (offset, count) in Streams.Chunks(c.Stream.Length, c.Splits))
@@ -100,9 +102,15 @@ namespace PsIpc.Fuzz.Tests
                     }
                     client.Shutdown(SocketShutdown.Send);
                 }
-                catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted)
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted ||
+                    (e.SocketErrorCode == SocketError.TimedOut && sending.Elapsed < Fuzz.Patience / 2))
                 {
                     // The server closed the connection (an error, a goodbye) before it had everything: it read no more.
+                    // With a SendTimeout set, .NET on Linux reports a send into a socket whose peer shut down or closed
+                    // as TimedOut (110) at once (measured: 1 ms), not as a reset: a TimedOut long before the timeout is
+                    // that close. (CI found it: a 123,932-byte stream whose early frame was too large for a 1,000-byte
+                    // maximum; corpus connection/finding-server-closes-while-client-sends.bin.) A real hang still
+                    // fails: the send then times out only after the whole timeout.
                 }
                 // The server closes its end only after its reader has handed everything over: then the client reads the end.
                 var buffer = new byte[65536];
