@@ -156,15 +156,19 @@ namespace PsIpc.Transport.Connections
             catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException || e is InvalidOperationException ||
                 e is OperationCanceledException)
             {
+                batch.Clear(); // the turn is still ours (StopWriting keeps it): nobody else uses the list
                 StopWriting(e);
             }
             catch (Exception e)
             {
+                batch.Clear();
                 StopWriting(e); // anything else ends this connection, never the process
             }
             finally
             {
-                batch.Clear();
+                // Not batch.Clear() here: on the way out of an empty queue the turn was given back already, and the next
+                // drain (same list) may be writing it: clearing it then threw "Collection was modified" in that drain's
+                // enumeration, which ended the connection (found by Bench row 8's Unix socket sender).
                 if (buffer != null) BufferPool.Return(buffer);
                 PulseFlushWaiters();
             }
