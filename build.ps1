@@ -272,6 +272,22 @@ function Get-XUnitCount {
     }
 }
 
+function Get-XUnitFailure {
+    # The failed tests of a VSTest .trx file: name, the head of the message and the lines of the output that
+    # name a seed (CsCheck prints the one to replay), so the tail of a CI log says what failed.
+    param([string] $Trx)
+    $doc = [xml](Get-Content -LiteralPath $Trx -Raw)
+    foreach ($result in $doc.SelectNodes("//*[local-name()='UnitTestResult']")) {
+        if ($result.GetAttribute('outcome') -in 'Passed', 'NotExecuted', 'Inconclusive') { continue }
+        $message = $result.SelectSingleNode(".//*[local-name()='ErrorInfo']/*[local-name()='Message']")
+        $stdout = $result.SelectSingleNode(".//*[local-name()='StdOut']")
+        $text = if ($message) { $message.InnerText } else { '' }
+        if ($text.Length -gt 1500) { $text = $text.Substring(0, 1500) + ' ...' }
+        $seeds = if ($stdout) { @($stdout.InnerText -split "`n" | Where-Object { $_ -match '(?i)seed' } | Select-Object -First 3) } else { @() }
+        [pscustomobject]@{ Name = $result.GetAttribute('testName'); Message = $text; Seeds = $seeds }
+    }
+}
+
 function Invoke-Test {
     Invoke-Build
     $null = New-Item -ItemType Directory -Force -Path $TestResults
@@ -291,6 +307,7 @@ function Invoke-Test {
         if (Test-Path -LiteralPath $trx) {
             $counts = Get-XUnitCount $trx
             foreach ($key in $counts.Keys) { $xunit[$key] = $counts[$key] }
+            if ($counts.Failed) { $xunit.Failures = @(Get-XUnitFailure $trx) }
         }
         else { $xunit.Problem = "no results (dotnet test exited with $code)" }
         $runs.Add($xunit)
@@ -443,6 +460,12 @@ finally {
 if ($script:TestRuns) {
     $runs = $script:TestRuns
     Write-Host ''
+    foreach ($r in $runs) {
+        foreach ($f in $r.Failures) {
+            Write-Host "[-] $($r.Name): $($f.Name)"
+            foreach ($line in @($f.Message -split "`n") + $f.Seeds) { Write-Host "      $($line.TrimEnd())" }
+        }
+    }
     foreach ($r in $runs) {
         $note = if ($r.Problem) { "  <- $($r.Problem), counted as 1 failed" } else { '' }
         Write-Host ("  {0,-12} passed {1}, failed {2}, skipped {3}{4}" -f $r.Name, $r.Passed, $r.Failed, $r.Skipped, $note)
