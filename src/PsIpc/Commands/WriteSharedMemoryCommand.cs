@@ -87,29 +87,9 @@ namespace PsIpc.Commands
 
         private void Publish(object? value)
         {
-            byte[] payload;
-            MessageFormat wireFormat;
-            try
-            {
-                payload = _codec.Encode(value, Format, Depth, out wireFormat);
-                if (wireFormat == MessageFormat.CliXml && value != null) WarnIfCut(value);
-            }
-            catch (Exception e) when (PayloadCodec.IsEncodeFailure(e))
-            {
-                WriteError(ErrorMapping.ToErrorRecord(e, "EncodeFailed", ErrorCategory.InvalidData, value));
-                return;
-            }
+            if (!EncodingCmdlet.TryEncode(this, _codec, _depthProbe, value, Format, Depth, "is published",
+                out byte[] payload, out MessageFormat wireFormat)) return;
             Run(segment => segment.WriteValue(wireFormat, payload, DeadlineFrom(TimeoutSeconds), CancelToken));
-        }
-
-        private void WarnIfCut(object value)
-        {
-            // The probe looks at PowerShell objects; a value given as itself (-InputObject @{...}) or the array
-            // of several pipeline items is wrapped so that it is checked as the serializer will see it.
-            string? cut = _depthProbe.FindCut(value is PSObject ? value : PSObject.AsPSObject(value), Depth);
-            if (cut == null) return;
-            string? type = value is PSObject pso && pso.TypeNames.Count > 0 ? pso.TypeNames[0] : value?.GetType().FullName;
-            WriteWarning($"Objects of type {type} are cut at -Depth {Depth}: '{cut}' is published without its properties, as its ToString() text. Use a larger -Depth to keep it.");
         }
 
         private void Run(Action<SharedMemorySegment> write)
