@@ -81,8 +81,10 @@ function Get-RequestTargets {
 function Get-RequestMethodNotes {
     $values = @{ Cmdlet = $script:RequestCounts.Cmdlet.ToString('N0', $script:Invariant); Method = $script:RequestCounts.Method.ToString('N0', $script:Invariant) }
     $text = @'
-Row 15, **request/reply in one call**, timed by the asking pwsh over N round trips after 500 untimed ones, each
-run in two fresh processes over a named pipe (bench/workers/PsIpcRequestServer.ps1, PsIpcRequestClient.ps1).
+Row 15, **request/reply in one call**, timed by the asking pwsh over N round trips after untimed ones (at least
+500 and at least 3 s, the same for the floor loop: the runtime's tiered JIT recompiles the hot methods of
+PowerShell and the module during a loop's first seconds, which a loop of a few thousand trips would otherwise
+mostly time), each run in two fresh processes over a named pipe (bench/workers/PsIpcRequestServer.ps1, PsIpcRequestClient.ps1).
 Servers: the script-block server `New-IpcPipe -MaxClients 1 -ScriptBlock { param($message) $message }`, and a
 compiled echo: a C# loop (Add-Type) over the channel contract, `Receive` then `Reply(request, ...)`, no
 PowerShell per message. Clients: a script loop `$reply = Invoke-IpcRequest $pipe 'ping'` (<<Cmdlet>> round

@@ -27,6 +27,7 @@ namespace PsIpc.Transport.Channels
         private Thread? _acceptThread;
         private long _accepted, _refused, _connectionErrors, _idleClosed;
         private int _readerThreads; // connections with a reader thread now (at most Options.ReaderThreads); under _gate
+        private MessageConnection? _soleLive; // the only live connection, if there is exactly one; set under _gate
         private IpcException? _lastConnectionError;
 
         /// <param name="sweepIdle">Whether connections idle for Options.IdleTimeout are closed (socket servers).</param>
@@ -333,6 +334,7 @@ namespace PsIpc.Transport.Channels
                 }
                 Interlocked.Increment(ref _accepted);
                 _live.Add(connection);
+                Volatile.Write(ref _soleLive, _live.Count == 1 ? connection : null);
                 Monitor.PulseAll(_gate);
                 return null;
             }
@@ -345,6 +347,7 @@ namespace PsIpc.Transport.Channels
             {
                 _live.Remove(connection);
                 _pending.Remove(connection);
+                Volatile.Write(ref _soleLive, _live.Count == 1 ? _live[0] : null);
                 if (!connection.ReadsOnThreadPool) _readerThreads--;
                 live = _live.Count;
                 Monitor.PulseAll(_gate);

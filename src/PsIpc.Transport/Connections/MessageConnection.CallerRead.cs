@@ -22,8 +22,11 @@ namespace PsIpc.Transport.Connections
     // writes for a sender: the reply then costs no wake-up of the reader thread and no hand-over to the waiting
     // thread (each 10-20 us on a loaded machine). Whoever holds the turn reads; the reader thread takes it only
     // after poll() says there are bytes, and parks while requesters have been reading in the last few
-    // milliseconds, so a request loop does not wake it at all. Only for clients of the PsIpc framing over a plain
-    // socket (no TLS stage: the socket must show the stream's bytes); servers make no requests.
+    // milliseconds, so a request loop does not wake it at all. Only for the PsIpc framing over a plain socket (no
+    // TLS stage: the socket must show the stream's bytes). On a server the same turn lets a receiver read the
+    // requests of its only client itself (ReadForReceiver), once that client has shown it waits for answers (a
+    // Request frame, or a message after this end answered the one before): the handler then answers on the thread that
+    // read the request, with no hand-over from the reader thread. One-way streams never switch it on.
     internal sealed partial class MessageConnection
     {
         // How long the reader thread stays parked after a requester last read: beyond it, it reads again (messages
@@ -42,8 +45,15 @@ namespace PsIpc.Transport.Connections
         private int _turnWaiters;        // requesters waiting for their reply or the turn
         private ReadEnd? _readEnded;     // a requester's read found the end: the reader thread finishes
         private long _lastCallerRead;
+        private bool _peerRequested;          // server: the peer waits for answers (a Request, or a message after our answer)
+        private volatile bool _receiverReads; // server: a receiver may read (set by the reader thread only, between reads)
 
-        private bool CallerReads => !_isServerSide && _socket != null && _connected.DirectSocketWrites && _framing.HasHandshake;
+        // Whether reading goes through the turn. A server connection's reader thread switches it on itself, at the top of
+        // its loop, after its peer's first request: until then it is the only reader, so nobody reads beside it.
+        private bool CallerReads => _socket != null && _connected.DirectSocketWrites && _framing.HasHandshake && (!_isServerSide || _receiverReads);
+
+        // A thread waiting for its own reply reads: clients only (a server drops the replies of its clients).
+        private bool RequesterReads => !_isServerSide && CallerReads;
 
         /// <summary>A Receive is waiting: the reader thread must not stay parked for requesters.</summary>
         public void WakeReader()
@@ -64,8 +74,9 @@ namespace PsIpc.Transport.Connections
             {
                 lock (_readGate)
                 {
+                    // Inside a frame the rest is the reader thread's: a requester or receiver never reads there.
                     while (_readEnded == null && !_abort.IsCancellationRequested &&
-                        (_readBusy || (!_readerWanted && Stopwatch.GetTimestamp() - _lastCallerRead < ParkTicks)))
+                        (_readBusy || (!_readerWanted && !_frameReader!.IsMidFrame && Stopwatch.GetTimestamp() - _lastCallerRead < ParkTicks)))
                     {
                         _readerParked = true;
                         Monitor.Wait(_readGate, 2);
@@ -195,6 +206,87 @@ namespace PsIpc.Transport.Connections
                 }
             }
             return true;
+        }
+
+        /// <summary>
+        /// Server side, for a receiver that found its server's queue empty while this is its only connection: reads the
+        /// socket on the receiver's thread while the client's requests keep coming. True after one read (what it
+        /// completed is in the owner's queue); false when the receiver should wait for the reader thread instead: the
+        /// client has made no request, another thread reads, a large frame is under way, nothing came for a moment (the
+        /// reader thread then reads again), the deadline passed, or the connection ended.
+        /// </summary>
+        public bool ReadForReceiver(Deadline deadline, CancellationToken cancellationToken)
+        {
+            if (!_receiverReads) return false;
+            lock (_readGate)
+            {
+                if (_readEnded != null || _readBusy || !MayReadHere())
+                {
+                    _readerWanted = true; // the reader thread reads what comes (and must not stay parked for us)
+                    Monitor.PulseAll(_readGate);
+                    return false;
+                }
+                _readBusy = true;
+            }
+            bool read = false;
+            try
+            {
+                read = ReadOnceAsReceiver(deadline, cancellationToken);
+            }
+            finally
+            {
+                // Read: the reader thread stays parked (a request loop wakes it not at all); not read: it reads from now on.
+                lock (_readGate) _readerWanted = !read;
+                ReleaseReadTurn(byCaller: read);
+            }
+            return read;
+        }
+
+        // Holding the turn: waits for bytes at most ParkTicks (and the deadline), then reads once. False when nothing came.
+        private bool ReadOnceAsReceiver(Deadline deadline, CancellationToken cancellationToken)
+        {
+            long quietUntil = Stopwatch.GetTimestamp() + ParkTicks;
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                long left = quietUntil - Stopwatch.GetTimestamp();
+                int ms = deadline.RemainingMilliseconds;
+                if (left <= 0 || ms == 0) return false;
+                // Socket.Poll waits whole milliseconds on Unix (less is a poll that returns at once): round up.
+                long waitMs = (left * 1000 + Stopwatch.Frequency - 1) / Stopwatch.Frequency;
+                if (ms > 0 && ms < waitMs) waitMs = ms;
+                IpcException? fault = null;
+                bool halfClosed = false;
+                bool stop;
+                try
+                {
+                    if (!_socket!.Poll((int)waitMs * 1000, SelectMode.SelectRead)) continue;
+                    stop = ReadOnce(ref fault, ref halfClosed);
+                }
+                catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+                {
+                    fault = ReadFailure(e);
+                    stop = true;
+                }
+                catch (InvalidOperationException)
+                {
+                    stop = true; // the owner's queue was completed: it closed
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    stop = true; // this connection was aborted while its messages waited for room: not the receiver's Ctrl+C
+                }
+                if (stop)
+                {
+                    // The reader thread ends the connection (once, in its own way), as after a requester's read.
+                    lock (_readGate)
+                    {
+                        _readEnded ??= new ReadEnd(fault);
+                        Monitor.PulseAll(_readGate);
+                    }
+                }
+                return true;
+            }
         }
 
         // A requester reads only what cannot block its delivery: never inside a frame (a large message is the

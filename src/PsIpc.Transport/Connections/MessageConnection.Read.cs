@@ -20,6 +20,7 @@ namespace PsIpc.Transport.Connections
         private readonly List<Frame> _frames = new List<Frame>(); // grow with the batches: 10,000 idle connections hold little
         private readonly List<IpcMessage> _messages = new List<IpcMessage>();
         private long _lastReceivedTicks = Stopwatch.GetTimestamp(); // the start counts as activity
+        private long _writtenAtLastMessage = -1; // frames written when the peer's last plain message came (server)
 
         private void ReadLoop()
         {
@@ -38,6 +39,8 @@ namespace PsIpc.Transport.Connections
             {
                 while (true)
                 {
+                    // Between reads, where nobody else can be reading yet: from here on a receiver may read too.
+                    if (_peerRequested && !_receiverReads) _receiverReads = true;
                     if (CallerReads)
                     {
                         // A requester may read the socket itself (see .CallerRead.cs): read only holding the turn.
@@ -248,9 +251,19 @@ namespace PsIpc.Transport.Connections
                     if (message != null) messages.Add(message);
                     return false;
                 default:
+                    if (_isServerSide && !_peerRequested) NoteAnswersBetween();
                     messages.Add(new IpcMessage((MessageFormat)frame.Type, frame.Payload, SenderView!) { BudgetHeld = frame.BudgetHeld });
                     return false;
             }
+        }
+
+        // A plain message that comes after this end wrote something since the previous one: the peer waits for answers
+        // (a Send/Receive loop, a client without correlation ids), so a receiver may read it as for Request frames.
+        private void NoteAnswersBetween()
+        {
+            long written = Interlocked.Read(ref _framesWritten);
+            if (_writtenAtLastMessage >= 0 && written > _writtenAtLastMessage) _peerRequested = true;
+            _writtenAtLastMessage = written;
         }
 
         private bool AcceptHello(Frame frame, ref IpcException? fault)

@@ -42,7 +42,7 @@ namespace PsIpc.Transport.Connections
             try
             {
                 Enqueue(new OutgoingFrame(FrameType.Request, payload, pending.Id, (FrameType)format), deadline, cancellationToken);
-                bool answered = CallerReads ? WaitReadingMyself(pending, deadline, cancellationToken) : pending.Wait(deadline, cancellationToken);
+                bool answered = RequesterReads ? WaitReadingMyself(pending, deadline, cancellationToken) : pending.Wait(deadline, cancellationToken);
                 return answered ? pending.Result() : null;
             }
             finally
@@ -149,6 +149,7 @@ namespace PsIpc.Transport.Connections
             {
                 if (id == 0) throw MalformedCorrelated(frame.Type, "has the correlation id 0");
                 lock (_requestGate) _unanswered.AddLast(id);
+                if (_isServerSide) _peerRequested = true; // its reader thread lets a receiver read from now on (.CallerRead.cs)
                 message.BudgetHeld = frame.BudgetHeld;
                 return message;
             }

@@ -15,9 +15,9 @@ namespace PsIpc.Transport.Connections
     {
         private const int MaxBatch = 4096;
 
-        // A frame this small, sent when the connection has been idle this long, is written on the caller's
-        // thread: a request/reply loop then pays no thread hand-off. Streams of messages still go through the
-        // drain, which batches them.
+        // A frame this small, sent when the connection has been idle this long (a Request or Reply frame: at any
+        // time), is written on the caller's thread: a request/reply loop then pays no thread hand-off. Streams of
+        // messages still go through the drain, which batches them.
         private const int InlineMaxFrame = 4096;
         private static readonly long InlineIdleTicks = Stopwatch.Frequency / 50000; // 20 us
 
@@ -144,7 +144,10 @@ namespace PsIpc.Transport.Connections
             long now = Stopwatch.GetTimestamp();
             long last = _lastEnqueueTicks;
             _lastEnqueueTicks = now;
-            if (_socket == null || !_connected.DirectSocketWrites || !_helloSent || now - last < InlineIdleTicks) return false;
+            if (_socket == null || !_connected.DirectSocketWrites || !_helloSent) return false;
+            // A request or its reply is written inline however soon it follows the last frame: its peer waits for it,
+            // and a fast request loop (trips under 20 us) would otherwise pay a thread-pool hop per frame.
+            if (now - last < InlineIdleTicks && !frame.IsCorrelated) return false;
             int size = _framing.EncodedSize(frame);
             if (size > InlineMaxFrame) return false;
             if (!TryTakeWriteTurn()) return false;
