@@ -143,6 +143,8 @@ namespace PsIpc.Transport.SharedMemory
             // caller cannot deliver (Select-Object -First, Ctrl+C) goes back into the ring (ReturnUnreceived), in
             // reach of every consumer.
             BeginUse();
+            // A poll (deadline already passed) takes a large record in one go; otherwise its array is made outside the lock.
+            var large = new SharedRing.LargeTarget { MayAllocate = deadline.HasExpired };
             try
             {
                 bool spun = false, spinNext = false;
@@ -168,8 +170,8 @@ namespace PsIpc.Transport.SharedMemory
                     int signal = 0;
                     try
                     {
-                        taken = _ring.Read(into, max, ReceiveBatchBytes, this, out bytes, out wakeProducers, out copied);
-                        if (taken == 0)
+                        taken = _ring.Read(into, max, ReceiveBatchBytes, this, ref large, out bytes, out wakeProducers, out copied);
+                        if (taken == 0 && large.Wanted == 0)
                         {
                             // Before the first sleep, a short spin: a producer that is writing right now would
                             // otherwise pay a wake-up (a system call, and a context switch here) every message or two.
@@ -182,6 +184,15 @@ namespace PsIpc.Transport.SharedMemory
                         ExitLock();
                     }
                     if (spinNext) continue;
+                    if (large.Wanted > 0)
+                    {
+                        // A large record and no array of its length: make one now, without the lock, and take it then
+                        // (a second miss, another consumer having taken that record, rents under the lock).
+                        if (large.Array != null) PayloadArrays.Return(large.Array);
+                        large.Array = PayloadArrays.RentTouched(large.Wanted);
+                        large.MayAllocate = true;
+                        continue;
+                    }
                     if (taken > 0)
                     {
                         if (wakeProducers) SharedWait.WakeAll(_ring.SpaceSignal);
@@ -203,6 +214,7 @@ namespace PsIpc.Transport.SharedMemory
             }
             finally
             {
+                if (large.Array != null) PayloadArrays.Return(large.Array); // unused: kept for the next message of its length
                 EndUse();
             }
         }
