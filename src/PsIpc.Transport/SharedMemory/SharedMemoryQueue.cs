@@ -22,6 +22,7 @@ namespace PsIpc.Transport.SharedMemory
         private const long SpinMicroseconds = 50;
 
         private readonly SharedRing _ring;
+        private int _largeLength; // the length of the last large record this channel found: likely the next one's
         [ThreadStatic] private static byte[][]? t_one; // SendCore's one-message batch, per thread: no allocation per message
 
         internal SharedMemoryQueue(string name, bool created, SharedMapping mapping, long capacity, ChannelOptions? options)
@@ -147,6 +148,10 @@ namespace PsIpc.Transport.SharedMemory
             var large = new SharedRing.LargeTarget { MayAllocate = deadline.HasExpired };
             try
             {
+                // A stream of large messages is mostly of one length: made before the first look, the array usually
+                // fits, and one acquisition of the lock takes the record (a miss costs a second one, as below).
+                int expected = Volatile.Read(ref _largeLength);
+                if (expected > 0 && !large.MayAllocate) large.Array = PayloadArrays.RentTouched(expected);
                 bool spun = false, spinNext = false;
                 while (true)
                 {
@@ -186,6 +191,7 @@ namespace PsIpc.Transport.SharedMemory
                     if (spinNext) continue;
                     if (large.Wanted > 0)
                     {
+                        Volatile.Write(ref _largeLength, large.Wanted);
                         // A large record and no array of its length: make one now, without the lock, and take it then
                         // (a second miss, another consumer having taken that record, rents under the lock).
                         if (large.Array != null) PayloadArrays.Return(large.Array);
@@ -195,6 +201,7 @@ namespace PsIpc.Transport.SharedMemory
                     }
                     if (taken > 0)
                     {
+                        if (large.Array != null) Volatile.Write(ref _largeLength, 0); // small ones came: stop guessing
                         if (wakeProducers) SharedWait.WakeAll(_ring.SpaceSignal);
                         if (copied.Count > 0) _ring.Unpack(copied, into, this);
                         CountReceived(taken, bytes);
