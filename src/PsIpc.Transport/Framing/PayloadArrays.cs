@@ -34,6 +34,7 @@ namespace PsIpc.Transport.Framing
         private const int UninitializedMinimum = 2048;
 
         internal const int ChunkSize = 64 * 1024;
+        private const int TouchStride = 4096; // the smallest page size: every page gets at least one write
         private const int RetainedChunks = 64; // 4 MiB
 
         private static readonly Func<int, bool, byte[]>? s_uninitialized = FindUninitializedAllocator();
@@ -74,6 +75,18 @@ namespace PsIpc.Transport.Framing
             }
             byte[] array = AllocateUninitialized(length);
             if (length <= PooledMaximum) s_ours.Add(array, s_mark);
+            return array;
+        }
+
+        /// <summary>
+        /// As <see cref="Rent"/>, with every page of the array touched: the memory of a new large array is mapped in on
+        /// its first touch, a page fault per page, which costs more than copying a payload into it. A caller that copies
+        /// into the array while holding a lock that others wait for takes those faults here, before the lock.
+        /// </summary>
+        public static byte[] RentTouched(int length)
+        {
+            byte[] array = Rent(length);
+            for (int i = 0; i < array.Length; i += TouchStride) array[i] = 0;
             return array;
         }
 

@@ -22,6 +22,7 @@ namespace PsIpc.Transport.SharedMemory
         private const long SpinMicroseconds = 50;
 
         private readonly SharedRing _ring;
+        private int _largeLength; // the length of the last large record this channel found: likely the next one's
         [ThreadStatic] private static byte[][]? t_one; // SendCore's one-message batch, per thread: no allocation per message
 
         internal SharedMemoryQueue(string name, bool created, SharedMapping mapping, long capacity, ChannelOptions? options)
@@ -143,8 +144,14 @@ namespace PsIpc.Transport.SharedMemory
             // caller cannot deliver (Select-Object -First, Ctrl+C) goes back into the ring (ReturnUnreceived), in
             // reach of every consumer.
             BeginUse();
+            // A poll (deadline already passed) takes a large record in one go; otherwise its array is made outside the lock.
+            var large = new SharedRing.LargeTarget { MayAllocate = deadline.HasExpired };
             try
             {
+                // A stream of large messages is mostly of one length: made before the first look, the array usually
+                // fits, and one acquisition of the lock takes the record (a miss costs a second one, as below).
+                int expected = Volatile.Read(ref _largeLength);
+                if (expected > 0 && !large.MayAllocate) large.Array = PayloadArrays.RentTouched(expected);
                 bool spun = false, spinNext = false;
                 while (true)
                 {
@@ -168,8 +175,8 @@ namespace PsIpc.Transport.SharedMemory
                     int signal = 0;
                     try
                     {
-                        taken = _ring.Read(into, max, ReceiveBatchBytes, this, out bytes, out wakeProducers, out copied);
-                        if (taken == 0)
+                        taken = _ring.Read(into, max, ReceiveBatchBytes, this, ref large, out bytes, out wakeProducers, out copied);
+                        if (taken == 0 && large.Wanted == 0)
                         {
                             // Before the first sleep, a short spin: a producer that is writing right now would
                             // otherwise pay a wake-up (a system call, and a context switch here) every message or two.
@@ -182,8 +189,19 @@ namespace PsIpc.Transport.SharedMemory
                         ExitLock();
                     }
                     if (spinNext) continue;
+                    if (large.Wanted > 0)
+                    {
+                        Volatile.Write(ref _largeLength, large.Wanted);
+                        // A large record and no array of its length: make one now, without the lock, and take it then
+                        // (a second miss, another consumer having taken that record, rents under the lock).
+                        if (large.Array != null) PayloadArrays.Return(large.Array);
+                        large.Array = PayloadArrays.RentTouched(large.Wanted);
+                        large.MayAllocate = true;
+                        continue;
+                    }
                     if (taken > 0)
                     {
+                        if (large.Array != null) Volatile.Write(ref _largeLength, 0); // small ones came: stop guessing
                         if (wakeProducers) SharedWait.WakeAll(_ring.SpaceSignal);
                         if (copied.Count > 0) _ring.Unpack(copied, into, this);
                         CountReceived(taken, bytes);
@@ -203,6 +221,7 @@ namespace PsIpc.Transport.SharedMemory
             }
             finally
             {
+                if (large.Array != null) PayloadArrays.Return(large.Array); // unused: kept for the next message of its length
                 EndUse();
             }
         }

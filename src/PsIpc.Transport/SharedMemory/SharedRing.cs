@@ -17,7 +17,7 @@ namespace PsIpc.Transport.SharedMemory
     /// and no sum of such values can overflow: head and tail are at most <see cref="MaxPosition"/> (2^62), so a
     /// batch (at most one ring, 2^40 bytes) added to them stays far below 2^63.
     /// </summary>
-    internal sealed unsafe class SharedRing
+    internal sealed unsafe partial class SharedRing
     {
         public const int RecordHeaderSize = 8;
 
@@ -177,20 +177,14 @@ namespace PsIpc.Transport.SharedMemory
             return true;
         }
 
-        /// <summary>
-        /// Records a small batch copied out of the ring as they lie there (headers, payloads and padding), to be
-        /// unpacked into messages after the lock is released: the lock is then held for one copy, not for an
-        /// allocation per message. Private to the thread that took it.
-        /// </summary>
-        public struct Taken
-        {
-            public byte[] Buffer;
-            public int Length;
-            public int Count;
-        }
-
         /// <summary>Batches up to this many ring bytes are taken as one copy (<see cref="Taken"/>); larger ones record by record.</summary>
         public const int CopyBatchLimit = 256 * 1024;
+
+        /// <summary>
+        /// A record at least this long (one whose array lands on the large object heap) is taken alone, straight into
+        /// an array that <see cref="Read"/>'s caller made before it took the lock (<see cref="LargeTarget"/>).
+        /// </summary>
+        public const int LargeRecordMinimum = PayloadArrays.PooledMinimum;
 
         [ThreadStatic] private static byte[]? t_scratch;
 
@@ -198,18 +192,22 @@ namespace PsIpc.Transport.SharedMemory
         /// Takes up to <paramref name="max"/> records (and about <paramref name="maxBytes"/> of payload; always at least
         /// one when there is one). A batch of at most <see cref="CopyBatchLimit"/> ring bytes comes back in
         /// <paramref name="taken"/> for <see cref="Unpack"/> after the lock is released; a larger one is copied into
-        /// messages in <paramref name="into"/> right here. Returns how many records were taken.
+        /// messages in <paramref name="into"/> right here. A record of <see cref="LargeRecordMinimum"/> bytes or more
+        /// ends a batch and is taken alone, into <paramref name="large"/>'s array (or is left, see
+        /// <see cref="LargeTarget"/>). Returns how many records were taken.
         /// </summary>
-        public int Read(List<IpcMessage> into, int max, long maxBytes, IpcChannel sender, out long bytes, out bool wakeProducers, out Taken taken)
+        public int Read(List<IpcMessage> into, int max, long maxBytes, IpcChannel sender, ref LargeTarget large, out long bytes, out bool wakeProducers, out Taken taken)
         {
             bytes = 0;
             wakeProducers = false;
             taken = default(Taken);
+            large.Wanted = 0;
             long head = Head, tail = Volatile.Read(ref Tail);
             ThrowIfInconsistent(head, tail);
             // First the batch: every record header is checked before anything is used as a size.
             long end = head;
             int n = 0;
+            bool alone = false;
             while (n < max && end != tail && (n == 0 || bytes < maxBytes))
             {
                 long at = Slot(end);
@@ -220,13 +218,25 @@ namespace PsIpc.Transport.SharedMemory
                 {
                     throw Corrupt($"the record at {end} says {length} bytes of format {format} but {tail - end} bytes are queued");
                 }
+                if (length >= LargeRecordMinimum)
+                {
+                    if (n > 0) break; // it goes alone, in the next call
+                    if (length > MaxPayload) throw Corrupt($"the record at {end} says {length} bytes, more than a record can hold");
+                    if (!TakeLarge(at, (int)length, (MessageFormat)format, into, sender, ref large)) return 0;
+                    alone = true;
+                }
                 end += size;
                 bytes += length;
                 n++;
+                if (alone) break;
             }
             if (n == 0) return 0;
             long span = end - head;
-            if (span <= CopyBatchLimit)
+            if (alone)
+            {
+                // Copied by TakeLarge.
+            }
+            else if (span <= CopyBatchLimit)
             {
                 byte[]? scratch = t_scratch;
                 if (scratch == null || scratch.Length < span) t_scratch = scratch = new byte[Math.Max(span, 4096)];
@@ -257,6 +267,32 @@ namespace PsIpc.Transport.SharedMemory
             *(long*)(_header + SegmentHeader.DequeuedOffset) += n;
             wakeProducers = Bump(SpaceSignal, ProducersWaiting, SpaceSleep);
             return n;
+        }
+
+        /// <summary>
+        /// Copies the large record at ring offset <paramref name="at"/> (its header checked by the caller) into the
+        /// caller's array when that has its length, or into one rented here when <see cref="LargeTarget.MayAllocate"/>;
+        /// else leaves it and sets <see cref="LargeTarget.Wanted"/>. True when it was copied.
+        /// </summary>
+        private bool TakeLarge(long at, int length, MessageFormat format, List<IpcMessage> into, IpcChannel sender, ref LargeTarget large)
+        {
+            byte[]? payload = large.Array;
+            if (payload != null && payload.Length == length)
+            {
+                large.Array = null;
+            }
+            else if (large.MayAllocate)
+            {
+                payload = PayloadArrays.Rent(length); // filled completely: need not be zeroed
+            }
+            else
+            {
+                large.Wanted = length;
+                return false;
+            }
+            CopyOut(payload, length, PayloadPosition(at));
+            into.Add(new IpcMessage(format, payload, sender, DateTime.Now));
+            return true;
         }
 
         /// <summary>
