@@ -177,33 +177,7 @@ namespace PsIpc.Transport.Connections
                 int ms = deadline.RemainingMilliseconds;
                 if (ms == 0) return false;
                 int slice = ms < 0 || ms * 1000L > PollSliceMicroseconds ? PollSliceMicroseconds : ms * 1000;
-                IpcException? fault = null;
-                bool halfClosed = false;
-                bool stop;
-                try
-                {
-                    if (!_socket!.Poll(slice, SelectMode.SelectRead)) continue;
-                    stop = ReadOnce(ref fault, ref halfClosed);
-                }
-                catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
-                {
-                    fault = ReadFailure(e);
-                    stop = true;
-                }
-                catch (InvalidOperationException)
-                {
-                    stop = true; // the owner's queue was completed: it closed
-                }
-                if (stop)
-                {
-                    // The reader thread ends the connection (once, in its own way), which fails every waiting request.
-                    lock (_readGate)
-                    {
-                        _readEnded ??= new ReadEnd(fault);
-                        Monitor.PulseAll(_readGate);
-                    }
-                    return true;
-                }
+                if (PollAndReadOnce(slice, cancellationToken) == true) return true;
             }
             return true;
         }
@@ -255,38 +229,44 @@ namespace PsIpc.Transport.Connections
                 // Socket.Poll waits whole milliseconds on Unix (less is a poll that returns at once): round up.
                 long waitMs = (left * 1000 + Stopwatch.Frequency - 1) / Stopwatch.Frequency;
                 if (ms > 0 && ms < waitMs) waitMs = ms;
-                IpcException? fault = null;
-                bool halfClosed = false;
-                bool stop;
-                try
-                {
-                    if (!_socket!.Poll((int)waitMs * 1000, SelectMode.SelectRead)) continue;
-                    stop = ReadOnce(ref fault, ref halfClosed);
-                }
-                catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
-                {
-                    fault = ReadFailure(e);
-                    stop = true;
-                }
-                catch (InvalidOperationException)
-                {
-                    stop = true; // the owner's queue was completed: it closed
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                    stop = true; // this connection was aborted while its messages waited for room: not the receiver's Ctrl+C
-                }
-                if (stop)
-                {
-                    // The reader thread ends the connection (once, in its own way), as after a requester's read.
-                    lock (_readGate)
-                    {
-                        _readEnded ??= new ReadEnd(fault);
-                        Monitor.PulseAll(_readGate);
-                    }
-                }
+                if (PollAndReadOnce((int)waitMs * 1000, cancellationToken) == null) continue;
                 return true;
             }
+        }
+
+        // Holding the turn: waits for bytes at most <microseconds>, then reads once. Null: nothing came; false: read, go
+        // on; true: reading ended here, and the reader thread ends the connection (once, in its own way), which fails
+        // every waiting request.
+        private bool? PollAndReadOnce(int microseconds, CancellationToken cancellationToken)
+        {
+            IpcException? fault = null;
+            bool halfClosed = false;
+            bool stop;
+            try
+            {
+                if (!_socket!.Poll(microseconds, SelectMode.SelectRead)) return null;
+                stop = ReadOnce(ref fault, ref halfClosed);
+            }
+            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+            {
+                fault = ReadFailure(e);
+                stop = true;
+            }
+            catch (InvalidOperationException)
+            {
+                stop = true; // the owner's queue was completed: it closed
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                stop = true; // this connection was aborted while its messages waited for room: not this caller's Ctrl+C
+            }
+            if (!stop) return false;
+            lock (_readGate)
+            {
+                _readEnded ??= new ReadEnd(fault);
+                Monitor.PulseAll(_readGate);
+            }
+            return true;
         }
 
         // A requester reads only what cannot block its delivery: never inside a frame (a large message is the
