@@ -41,6 +41,7 @@ namespace PsIpc.Amqp
                 AutomaticRecoveryEnabled = true,
                 TopologyRecoveryEnabled = true,
                 NetworkRecoveryInterval = options.RecoveryInterval,
+                RequestedHeartbeat = options.Heartbeat,
                 MaxInboundMessageBodySize = (uint)options.MaxMessageSize,
                 ClientProvidedName = clientName,
             };

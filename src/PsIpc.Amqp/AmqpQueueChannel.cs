@@ -112,6 +112,12 @@ namespace PsIpc.Amqp
         /// <summary>Messages sent again after a reconnect, because their confirm never came (each may arrive twice).</summary>
         public long Republished => _publisher?.Republished ?? 0;
 
+        /// <summary>
+        /// Publishes the client did not take within 5 s (a full write queue on a connection that stopped moving,
+        /// rabbitmq-dotnet-client#1930): each was cancelled and its message kept for the reconnect or the next try.
+        /// </summary>
+        public long PublishStalls => _publisher?.Stalls ?? 0;
+
         public override IpcException NotSupportedError(ChannelOperation operation) => operation == ChannelOperation.Receive
             ? new IpcException(IpcErrorKind.OperationNotSupported,
                 $"'{Name}' publishes to the exchange '{_topology.Exchange}' and has no queue to receive from: connect with -Subscribe or -Queue to receive.", Name)

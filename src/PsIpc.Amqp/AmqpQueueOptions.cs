@@ -78,6 +78,14 @@ namespace PsIpc.Amqp
         /// <summary>The pause between reconnect attempts after the broker went away.</summary>
         public TimeSpan RecoveryInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+        /// <summary>
+        /// The heartbeat asked of the broker (it takes the lower of its own and this). 10 s, not the client's 60 s: the
+        /// client gives a connection up after three heartbeat intervals without a frame, so one that went dead without a
+        /// close (a broker that stopped reading, a link that drops packets) was noticed, and recovered, only after three
+        /// minutes (rabbitmq-dotnet-client#1930's delay); now within about 30 s. RabbitMQ advises 5 to 20 s.
+        /// </summary>
+        public TimeSpan Heartbeat { get; set; } = TimeSpan.FromSeconds(10);
+
         internal AmqpQueueOptions Clone() => (AmqpQueueOptions)MemberwiseClone();
     }
 }

@@ -22,20 +22,66 @@ namespace PsIpc.Amqp
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (deadline.HasExpired) throw new DeadlineExpired();
-            using (var timeout = deadline.IsInfinite ? null : new CancellationTokenSource(deadline.RemainingMilliseconds))
-            using (var linked = timeout == null
+            CancellationTokenSource? timeout = deadline.IsInfinite ? null : new CancellationTokenSource(deadline.RemainingMilliseconds);
+            CancellationTokenSource linked = timeout == null
                 ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken)
-                : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token))
+                : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+            Task<T>? task = null;
+            try
             {
-                try
+                task = operation(linked.Token);
+                // The token is the client's to honour, and a call stuck behind a lock that a dead connection's write
+                // loop holds does not (rabbitmq-dotnet-client#1930: publishes, channel closes and opens wait on it):
+                // the caller waits for the task itself, up to the deadline, and leaves it behind after that. At the
+                // deadline the token fires too, and a call that honours it ends within moments: a short grace.
+                if (!task.IsCompleted && !Finishes(task, deadline, cancellationToken) && !Finishes(task, Deadline.After(CancelGrace), cancellationToken))
                 {
-                    return operation(linked.Token).GetAwaiter().GetResult();
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && timeout != null && timeout.IsCancellationRequested)
-                {
+                    Abandoned(task);
                     throw new DeadlineExpired();
                 }
+                return task.GetAwaiter().GetResult();
             }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && timeout != null && timeout.IsCancellationRequested)
+            {
+                throw new DeadlineExpired();
+            }
+            finally
+            {
+                // A call left running (past its deadline, or on Ctrl+C) may still register on the token: its sources are
+                // then left to the collector rather than disposed under it.
+                if (task == null || task.IsCompleted)
+                {
+                    linked.Dispose();
+                    timeout?.Dispose();
+                }
+            }
+        }
+
+        /// <summary>Calls the client left running after their deadline (they stalled and ignored the cancellation).</summary>
+        public static long AbandonedCalls => Interlocked.Read(ref s_abandoned);
+
+        private static long s_abandoned;
+        private static readonly TimeSpan CancelGrace = TimeSpan.FromMilliseconds(250);
+
+        // True when the task completed (in any way) before the deadline; Ctrl+C throws OperationCanceledException.
+        private static bool Finishes(Task task, Deadline deadline, CancellationToken cancellationToken)
+        {
+            try
+            {
+                return task.Wait(deadline.RemainingMilliseconds, cancellationToken);
+            }
+            catch (AggregateException)
+            {
+                return true; // completed with an error: GetResult throws it as it is
+            }
+        }
+
+        private static void Abandoned(Task task)
+        {
+            Interlocked.Increment(ref s_abandoned);
+            // Its eventual failure is nobody's business any more: observed here, never an unobserved task exception.
+            _ = task.ContinueWith(t => _ = t.Exception, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
 
         public static void Run(Func<CancellationToken, Task> operation, Deadline deadline, CancellationToken cancellationToken) =>

@@ -58,7 +58,7 @@ namespace PsIpc.Transport.Connections
         private readonly CancellationTokenSource _abort = new CancellationTokenSource();
         private readonly ManualResetEventSlim _opened = new ManualResetEventSlim(false);
         private readonly ManualResetEventSlim _readerDone = new ManualResetEventSlim(false);
-        private Thread? _reader;
+        private Action? _readLoop;
         private bool _readsOnPool;    // no reader thread: ReadLoopAsync (set by the owner before Start)
         private bool _readerStarted;
         private Timer? _handshakeTimer;
@@ -166,8 +166,8 @@ namespace PsIpc.Transport.Connections
                 _ = ReadLoopAsync(); // runs here until its first read waits
                 return true;
             }
-            _reader = new Thread(ReadLoop, 256 * 1024) { IsBackground = true, Name = $"PsIpc reader {ChannelName}#{Id}" };
-            _reader.Start();
+            // A reader thread of its own, reused from a connection that ended (no thread start per connection).
+            ReaderThreads.Run(_readLoop ??= ReadLoop);
             return true;
         }
 

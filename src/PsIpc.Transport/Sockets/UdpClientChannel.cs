@@ -21,7 +21,7 @@ namespace PsIpc.Transport.Sockets
 
         private readonly BoundedQueue<IpcMessage> _inbound;
         private readonly Socket _socket;
-        private readonly Thread _receiver;
+        private readonly ManualResetEventSlim _receiverDone = new ManualResetEventSlim(false);
         private readonly string _address;
         private readonly DatagramDrops _drops;
         private long _refusals;
@@ -36,8 +36,8 @@ namespace PsIpc.Transport.Sockets
             _socket.ReceiveTimeout = ReceivePollMilliseconds;
             _inbound = new BoundedQueue<IpcMessage>(Options.ReceiveBufferMessages, Options.ReceiveBufferBytes);
             _drops = new DatagramDrops(_inbound, this, throttle: false); // a connected socket hears its server only
-            _receiver = new Thread(ReceiveLoop, 256 * 1024) { IsBackground = true, Name = $"PsIpc UDP client {name}" };
-            _receiver.Start();
+            // A reader thread reused from a channel that closed: a client per datagram starts no thread each.
+            Connections.ReaderThreads.Run(ReceiveLoop);
         }
 
         /// <summary>
@@ -157,11 +157,23 @@ namespace PsIpc.Transport.Sockets
         {
             _socket.Dispose();
             int ms = deadline.RemainingMilliseconds;
-            _receiver.Join(ms < 0 || ms > ReceivePollMilliseconds * 2 ? ReceivePollMilliseconds * 2 : ms);
+            _receiverDone.Wait(ms < 0 || ms > ReceivePollMilliseconds * 2 ? ReceivePollMilliseconds * 2 : ms);
             _inbound.CompleteAndClear();
         }
 
         private void ReceiveLoop()
+        {
+            try
+            {
+                ReceiveUntilClosed();
+            }
+            finally
+            {
+                _receiverDone.Set();
+            }
+        }
+
+        private void ReceiveUntilClosed()
         {
             var buffer = new byte[UdpDatagrams.ReceiveBufferSize];
             while (!IsClosed)
