@@ -461,6 +461,7 @@ if ($script:TestRuns) {
     $runs = $script:TestRuns
     Write-Host ''
     foreach ($r in $runs) {
+        if (-not $r.ContainsKey('Failures')) { continue }
         foreach ($f in $r.Failures) {
             Write-Host "[-] $($r.Name): $($f.Name)"
             foreach ($line in @($f.Message -split "`n") + $f.Seeds) { Write-Host "      $($line.TrimEnd())" }
