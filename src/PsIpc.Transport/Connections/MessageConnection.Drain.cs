@@ -40,39 +40,21 @@ namespace PsIpc.Transport.Connections
             }
         }
 
-        // For control frames: waits for the turn at most until the deadline (a drain blocked on a peer that does not
-        // read holds it). False at the deadline or when writing is over.
+        // For control frames and ShutdownStream (which disposes the stream between writes, never under one): waits for
+        // the turn at most until the deadline (a drain blocked on a peer that does not read holds it; ShutdownStream has
+        // shut its socket down, so it fails at once). False at the deadline, when writing is over (the turn is never
+        // given back) or when this thread holds the turn itself (a writer whose failure ends the connection).
         private bool TakeWriteTurn(Deadline deadline)
         {
             lock (_writeLock)
             {
                 while (_writeBusy)
                 {
-                    if (_writingOver) return false;
+                    if (_writingOver || _writeTurnThread == Environment.CurrentManagedThreadId) return false;
                     int ms = deadline.RemainingMilliseconds;
                     if (ms == 0) return false;
                     Monitor.Wait(_writeLock, ms);
                 }
-                _writeBusy = true;
-                _writeTurnThread = Environment.CurrentManagedThreadId;
-                return true;
-            }
-        }
-
-        // For ShutdownStream: the turn, so that the stream is disposed between writes, never under one. Waits at most
-        // until the deadline for a writer to finish (its socket is shut down by then, so it fails at once); takes
-        // nothing when writing is over (nobody writes any more) or this thread holds the turn itself.
-        private bool TakeTurnForDispose(Deadline deadline)
-        {
-            lock (_writeLock)
-            {
-                while (_writeBusy && !_writingOver && _writeTurnThread != Environment.CurrentManagedThreadId)
-                {
-                    int ms = deadline.RemainingMilliseconds;
-                    if (ms == 0) return false;
-                    Monitor.Wait(_writeLock, ms);
-                }
-                if (_writeBusy) return false;
                 _writeBusy = true;
                 _writeTurnThread = Environment.CurrentManagedThreadId;
                 return true;

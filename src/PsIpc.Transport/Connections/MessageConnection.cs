@@ -295,7 +295,7 @@ namespace PsIpc.Transport.Connections
                 if (_socket != null)
                 {
                     try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
-                    took = TakeTurnForDispose(Deadline.After(TimeSpan.FromMilliseconds(ShutdownLockWaitMilliseconds)));
+                    took = TakeWriteTurn(Deadline.After(TimeSpan.FromMilliseconds(ShutdownLockWaitMilliseconds)));
                 }
                 try { _stream.Dispose(); } catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException) { }
             }
