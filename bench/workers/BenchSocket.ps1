@@ -14,13 +14,18 @@ function Publish-BenchEndpoint {
 
 function Wait-BenchEndpoint {
     # Waits for the ready file and returns the Connect-IpcSocket parameters it names.
+    # .NET calls, not Test-Path and Start-Sleep: those cmdlets auto-load Microsoft.PowerShell.Management and
+    # .Utility (module discovery reads manifests from disk), and the runtime recompiles that start-up code at
+    # tier 1 in the background a moment later, on the cores the timed sends of row 8 use. The pipe sender
+    # loads no module before its sends; with the cmdlets here, the socket rows paid about 0.3-0.5 us of CPU
+    # per message more than the pipe in the same minutes (docs/benchmarks.md, row 8).
     param([Parameter(Mandatory)] [string] $ReadyFile, [double] $TimeoutSeconds = 60)
     $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
-    while (-not (Test-Path -LiteralPath $ReadyFile)) {
+    while (-not [IO.File]::Exists($ReadyFile)) {
         if ([DateTime]::UtcNow -gt $deadline) {
             throw "the server did not publish its endpoint in $ReadyFile within $TimeoutSeconds s"
         }
-        Start-Sleep -Milliseconds 20
+        [Threading.Thread]::Sleep(20)
     }
     $kind, $value = ([IO.File]::ReadAllText($ReadyFile)).Split(':', 2)
     if ($kind -eq 'unix') { @{ Path = $value } } else { @{ Port = [int]$value } }
