@@ -118,7 +118,7 @@ finally {
 }
 
 $summary = New-SoakSummary -Samples $samples -Sampled $sampled -Results $results -WarmupSeconds $WarmupSeconds `
-    -LoadSeconds $loadSeconds -MaxGrowthPercent $MaxGrowthPercent -ThreadSlack $ThreadSlack -FailOnMemoryGrowth:$FailOnMemoryGrowth
+    -LoadSeconds $loadSeconds -StartUnixSeconds ($t0 - [DateTime]::UnixEpoch).TotalSeconds -MaxGrowthPercent $MaxGrowthPercent -ThreadSlack $ThreadSlack -FailOnMemoryGrowth:$FailOnMemoryGrowth
 $summary.StartedAt = $startedAt.ToString('yyyy-MM-dd HH:mm')
 $summary.LoadAverageStart = $loadAverageStart
 $summary.LoadAverageEnd = ((Get-Content -LiteralPath /proc/loadavg -Raw) -split ' ')[0..2] -join ' '

@@ -21,6 +21,8 @@ function Get-Slope([object[]] $Points) {
 function New-SoakSummary {
     param(
         [object[]] $Samples, [object[]] $Sampled, [object[]] $Results, [int] $WarmupSeconds, [double] $LoadSeconds,
+        # When the load began (Unix seconds): the workers stamp their heap samples with the clock, not the load's time.
+        [double] $StartUnixSeconds = 0,
         [double] $MaxGrowthPercent = 5, [int] $ThreadSlack = 10, [switch] $FailOnMemoryGrowth
     )
     $span = $LoadSeconds - $WarmupSeconds
@@ -40,6 +42,10 @@ function New-SoakSummary {
             $problems.Add("$($s.Label): too few samples after the warm-up ($($measured.Count))")
             continue
         }
+        # The worker's live managed heap (after a full collection, once a minute), from the end of the warm-up.
+        $worker = @($Results | Where-Object { $_.label -eq $s.Label }) | Select-Object -First 1
+        $heap = @(if ($worker -and $worker.PSObject.Properties['heap']) { $worker.heap | Where-Object { $_.at - $StartUnixSeconds -ge $WarmupSeconds } })
+        $heapEnds = [Math]::Min(3, [Math]::Floor($heap.Count / 2))
         $rssStart = Get-Median $first.RssMiB
         $rssEnd = Get-Median $last.RssMiB
         $p = [ordered]@{
@@ -55,6 +61,9 @@ function New-SoakSummary {
             # The private part (RssAnon), when sampled: heaps, not mapped files or shared memory.
             AnonWarmupMiB    = if ($first[0].PSObject.Properties['AnonMiB']) { [Math]::Round((Get-Median $first.AnonMiB), 1) } else { $null }
             AnonEndMiB       = if ($last[0].PSObject.Properties['AnonMiB']) { [Math]::Round((Get-Median $last.AnonMiB), 1) } else { $null }
+            HeapWarmupMiB    = if ($heapEnds -ge 1) { [Math]::Round((Get-Median ($heap | Select-Object -First $heapEnds).mib), 1) } else { $null }
+            HeapEndMiB       = if ($heapEnds -ge 1) { [Math]::Round((Get-Median ($heap | Select-Object -Last $heapEnds).mib), 1) } else { $null }
+            HeapSamples      = $heap.Count
             # Descriptors other than the assemblies and libraries the runtime keeps open (see Get-ProcSample).
             FdsWarmup        = ($first.IpcFds | Measure-Object -Maximum).Maximum
             FdsEnd           = ($last.IpcFds | Measure-Object -Minimum).Minimum
@@ -99,7 +108,7 @@ function Format-SoakConsole {
     param([Parameter(Mandatory)] [System.Collections.IDictionary] $Summary)
     ''
     'Soak: {0:n0} s of load, warm-up {1} s, windows of {2} s; churn {3} cycles' -f $Summary.LoadSeconds, $Summary.WarmupSeconds, $Summary.WindowSeconds, $Summary.ChurnCyclesDone
-    ($Summary.Processes | Format-Table Label, RssWarmupMiB, RssEndMiB, RssGrowthPercent, RssTrendMiBPerHour, FdsWarmup, FdsEnd, ThreadsWarmup, ThreadsEnd -AutoSize | Out-String).TrimEnd()
+    ($Summary.Processes | Format-Table Label, RssWarmupMiB, RssEndMiB, RssGrowthPercent, RssTrendMiBPerHour, HeapWarmupMiB, HeapEndMiB, FdsWarmup, FdsEnd, ThreadsWarmup, ThreadsEnd -AutoSize | Out-String).TrimEnd()
     ($Summary.Workers | Format-Table label, seconds, sent, received, lost, reads, writes, cycles, errors -AutoSize | Out-String).TrimEnd()
     if ($Summary.Problems.Count) { $Summary.Problems | ForEach-Object { "PROBLEM: $_" } } else { 'No problem: descriptors and threads flat, no worker errors.' }
     "Memory growth under $($Summary.MaxGrowthPercent)% in every PsIpc process: $($Summary.MemoryOk)"
@@ -140,13 +149,19 @@ function ConvertTo-SoakMarkdown {
     & $line 'Private: RssAnon, the part of the working set that is the process''s own heaps (the rest is mapped files, the'
     & $line 'runtime''s code and shared memory, such as a queue''s ring, which comes in page by page until it has gone round once).'
     & $line ''
-    & $line '| process | working set after warm-up (MiB) | at the end (MiB) | growth | trend (MiB/h) | private after warm-up → end (MiB) | fds after warm-up | fds at the end | all fds after warm-up | all fds at the end | threads after warm-up | threads at the end |'
-    & $line '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+    & $line 'Live heap: the managed heap after a full collection (`GC.GetTotalMemory` after `GC.Collect`), which each worker'
+    & $line 'samples once a minute; the median of the first three samples after the warm-up against the median of the last'
+    & $line 'three. It is what the process still holds: a leak grows it, while a GC that lets its heap get larger between'
+    & $line 'collections grows only the working set.'
+    & $line ''
+    & $line '| process | working set after warm-up (MiB) | at the end (MiB) | growth | trend (MiB/h) | private after warm-up → end (MiB) | live heap after warm-up → end (MiB) | fds after warm-up | fds at the end | all fds after warm-up | all fds at the end | threads after warm-up | threads at the end |'
+    & $line '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
     foreach ($p in $Summary.Processes) {
         $label = if ($p.PsIpc) { $p.Label } else { "$($p.Label) (not PsIpc: shown, not judged)" }
         $private = if ($p.PSObject.Properties['AnonWarmupMiB'] -and $null -ne $p.AnonWarmupMiB) { [string]::Format($inv, '{0:0.0} → {1:0.0}', $p.AnonWarmupMiB, $p.AnonEndMiB) } else { 'not sampled' }
-        & $line ([string]::Format($inv, '| {0} | {1:0.0} | {2:0.0} | {3:+0.00;-0.00;0.00}% | {4:+0.0;-0.0;0.0} | {5} | {6} | {7} | {8} | {9} | {10} | {11} |',
-                $label, $p.RssWarmupMiB, $p.RssEndMiB, $p.RssGrowthPercent, $p.RssTrendMiBPerHour, $private, $p.FdsWarmup, $p.FdsEnd, $p.AllFdsWarmup, $p.AllFdsEnd, $p.ThreadsWarmup, $p.ThreadsEnd))
+        $live = if ($p.PSObject.Properties['HeapWarmupMiB'] -and $null -ne $p.HeapWarmupMiB) { [string]::Format($inv, '{0:0.0} → {1:0.0}', $p.HeapWarmupMiB, $p.HeapEndMiB) } else { 'not sampled' }
+        & $line ([string]::Format($inv, '| {0} | {1:0.0} | {2:0.0} | {3:+0.00;-0.00;0.00}% | {4:+0.0;-0.0;0.0} | {5} | {6} | {7} | {8} | {9} | {10} | {11} | {12} |',
+                $label, $p.RssWarmupMiB, $p.RssEndMiB, $p.RssGrowthPercent, $p.RssTrendMiBPerHour, $private, $live, $p.FdsWarmup, $p.FdsEnd, $p.AllFdsWarmup, $p.AllFdsEnd, $p.ThreadsWarmup, $p.ThreadsEnd))
     }
     & $line ''
     $verdict = if ($Summary.Passed -and $Summary.MemoryOk) { "**Flat**: every PsIpc process stayed under $($Summary.MaxGrowthPercent)% working-set growth, with no descriptor or thread growth and no worker error." }

@@ -49,6 +49,18 @@ function Write-SoakEvent([System.Collections.IDictionary] $Data) {
     [Console]::Out.WriteLine(($Data | ConvertTo-Json -Compress -Depth 4))
     [Console]::Out.Flush()
 }
+# The managed heap after a full collection, once a minute: what the process still holds. A leak grows it; the working
+# set also grows when the GC merely lets its heap get larger between collections, which is not a leak. One forced
+# collection a minute is far fewer than the load causes by itself.
+$script:HeapSamples = [System.Collections.Generic.List[object]]::new()
+$script:NextHeapSample = [DateTime]::UtcNow
+function Measure-SoakHeap {
+    $now = [DateTime]::UtcNow
+    if ($now -lt $script:NextHeapSample) { return }
+    $script:NextHeapSample = $now.AddSeconds(60)
+    [GC]::Collect(); [GC]::WaitForPendingFinalizers(); [GC]::Collect()
+    $script:HeapSamples.Add([ordered]@{ at = [Math]::Round(($now - [DateTime]::UnixEpoch).TotalSeconds, 1); mib = [Math]::Round([GC]::GetTotalMemory($false) / 1MB, 2) })
+}
 $address = $Addresses | ConvertFrom-Json
 $random = [Random]::new($PID)
 # Byte arrays up to 64 KiB (UDP: up to 8 KiB, one datagram), re-made each batch so buffers of every size come and go.
@@ -114,6 +126,7 @@ function Invoke-Server {
     $next = [DateTime]::UtcNow
     try {
         while (-not $stdin.IsCompleted) {
+            Measure-SoakHeap
             switch ($Transport) {
                 'Segment' {
                     $batch = New-SoakBatch
@@ -219,6 +232,7 @@ function Invoke-Client {
     $next = [DateTime]::UtcNow
     try {
         while ([DateTime]::UtcNow -lt $deadline) {
+            Measure-SoakHeap
             try {
                 $done = Invoke-ClientBatch $channel
                 $sent += $done.Sent; $received += $done.Received; $lost += $done.Lost; $reads += $done.Reads
@@ -258,6 +272,7 @@ function Invoke-Churn {
     foreach ($k in $kinds) { $perKind[$k] = 0; $slowest[$k] = 0 }
     $watch = [System.Diagnostics.Stopwatch]::new()
     while ($done -lt $Cycles -and [DateTime]::UtcNow -lt $deadline) {
+        Measure-SoakHeap
         $kind = $kinds[$done % $kinds.Count]
         $watch.Restart()
         try {
@@ -284,4 +299,5 @@ $result.transport = $Transport
 $result.seconds = [Math]::Round($stopwatch.Elapsed.TotalSeconds, 1)
 $result.errors = $script:Errors
 $result.firstErrors = $script:FirstErrors.ToArray()
+$result.heap = $script:HeapSamples.ToArray()
 Write-SoakEvent $result
