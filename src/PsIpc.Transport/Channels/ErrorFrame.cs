@@ -23,7 +23,10 @@ namespace PsIpc.Transport.Channels
         {
             if (payload.Length == 0) return new IpcException(IpcErrorKind.RemoteError, "The peer reported an error and closed the connection.", target);
             string text = Encoding.UTF8.GetString(payload, 1, payload.Length - 1);
-            return new IpcException(KindOf(payload[0]), "The peer closed the connection: " + text, target);
+            // Code 10 (handler failed) answers one request inside a Reply and leaves the connection open: an Error
+            // frame that carries it is a peer's mistake (or a hostile one), reported as any unknown code is.
+            IpcErrorKind kind = payload[0] == CodeOf(IpcErrorKind.HandlerFailed) ? IpcErrorKind.RemoteError : KindOf(payload[0]);
+            return new IpcException(kind, "The peer closed the connection: " + text, target);
         }
 
         /// <summary>An error that answers one request (a Reply frame's error): the connection stays open.</summary>
