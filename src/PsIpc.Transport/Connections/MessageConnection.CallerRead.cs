@@ -4,6 +4,7 @@ using System.IO;
 using System.Net.Sockets;
 using System.Threading;
 using PsIpc.Transport.Channels;
+using PsIpc.Transport.Platform;
 
 namespace PsIpc.Transport.Connections
 {
@@ -244,8 +245,10 @@ namespace PsIpc.Transport.Connections
             bool stop;
             try
             {
-                if (!WaitForBytes(microseconds)) return null;
-                stop = ReadOnce(ref fault, ref halfClosed);
+                int n = WaitForBytes(microseconds, out bool ready);
+                if (n >= 0) stop = FinishRead(n, false, _readBuffer!, ref fault, ref halfClosed); // the spin read them
+                else if (!ready) return null;
+                else stop = ReadOnce(ref fault, ref halfClosed);
             }
             catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
             {
@@ -282,26 +285,44 @@ namespace PsIpc.Transport.Connections
         private static long SpinTicks(int microseconds) =>
             Environment.ProcessorCount > 1 ? Stopwatch.Frequency * microseconds / 1_000_000 : 0;
 
-        // Holding the turn: true when bytes can be read within <microseconds>. Spins first while the previous wait was
-        // shorter than the spin bound: a peer that answers at once (a request loop) is met spinning; one that is slow or
-        // idle, or a machine too busy to answer within the bound, goes back to a plain blocking poll until a wait is short again.
-        private bool WaitForBytes(int microseconds)
+        // Holding the turn (and never inside a frame, see MayReadHere): waits at most <microseconds> for bytes. Spins first
+        // while the previous wait was shorter than the spin bound: a peer that answers at once (a request loop) is met
+        // spinning; one that is slow or idle, or a machine too busy to answer within the bound, goes back to a plain
+        // blocking poll until a wait is short again. Where the platform has it, each spin step is a read that does not
+        // block (NonBlockingSocket), which takes the bytes in the same system call that finds them: the count it read is
+        // returned (0: the end of the stream). Otherwise -1, and ready says whether bytes can be read now.
+        private int WaitForBytes(int microseconds, out bool ready)
         {
             long start = Stopwatch.GetTimestamp();
             long spin = _isServerSide ? ReceiverSpinTicks : RequesterSpinTicks;
-            bool ready = false;
+            ready = false;
+            int read = -1;
             if (spin > 0 && Volatile.Read(ref _lastByteWaitTicks) < spin)
             {
                 long until = start + Math.Min(spin, microseconds * Stopwatch.Frequency / 1_000_000);
-                while (!(ready = _socket!.Poll(0, SelectMode.SelectRead)) && Stopwatch.GetTimestamp() < until) Thread.Yield();
+                bool peek = NonBlockingSocket.IsSupported;
+                while (true)
+                {
+                    if (peek)
+                    {
+                        read = NonBlockingSocket.TryReceive(_socket!, _readBuffer!, 0, _readBuffer!.Length);
+                        if (read >= 0) break;
+                    }
+                    else if (ready = _socket!.Poll(0, SelectMode.SelectRead))
+                    {
+                        break;
+                    }
+                    if (Stopwatch.GetTimestamp() >= until) break;
+                    Thread.Yield();
+                }
             }
-            if (!ready)
+            if (read < 0 && !ready)
             {
                 long left = microseconds - (Stopwatch.GetTimestamp() - start) * 1_000_000 / Stopwatch.Frequency;
                 ready = left > 0 && _socket!.Poll((int)left, SelectMode.SelectRead);
             }
             Volatile.Write(ref _lastByteWaitTicks, Stopwatch.GetTimestamp() - start);
-            return ready;
+            return read;
         }
 
         // A requester reads only what cannot block its delivery: never inside a frame (a large message is the

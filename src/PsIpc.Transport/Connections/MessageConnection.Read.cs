@@ -114,7 +114,13 @@ namespace PsIpc.Transport.Connections
             int n = direct.Count > 0
                 ? _stream.Read(direct.Array!, direct.Offset, direct.Count)
                 : _stream.Read(buffer, 0, buffer.Length);
-            bool stop = ConsumeRead(n, direct.Count > 0, buffer, ref fault, ref halfClosed, out IpcException? tellPeer);
+            return FinishRead(n, direct.Count > 0, buffer, ref fault, ref halfClosed);
+        }
+
+        // What ReadOnce does with the n bytes one read brought (into the payload being filled, or into buffer).
+        private bool FinishRead(int n, bool intoDirect, byte[] buffer, ref IpcException? fault, ref bool halfClosed)
+        {
+            bool stop = ConsumeRead(n, intoDirect, buffer, ref fault, ref halfClosed, out IpcException? tellPeer);
             Deliver(_messages);
             if (tellPeer != null) SendErrorFrame(tellPeer);
             return stop;

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Threading;
 using PsIpc.Transport.Channels;
 using PsIpc.Transport.Framing;
+using PsIpc.Transport.Platform;
 
 namespace PsIpc.Transport.Connections
 {
@@ -19,6 +20,11 @@ namespace PsIpc.Transport.Connections
         // time), is written on the caller's thread: a request/reply loop then pays no thread hand-off. Streams of
         // messages still go through the drain, which batches them.
         private const int InlineMaxFrame = 4096;
+
+        // A frame written inline on a Unix stream socket goes with one non-blocking send instead of poll() then send():
+        // such a socket takes a write that fits in one of its buffers (1 MiB here, see SocketBuffers) whole or not at all.
+        // TCP may take part of a write, so it keeps the poll.
+        private readonly bool _sendsWithoutPoll;
         private static readonly long InlineIdleTicks = Stopwatch.Frequency / 50000; // 20 us
 
         // Inline writes encode on the caller's thread and never wait in between: one buffer per thread, not per
@@ -155,10 +161,24 @@ namespace PsIpc.Transport.Connections
             {
                 // Holding the turn, an empty queue means nothing is in flight: this frame cannot overtake another.
                 if (_outbound.Count != 0 || IsEnded) return false;
-                if (!_socket.Poll(0, SelectMode.SelectWrite)) return false; // never block the caller in write()
-                byte[] buffer = InlineBuffer;
-                int used = Encode(frame, buffer, 0);
-                _socket.Send(buffer, 0, used, SocketFlags.None);
+                byte[] buffer;
+                int used;
+                if (_sendsWithoutPoll)
+                {
+                    // One send that fails rather than waits (EAGAIN: the queue takes it); a frame this small goes whole or not at all.
+                    buffer = InlineBuffer;
+                    used = Encode(frame, buffer, 0);
+                    int sent = NonBlockingSocket.TrySend(_socket, buffer, 0, used);
+                    if (sent < 0) return false;
+                    if (sent < used) _socket.Send(buffer, sent, used - sent, SocketFlags.None); // never seen: see _sendsWithoutPoll
+                }
+                else
+                {
+                    if (!_socket.Poll(0, SelectMode.SelectWrite)) return false; // never block the caller in write()
+                    buffer = InlineBuffer;
+                    used = Encode(frame, buffer, 0);
+                    _socket.Send(buffer, 0, used, SocketFlags.None);
+                }
                 Interlocked.Increment(ref _framesQueued);
                 Interlocked.Increment(ref _framesWritten);
                 return true;

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Threading;
 using PsIpc.Transport.Channels;
 using PsIpc.Transport.Framing;
+using PsIpc.Transport.Platform;
 using PsIpc.Transport.Sockets;
 
 namespace PsIpc.Transport.Connections
@@ -75,6 +76,7 @@ namespace PsIpc.Transport.Connections
             _connected = connected;
             _stream = connected.Stream;
             _socket = connected.Socket;
+            _sendsWithoutPoll = _socket != null && _socket.AddressFamily == AddressFamily.Unix && NonBlockingSocket.IsSupported;
             _owner = owner;
             _framing = framing;
             _options = options;

@@ -124,6 +124,25 @@ namespace PsIpc.Transport.Platform
 
         public const int SolSocketLinux = 1, SoPeerCredLinux = 17;
 
+        /// <summary>recv(2) on a socket's descriptor; the SafeHandle keeps it open (and its number unreused) for the call.</summary>
+        [DllImport(Library, EntryPoint = "recv", SetLastError = true)]
+        public static extern IntPtr Receive(SafeHandle socket, byte* buffer, UIntPtr length, int flags);
+
+        /// <summary>send(2), as <see cref="Receive"/>.</summary>
+        [DllImport(Library, EntryPoint = "send", SetLastError = true)]
+        public static extern IntPtr Send(SafeHandle socket, byte* buffer, UIntPtr length, int flags);
+
+        /// <summary>recv(2)/send(2) flags: return at once (EAGAIN) rather than wait, whatever the descriptor's mode; no SIGPIPE
+        /// for a write to a gone peer (Linux; macOS sockets have SO_NOSIGPIPE, which .NET sets).</summary>
+        public static readonly int MsgDontWait = IsLinux ? 0x40 : 0x80;
+        public const int MsgNoSignalLinux = 0x4000;
+
+        /// <summary>errno of a non-blocking call that found nothing to do, and of a call a signal interrupted.</summary>
+        public static readonly int EAGAIN = IsLinux ? 11 : 35;
+        public const int EINTR = 4;
+        public static readonly int ECONNRESET = IsLinux ? 104 : 54;
+        public const int EPIPE = 32;
+
         // ---- futex (Linux, through syscall(2): glibc has no wrapper) ----
 
         [DllImport(Library, EntryPoint = "syscall", SetLastError = true)]
