@@ -373,9 +373,11 @@ function Invoke-Soak {
         Install-RabbitMqServer
         $script:TestBroker = Start-RabbitMqBroker -Directory (Join-Path $RepoRoot "output/rabbitmq/soak-$PID")
         $soakArgs.AmqpUri = $script:TestBroker.Uri
-        # The node's pid is its wrapper script's; the Erlang VM (beam.smp) runs below it with the node name in its arguments.
-        $beam = @(& pgrep -f "beam.smp.*$($script:TestBroker.NodeName -replace '@.*$')" 2>$null) | Select-Object -First 1
-        $soakArgs.BrokerPid = if ($beam) { [int]$beam } else { $script:TestBroker.NodePid }
+        # The node's pid is its wrapper script's (a shell of about 2 MiB): sample the Erlang VM (beam.smp) below it.
+        # Its command line does not name the node, so a pgrep by node name found nothing and fell back to the script.
+        $beam = Get-RabbitMqNodeVmPid $script:TestBroker
+        if ($beam -gt 0) { $soakArgs.BrokerPid = $beam }
+        else { $notes.Add("The broker's Erlang VM (beam.smp) was not found below pid $($script:TestBroker.NodePid), so its memory was not sampled.") }
     }
     catch {
         Write-Warning "No RabbitMQ broker, the soak goes on without the AMQP transport: $($_.Exception.Message)"

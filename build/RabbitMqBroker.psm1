@@ -14,6 +14,7 @@
         Stop-RabbitMqBroker $broker     stops the node and its epmd
         Invoke-RabbitMqCtl $broker list_queues name messages
         Get-RabbitMqBroker -Path broker.json   reads a broker another process started
+        Get-RabbitMqNodeVmPid $broker   the node's Erlang VM (beam.smp), not its wrapper script
 
     Why a plain process: the package's wrapper script (/usr/sbin/rabbitmq-server) runs the node as the
     rabbitmq user with the system's data, cookie and port 5672. The real script behind it
@@ -319,6 +320,33 @@ function Restart-RabbitMqBroker {
     Start-BrokerNode $Broker
 }
 
+function Get-RabbitMqNodeVmPid {
+    <#
+    .SYNOPSIS
+        The process id of the broker's Erlang VM (beam.smp), 0 when it is not running. NodePid is the pid of the
+        rabbitmq-server shell script (about 2 MiB), which starts the VM as its child through erl and erlexec. The
+        VM's command line does not name the node (RabbitMQ 3.9+ starts distribution from RABBITMQ_NODENAME at
+        boot), so it is found by the pid file the node writes (RABBITMQ_PID_FILE), else as the script's child.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory, Position = 0)] $Broker)
+    function Test-Beam([int] $Id) {
+        $comm = "/proc/$Id/comm"
+        $Id -gt 0 -and (Test-Path -LiteralPath $comm) -and ((Get-Content -LiteralPath $comm -ErrorAction SilentlyContinue) -eq 'beam.smp')
+    }
+    $pidFile = $Broker.Environment['RABBITMQ_PID_FILE']
+    if ($pidFile -and (Test-Path -LiteralPath $pidFile)) {
+        $written = 0
+        if ([int]::TryParse((Get-Content -LiteralPath $pidFile -Raw).Trim(), [ref] $written) -and (Test-Beam $written)) { return $written }
+    }
+    if ($Broker.NodePid -gt 0) {
+        foreach ($child in @(& pgrep -P $Broker.NodePid -x beam.smp 2>$null)) {
+            if (Test-Beam ([int]$child)) { return [int]$child }
+        }
+    }
+    0
+}
+
 function Invoke-RabbitMqCtl {
     <#
     .SYNOPSIS
@@ -342,4 +370,4 @@ function Invoke-RabbitMqCtl {
 }
 
 Export-ModuleMember -Function Install-RabbitMqServer, Test-RabbitMqServer, Start-RabbitMqBroker, Stop-RabbitMqBroker,
-    Restart-RabbitMqBroker, Invoke-RabbitMqCtl, Get-RabbitMqBroker, Test-AmqpReady
+    Restart-RabbitMqBroker, Invoke-RabbitMqCtl, Get-RabbitMqBroker, Get-RabbitMqNodeVmPid, Test-AmqpReady

@@ -118,10 +118,31 @@ namespace PsIpc.Amqp
         /// </summary>
         public long PublishStalls => _publisher?.Stalls ?? 0;
 
-        public override IpcException NotSupportedError(ChannelOperation operation) => operation == ChannelOperation.Receive
-            ? new IpcException(IpcErrorKind.OperationNotSupported,
-                $"'{Name}' publishes to the exchange '{_topology.Exchange}' and has no queue to receive from: connect with -Subscribe or -Queue to receive.", Name)
-            : base.NotSupportedError(operation);
+        /// <summary>
+        /// False when this channel's sends come back to the queue it consumes (a work queue, or a queue bound to its exchange
+        /// with a key that matches its routing key): a request's "reply" would be the request itself.
+        /// </summary>
+        public override bool CanRequest => base.CanRequest && !_topology.ReceivesOwnSends;
+
+        public override IpcException NotSupportedError(ChannelOperation operation)
+        {
+            if (operation == ChannelOperation.Receive)
+            {
+                return new IpcException(IpcErrorKind.OperationNotSupported,
+                    $"'{Name}' publishes to the exchange '{_topology.Exchange}' and has no queue to receive from: connect with -Subscribe or -Queue to receive.", Name);
+            }
+            if (operation == ChannelOperation.Request && _topology.ReceivesOwnSends)
+            {
+                string route = _topology.Exchange.Length == 0
+                    ? $"sends to the queue '{_topology.ConsumeQueue}' and consumes that same queue"
+                    : $"consumes the queue '{_topology.ConsumeQueue}', which is bound to the exchange '{_topology.Exchange}' with a key that takes its own sends (routing key '{_topology.RoutingKey}')";
+                return new IpcException(IpcErrorKind.OperationNotSupported,
+                    $"'{Name}' {route}, so the reply to a request would be the request itself (or a message meant for another consumer). Nothing was sent. " +
+                    "For request/reply use two queues, one each way: connect one channel with -Queue to the requests queue and another to the replies " +
+                    "queue, then Send-IpcMessage on the first and Receive-IpcMessage on the second; or use a pipe or a socket.", Name);
+            }
+            return base.NotSupportedError(operation);
+        }
 
         protected override void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {

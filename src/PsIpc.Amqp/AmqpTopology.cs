@@ -29,6 +29,13 @@ namespace PsIpc.Amqp
 
         public bool HasDeadLetterQueue { get; private set; }
 
+        /// <summary>
+        /// True when what this channel publishes lands in the queue it consumes, as far as its own declarations tell: a
+        /// work queue (-Queue q: sent to q, taken from q), or a queue bound to the exchange with a key that matches the
+        /// routing key of its sends (fanout: every key). A request on such a channel would read itself back.
+        /// </summary>
+        public bool ReceivesOwnSends { get; private set; }
+
         public string Describe(string endpoint)
         {
             string what = Exchange.Length == 0
@@ -95,6 +102,8 @@ namespace PsIpc.Amqp
                         Waits.Run(t => channel.QueueBindAsync(topology.ConsumeQueue, o.Exchange, key, cancellationToken: t), deadline, cancellationToken);
                     }
                 }
+                topology.ReceivesOwnSends = topology.ConsumeQueue != null &&
+                    (o.Exchange == null || BindingRoutes(o.ExchangeType, BindingKeys(o), topology.RoutingKey));
                 return topology;
             }
             catch (OperationInterruptedException e) when (e.ShutdownReason != null)
@@ -107,6 +116,37 @@ namespace PsIpc.Amqp
             {
                 throw new IpcException(IpcErrorKind.ConnectTimeout, $"The broker did not answer the declarations of '{target}' in time.", target);
             }
+        }
+
+        /// <summary>Whether an exchange of <paramref name="type"/> routes a message with <paramref name="routingKey"/> through one of the binding keys.</summary>
+        internal static bool BindingRoutes(AmqpExchangeType type, IEnumerable<string> bindingKeys, string routingKey)
+        {
+            foreach (string key in bindingKeys)
+            {
+                switch (type)
+                {
+                    case AmqpExchangeType.Fanout: return true;
+                    case AmqpExchangeType.Direct: if (string.Equals(key, routingKey, StringComparison.Ordinal)) return true; break;
+                    case AmqpExchangeType.Topic: if (TopicMatches(key.Split('.'), 0, routingKey.Split('.'), 0)) return true; break;
+                }
+            }
+            return false;
+        }
+
+        /// <summary>AMQP topic matching, word by word: "*" is exactly one word, "#" zero or more.</summary>
+        private static bool TopicMatches(string[] pattern, int p, string[] words, int w)
+        {
+            if (p == pattern.Length) return w == words.Length;
+            if (pattern[p] == "#")
+            {
+                for (int skip = w; skip <= words.Length; skip++)
+                {
+                    if (TopicMatches(pattern, p + 1, words, skip)) return true;
+                }
+                return false;
+            }
+            if (w == words.Length) return false;
+            return (pattern[p] == "*" || string.Equals(pattern[p], words[w], StringComparison.Ordinal)) && TopicMatches(pattern, p + 1, words, w + 1);
         }
 
         /// <summary>Fanout ignores keys; a topic subscription takes everything unless told; direct defaults to the routing key.</summary>

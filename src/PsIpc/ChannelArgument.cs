@@ -110,12 +110,12 @@ namespace PsIpc
     }
 
     /// <summary>
-    /// Invoke-IpcRequest -Channel: what IpcChannel.TryRequest takes, a channel that both sends and receives and is
-    /// not a server (a server answers requests; a request made on it fails with OperationNotSupported).
+    /// Invoke-IpcRequest -Channel: what IpcChannel.TryRequest takes, a channel that sends, receives and can make requests
+    /// (not a server, which answers requests, nor a shared memory queue, which would read its own request back).
     /// </summary>
     public sealed class RequestingChannelCompleter : ChannelNameCompleter
     {
-        protected override bool Offers(IpcChannel channel) => channel.CanSend && channel.CanReceive && channel.Role != ChannelRole.Server;
+        protected override bool Offers(IpcChannel channel) => channel.CanSend && channel.CanReceive && channel.CanRequest;
     }
 
     /// <summary>Get- and Stop-IpcSocketServer: the socket servers, not the other channels.</summary>

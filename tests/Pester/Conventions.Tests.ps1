@@ -257,11 +257,16 @@ Describe 'Completion offers only what the parameter takes' {
         $client = Connect-IpcSocket -Port $tcp.Port -TimeoutSeconds 10
         $pipe = New-IpcPipe -Name "$prefix-solo"                       # a server without a client here
         $segment = New-SharedMemory -Name (New-TestShmName) -Size 4KB    # neither sends nor receives
+        $queueName = New-TestShmName
+        Close-IpcChannel (New-SharedMemory -Name $queueName -Size 4KB -Queue)
+        $queue = New-SharedMemory -Name $queueName -Open                 # the opening end: sends and receives, not a server
         $offered = Get-Completion 'Invoke-IpcRequest '
         $offered | Should -Contain $client.Name
         $offered | Should -Not -Contain $tcp.Name -Because 'a socket server answers requests'
         $offered | Should -Not -Contain "$prefix-solo" -Because 'a pipe server answers requests'
         $offered | Should -Not -Contain $segment.Name
+        $offered | Should -Not -Contain $queue.Name -Because 'a shared memory queue would read its own request back'
+        Get-Completion "Receive-IpcMessage $queueName" | Should -Be @($queueName) -Because 'the queue itself is offered where it works'
         Get-Completion "Send-IpcMessage $prefix" | Should -Be @("$prefix-solo") -Because 'a server can send, so Send-IpcMessage offers it'
         { Invoke-IpcRequest -Channel $tcp -InputObject 1 -TimeoutSeconds 0 -ErrorAction Stop } |
             Should -Throw -ErrorId 'OperationNotSupported,PsIpc.Commands.InvokeIpcRequestCommand'

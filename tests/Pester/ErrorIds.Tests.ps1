@@ -62,6 +62,13 @@ BeforeDiscovery {
             @{ Case = 'a channel name nobody opened'; Expect = 'ParameterArgumentTransformationError'; Act = { param($F) Invoke-IpcRequest -Channel $F.MissingName -InputObject 1 } }
             @{ Case = 'a closed channel'; Expect = 'ChannelClosed'; Act = { param($F) Invoke-IpcRequest -Channel $F.ClosedClient -InputObject 1 -TimeoutSeconds 0 } }
             @{ Case = 'a server channel (servers answer requests)'; Expect = 'OperationNotSupported'; Act = { param($F) Invoke-IpcRequest -Channel $F.Pipe -InputObject 1 -TimeoutSeconds 0 } }
+            @{ Case = 'a shared memory queue (it would read its own request back)'; Expect = 'OperationNotSupported'; Act = {
+                    param($F)
+                    $opened = New-SharedMemory -Name $F.Queue.Name -Open
+                    try { Invoke-IpcRequest -Channel $opened -InputObject 1 -TimeoutSeconds 0 }
+                    finally { Close-IpcChannel $opened }
+                }
+            }
             @{ Case = '-Depth 0'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Invoke-IpcRequest -Channel $F.ClosedClient -InputObject 1 -Depth 0 } }
             @{ Case = '-TimeoutSeconds -1'; Expect = 'ParameterArgumentValidationError'; Act = { param($F) Invoke-IpcRequest -Channel $F.ClosedClient -InputObject 1 -TimeoutSeconds -1 } }
             @{ Case = 'a peer that does not answer in time'; Expect = 'ReceiveTimeout'; Act = {

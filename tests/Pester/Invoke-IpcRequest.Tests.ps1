@@ -151,6 +151,34 @@ Describe 'Invoke-IpcRequest' {
             Wait-Until { $srv.HandlerErrors -eq 1 } | Should -BeTrue
         }
 
+        It 'a shared memory queue refuses requests at either end before sending anything (its one ring would hand the request back)' {
+            $name = New-TestShmName
+            try {
+                $queue = New-SharedMemory -Name $name -Size 4KB -Queue
+                $other = New-SharedMemory -Name $name -Open
+                'first', 'second' | Send-IpcMessage $queue
+                foreach ($end in $other, $queue) {
+                    $failed = { 'request 1', 'request 2' | Invoke-IpcRequest $end -TimeoutSeconds 5 } |
+                        Should -Throw -ErrorId 'OperationNotSupported,PsIpc.Commands.InvokeIpcRequestCommand' -PassThru
+                    $failed.CategoryInfo.Category | Should -Be 'InvalidOperation'
+                    $failed.TargetObject | Should -Be $name
+                    $failed.Exception.Message | Should -Match 'shared memory queue'
+                    $failed.Exception.Message | Should -Match 'Nothing was sent'
+                    $failed.Exception.Message | Should -Match 'two queues'
+                    $end.CanRequest | Should -BeFalse
+                }
+                # Nothing was sent and nothing taken: the two messages are there, in order.
+                $queue.Count | Should -Be 2
+                $other.MessagesSent | Should -Be 0
+                Receive-IpcMessage $other -Count 2 -TimeoutSeconds 5 | Should -Be @('first', 'second')
+                $queue.Count | Should -Be 0
+            }
+            finally {
+                Clear-TestState
+                Remove-SharedMemory -Name $name -Confirm:$false -ErrorAction SilentlyContinue
+            }
+        }
+
         It 'times out with ReceiveTimeout and drops the late reply' {
             $srv = New-IpcPipe
             $c = New-IpcPipe -Name $srv.Name -Connect -TimeoutSeconds 10

@@ -90,6 +90,33 @@ namespace PsIpc.Transport.Tests
         }
 
         [Fact]
+        public void ARequestIsRefusedAtEitherEndBeforeAnythingIsSent()
+        {
+            // One ring that both ends send into and take from: the "reply" to a request would be the next message in the
+            // ring (the one queued before it, or the request itself). So the request is refused and the ring is untouched.
+            string name = NewName();
+            var creator = (SharedMemoryQueue)Track(SharedMemoryChannel.Create(name, 4096, true));
+            var opener = Track(SharedMemoryChannel.Open(name));
+            Send(creator, "queued before");
+            foreach (IpcChannel end in new IpcChannel[] { opener, creator })
+            {
+                Assert.False(end.CanRequest);
+                IpcException e = Throws(IpcErrorKind.OperationNotSupported,
+                    () => end.Request(MessageFormat.Text, Wire.Text("request"), Deadline.After(TimeSpan.FromSeconds(2)), CancellationToken.None));
+                Assert.Contains("shared memory queue", e.Message);
+                Assert.Contains("Nothing was sent", e.Message);
+                Assert.Equal(name, e.Target);
+                Throws(IpcErrorKind.OperationNotSupported,
+                    () => end.TryRequest(MessageFormat.Text, Wire.Text("request"), Deadline.After(TimeSpan.Zero), CancellationToken.None, out _));
+            }
+            Assert.Equal(1, creator.Count);
+            Assert.Equal(0, opener.MessagesSent);
+            Assert.Equal(0, opener.MessagesReceived + creator.MessagesReceived);
+            Assert.Equal(new[] { "queued before" }, Take(opener, 10));
+            Assert.Equal(0, creator.Count);
+        }
+
+        [Fact]
         public void TheRingKeepsOrderFormatsAndWrapsAround()
         {
             string name = NewName();

@@ -20,6 +20,15 @@ namespace PsIpc.Transport.Channels
         /// </summary>
         public virtual bool SupportsCorrelation => false;
 
+        /// <summary>
+        /// False when a request on this channel could not get its reply from a peer: a server (it answers requests), or a
+        /// channel whose own sends come back to its own receives, such as a shared memory queue (one ring that both ends
+        /// send into and take from: the "reply" would be the request itself). <see cref="Request"/> then fails with
+        /// <see cref="NotSupportedError"/>(<see cref="ChannelOperation.Request"/>) before anything is sent. The default:
+        /// a channel that sends and receives and is not a server.
+        /// </summary>
+        public virtual bool CanRequest => CanSend && CanReceive && Role != ChannelRole.Server;
+
         /// <summary>Replies that arrived after their request had given up (timeout, Ctrl+C): dropped, never handed to a later call.</summary>
         public virtual long LateRepliesDropped => 0;
 
@@ -27,7 +36,8 @@ namespace PsIpc.Transport.Channels
         /// Sends one message and waits for the reply to it, up to the deadline.
         /// </summary>
         /// <exception cref="IpcException">ReceiveTimeout at the deadline; HandlerFailed when the peer's handler failed on
-        /// this request (the message is the handler's); ChannelClosed, PeerDisconnected, MessageTooLarge, SendTimeout.</exception>
+        /// this request (the message is the handler's); ChannelClosed, PeerDisconnected, MessageTooLarge, SendTimeout;
+        /// OperationNotSupported (nothing sent) when <see cref="CanRequest"/> is false.</exception>
         public IpcMessage Request(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
             if (TryRequest(format, payload, deadline, cancellationToken, out IpcMessage? reply)) return reply!;
@@ -41,11 +51,8 @@ namespace PsIpc.Transport.Channels
             ThrowIfClosed();
             if (!CanSend) throw NotSupportedError(ChannelOperation.Send);
             if (!CanReceive) throw NotSupportedError(ChannelOperation.Receive);
-            if (Role == ChannelRole.Server)
-            {
-                throw new IpcException(IpcErrorKind.OperationNotSupported,
-                    $"'{Name}' is a server: it answers requests (a -ScriptBlock handler, or Reply to a received message); requests are made from a client channel.", Name);
-            }
+            // Before anything is sent: a request that cannot be answered must not leave a message behind.
+            if (!CanRequest) throw NotSupportedError(ChannelOperation.Request);
             IpcMessage? received;
             try
             {

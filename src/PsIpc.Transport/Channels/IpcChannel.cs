@@ -12,8 +12,8 @@ namespace PsIpc.Transport.Channels
     /// <summary>What carries a channel's messages. A transport outside this assembly that fits none says Other.</summary>
     public enum ChannelKind { Pipe, Tcp, Unix, Udp, Memory, Amqp, Other }
 
-    /// <summary>What a caller asked of a channel that the channel cannot do (see <see cref="IpcChannel.CanSend"/>).</summary>
-    public enum ChannelOperation { Send, Receive }
+    /// <summary>What a caller asked of a channel that the channel cannot do (see <see cref="IpcChannel.CanSend"/>, <see cref="IpcChannel.CanRequest"/>).</summary>
+    public enum ChannelOperation { Send, Receive, Request }
 
     /// <summary>
     /// The contract every transport implements, and the one thing the cmdlets know: a pipe server or client,
@@ -219,9 +219,17 @@ namespace PsIpc.Transport.Channels
         public override string ToString() => Name;
 
         /// <summary>The error for an operation this channel cannot do. Override to point the user elsewhere.</summary>
-        public virtual IpcException NotSupportedError(ChannelOperation operation) =>
-            new IpcException(IpcErrorKind.OperationNotSupported,
-                $"The {Kind} {Role.ToString().ToLowerInvariant()} channel '{Name}' cannot {operation.ToString().ToLowerInvariant()} messages.", Name);
+        public virtual IpcException NotSupportedError(ChannelOperation operation)
+        {
+            if (operation != ChannelOperation.Request)
+            {
+                return new IpcException(IpcErrorKind.OperationNotSupported,
+                    $"The {Kind} {Role.ToString().ToLowerInvariant()} channel '{Name}' cannot {operation.ToString().ToLowerInvariant()} messages.", Name);
+            }
+            return new IpcException(IpcErrorKind.OperationNotSupported, Role == ChannelRole.Server
+                ? $"'{Name}' is a server: it answers requests (a -ScriptBlock handler, or Reply to a received message); requests are made from a client channel."
+                : $"The {Kind} {Role.ToString().ToLowerInvariant()} channel '{Name}' cannot make requests. Nothing was sent.", Name);
+        }
 
         /// <summary>Sends one message; called by <see cref="Send"/> once the channel is open and can send.</summary>
         protected abstract void SendCore(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken);

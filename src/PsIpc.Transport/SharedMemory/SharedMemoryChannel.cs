@@ -105,10 +105,27 @@ namespace PsIpc.Transport.SharedMemory
         /// <summary>Shared memory is mapped only by processes of this user (0600 in a 0700 directory).</summary>
         public override bool IsAuthenticated => true;
 
-        public override IpcException NotSupportedError(ChannelOperation operation) =>
-            new IpcException(IpcErrorKind.SharedMemoryNotQueue, operation == ChannelOperation.Receive
+        /// <summary>
+        /// Neither a segment nor a queue can make requests. A queue is one ring that every process of it sends into and
+        /// receives from, so a request's "reply" would be the next message in the ring: the request itself, or a message
+        /// meant for another consumer.
+        /// </summary>
+        public override bool CanRequest => false;
+
+        public override IpcException NotSupportedError(ChannelOperation operation)
+        {
+            if (operation == ChannelOperation.Request && CanSend && CanReceive)
+            {
+                return new IpcException(IpcErrorKind.OperationNotSupported,
+                    $"'{Name}' is a shared memory queue: one ring that both ends send into and receive from, so the reply to a request would be " +
+                    "the next message in the ring (the request itself) rather than an answer. Nothing was sent. For request/reply use a pipe " +
+                    "(New-IpcPipe) or a socket (Start-IpcSocketServer, Connect-IpcSocket), or two queues, one each way: send requests on one " +
+                    "and receive replies from the other.", Name);
+            }
+            return new IpcException(IpcErrorKind.SharedMemoryNotQueue, operation == ChannelOperation.Receive
                 ? $"'{Name}' is a shared memory segment, not a queue: read it with Read-SharedMemory, or create a queue with New-SharedMemory -Queue."
                 : $"'{Name}' is a shared memory segment, not a queue: write it with Write-SharedMemory, or create a queue with New-SharedMemory -Queue.", Name);
+        }
 
         /// <summary>Marks the start of an operation on the mapping, which Close waits for before unmapping.</summary>
         private protected void BeginUse()

@@ -35,6 +35,8 @@ namespace PsIpc.Commands
         {
             if (!Channel.CanSend) ThrowIpcError(Channel.NotSupportedError(ChannelOperation.Send));
             if (!Channel.CanReceive) ThrowIpcError(Channel.NotSupportedError(ChannelOperation.Receive));
+            // A server, or a channel that would read its own request back (a shared memory queue): refused before any input is sent.
+            if (!Channel.CanRequest) ThrowIpcError(Channel.NotSupportedError(ChannelOperation.Request));
         }
 
         protected override void ProcessRecord()
