@@ -722,8 +722,9 @@ first item); its own cost is the "pipeline floor: counting sink" line.
   `ForEach-Object { }`, into the counting sink and into `Out-Null`, each timed over one pass after
   untimed warm-up passes lasting at least half a second.
 
-Row 4, **round trip**, is timed by the side that asks, over N round trips after a warm-up (PsIpc 200,
-the others 1000). PsIpc (<<RoundTripPsIpc>>): an echo pwsh serves the pipe with
+Row 4, **round trip**, is timed by the side that asks, over N round trips after a warm-up (PsIpc: at least
+200 trips and at least 3 s, so that the tiered JIT of both pwsh processes has settled: after 200 trips alone the
+loop still ran mostly tier-0 code, 400-440 us a trip against 90-96 us after 20,000; the others 1000). PsIpc (<<RoundTripPsIpc>>): an echo pwsh serves the pipe with
 `Receive-IpcMessage $p -Envelope | ForEach-Object { Send-IpcMessage $_.Sender $_.Body; $echoed++ }`; the measuring
 pwsh connects and loops `Send-IpcMessage $p 'ping'; $reply = Receive-IpcMessage $p -Count 1` in a
 script. multiprocessing.Pipe (<<RoundTripPython>>): `send('ping')` + `recv()` against a child that
@@ -740,7 +741,7 @@ sink only counts), so a flat figure means the transport's queues are bounded.
 Rows 6-9, **sockets**. Each socket server runs in its own process (PsIpc: a pwsh), started on port 0 (or
 `-Path`), and publishes where it listens in a file the connecting process waits for (bench/workers/BenchSocket.ps1).
 
-- Row 6, **TCP round trip**, timed by the client after 200 untimed round trips (<<SocketRoundTripPsIpc>>):
+- Row 6, **TCP round trip**, timed by the client after untimed round trips (at least 200 and 3 s, as row 4) (<<SocketRoundTripPsIpc>>):
   the server pwsh runs `Start-IpcSocketServer -Port 0 -ScriptBlock { param($message) $message }` (default
   -ThrottleLimit); the client pwsh runs `$c = Connect-IpcSocket -Port $port` and the loop of row 4,
   `Send-IpcMessage $c 'ping'; $reply = Receive-IpcMessage $c -Count 1`. The "C# client" line is the same

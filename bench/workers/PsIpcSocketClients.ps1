@@ -3,7 +3,8 @@
 # against its script-block server.
 #
 # One client: the script loop of the pipe round-trip row, `Send-IpcMessage $c 'ping';
-#   $reply = Receive-IpcMessage $c -Count 1`, $Count times after $WarmUp untimed round trips.
+#   $reply = Receive-IpcMessage $c -Count 1`, $Count times after untimed round trips: at least $WarmUp and
+#   for at least $WarmUpSeconds (the tiered JIT of both processes settles; see PsIpcRoundTrip.ps1).
 # Several clients: $Rounds rounds; in each, every client sends one request (so all $Clients requests
 #   are in flight at once), then every client's reply is read. Timed from the first request to the
 #   last reply (connecting is outside the figure). Every reply is checked; a connect failure, a
@@ -15,7 +16,8 @@ param(
     [int] $Clients = 1,
     [int] $Count = 1000,
     [int] $Rounds = 10,
-    [int] $WarmUp = 200
+    [int] $WarmUp = 200,
+    [double] $WarmUpSeconds = 3
 )
 $ErrorActionPreference = 'Stop'
 . $PSScriptRoot/BenchWorker.ps1
@@ -27,7 +29,8 @@ $endpoint = Wait-BenchEndpoint -ReadyFile $ReadyFile
 if ($Clients -eq 1) {
     $c = Connect-IpcSocket @endpoint -TimeoutSeconds 30
     try {
-        for ($i = 0; $i -lt $WarmUp; $i++) {
+        $warming = [System.Diagnostics.Stopwatch]::StartNew()
+        for ($i = 0; $i -lt $WarmUp -or $warming.Elapsed.TotalSeconds -lt $WarmUpSeconds; $i++) {
             Send-IpcMessage $c 'ping'
             $null = Receive-IpcMessage $c -Count 1
         }
