@@ -1,10 +1,11 @@
 // Shared memory anchors for bench/Invoke-Bench.ps1.
 //
-//   ShmAnchor <ring|ring-batch> <count>
+//   ShmAnchor <ring|ring-batch> <count> [warmUp]
 //       The PsIpc queue core without PowerShell: creates a SharedMemoryQueue (16 MiB), starts a copy of
-//       itself as the single producer and takes <count> 16-byte messages as the single consumer, with
-//       Receive(into, 4096, ...). "ring": the producer calls Send once per message; "ring-batch": it calls
-//       SendMany with 256 messages at a time. Timed by the consumer from the first message taken to the last.
+//       itself as the single producer and takes <warmUp> + <count> 16-byte messages as the single consumer,
+//       with Receive(into, 4096, ...). "ring": the producer calls Send once per message; "ring-batch": it calls
+//       SendMany with 256 messages at a time. Timed by the consumer from the Receive that completed the warm-up
+//       (untimed: both processes' JIT tiers up meanwhile; without one, the first Receive) to the last message.
 //   ShmAnchor handoff <count>
 //       The same two processes with 1 MiB messages through a queue of 4 MiB (4 records), Send per message:
 //       the 1 MiB handoff of the C# core without PowerShell.
@@ -48,12 +49,13 @@ internal static unsafe class Program
                 Produce(args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture));
                 return 0;
             }
-            if (args.Length == 2)
+            if (args.Length == 2 || args.Length == 3)
             {
                 int count = int.Parse(args[1], CultureInfo.InvariantCulture);
+                int warmUp = args.Length == 3 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 0;
                 Measurement m = args[0] switch
                 {
-                    "ring" or "ring-batch" or "handoff" => Consume(args[0], count),
+                    "ring" or "ring-batch" or "handoff" => Consume(args[0], count, warmUp),
                     "memcpy" => Copy(count, allocate: false),
                     "memcpy-alloc" => Copy(count, allocate: true),
                     _ => throw new ArgumentException($"unknown mode '{args[0]}'"),
@@ -62,7 +64,7 @@ internal static unsafe class Program
                     $"{{\"mode\":\"{args[0]}\",\"messages\":{m.Messages},\"seconds\":{m.Seconds:R},\"bytes\":{m.Bytes}}}"));
                 return 0;
             }
-            Console.Error.WriteLine("usage: ShmAnchor <ring|ring-batch|handoff|memcpy|memcpy-alloc> <count> | ShmAnchor producer <mode> <queueName> <count>");
+            Console.Error.WriteLine("usage: ShmAnchor <ring|ring-batch|handoff|memcpy|memcpy-alloc> <count> [warmUp] | ShmAnchor producer <mode> <queueName> <count>");
             return 2;
         }
         catch (Exception e)
@@ -74,39 +76,43 @@ internal static unsafe class Program
 
     private readonly record struct Measurement(long Messages, double Seconds, long Bytes);
 
-    private static Measurement Consume(string mode, int count)
+    private static Measurement Consume(string mode, int count, int warmUp)
     {
         string name = $"shmanchor-{Environment.ProcessId}";
         bool big = mode == "handoff";
         using var queue = SharedMemoryChannel.Create(name, big ? Slots * (PayloadSize + 8L) : RingCapacity, queue: true);
         try
         {
-            using Process producer = StartProducer(mode, name, count);
+            // The producer sends warmUp + count messages. The clock starts when a Receive has taken the warm-up
+            // (at least one message when there is none): what comes after it, to the last message, is timed.
+            long total = (long)warmUp + count;
+            using Process producer = StartProducer(mode, name, checked((int)total));
             var into = new List<IpcMessage>(ReceiveBatch);
-            long taken = 0, bytes = 0;
+            long taken = 0, timedFrom = -1, bytes = 0;
             var stopwatch = new Stopwatch();
-            while (taken < count)
+            while (taken < total)
             {
                 into.Clear();
-                int n = queue.Receive(into, (int)Math.Min(ReceiveBatch, count - taken), Deadline.After(Patience), CancellationToken.None);
-                if (n <= 0) throw new TimeoutException($"no message within {Patience.TotalSeconds} s after {taken} of {count}");
-                if (taken == 0)
-                {
-                    stopwatch.Start();
-                    for (int i = 1; i < into.Count; i++) bytes += into[i].Payload.Length;
-                }
-                else
+                int n = queue.Receive(into, (int)Math.Min(ReceiveBatch, total - taken), Deadline.After(Patience), CancellationToken.None);
+                if (n <= 0) throw new TimeoutException($"no message within {Patience.TotalSeconds} s after {taken} of {total}");
+                if (timedFrom >= 0)
                 {
                     foreach (IpcMessage m in into) bytes += m.Payload.Length;
+                }
+                else if (taken + n >= Math.Max(1, warmUp))
+                {
+                    stopwatch.Start();
+                    timedFrom = taken + n;
                 }
                 taken += n;
             }
             stopwatch.Stop();
             producer.WaitForExit();
             if (producer.ExitCode != 0) throw new InvalidOperationException($"the producer exited with code {producer.ExitCode}");
-            long expected = (long)(big ? PayloadSize : SmallMessageSize) * (count - 1);
-            if (bytes != expected) throw new InvalidOperationException($"took {bytes} bytes, expected {expected}");
-            return new Measurement(count - 1, stopwatch.Elapsed.TotalSeconds, bytes);
+            long timed = taken - timedFrom;
+            long expected = (long)(big ? PayloadSize : SmallMessageSize) * timed;
+            if (bytes != expected) throw new InvalidOperationException($"took {bytes} bytes after the clock started, expected {expected}");
+            return new Measurement(timed, stopwatch.Elapsed.TotalSeconds, bytes);
         }
         finally
         {
