@@ -106,9 +106,24 @@ namespace PsIpc.Transport.Channels
         protected override bool ReplyErrorCore(IpcMessage request, IpcErrorKind kind, string message, Deadline deadline, CancellationToken cancellationToken) =>
             Connection.ReplyError(request, kind, message, deadline, cancellationToken);
 
+        private long _readsByReceivers;
+
+        /// <summary>Reads a receiver made itself on this channel's connection (tests look at it to know that path ran).</summary>
+        internal long ReadsByReceivers => Interlocked.Read(ref _readsByReceivers);
+
         protected override int ReceiveCore(List<IpcMessage> into, int max, Deadline deadline, CancellationToken cancellationToken)
         {
-            Connection.WakeReader(); // after requests its reader thread may be parked for a moment: messages are wanted now
+            MessageConnection connection = Connection;
+            // After a send, the answer is read on this thread while answers keep coming (one wake-up less per round trip
+            // of a Send-IpcMessage / Receive-IpcMessage loop). See MessageConnection.CallerRead.cs.
+            bool readHere = false;
+            while (_inbound.Count == 0 && !_inbound.IsCompleted && connection.ReadForReceiver(deadline, cancellationToken))
+            {
+                readHere = true;
+                Interlocked.Increment(ref _readsByReceivers);
+            }
+            // Otherwise: after requests (or this end's reads) its reader thread may be parked for a moment, and messages are wanted now.
+            if (!readHere) connection.WakeReader();
             return _inbound.TakeBatch(into, max, deadline, cancellationToken);
         }
 

@@ -48,6 +48,7 @@ namespace PsIpc.Transport.Connections
         private long _lastCallerRead;
         private bool _peerRequested;          // server: the peer waits for answers (a Request, or a message after our answer)
         private volatile bool _receiverReads; // server: a receiver may read (set by the reader thread only, between reads)
+        private volatile bool _awaitsAnswer;  // client: it sent a message and has not found the peer quiet since (see ReadForReceiver)
 
         // Whether reading goes through the turn. A server connection's reader thread switches it on itself, at the top of
         // its loop, after its peer's first request: until then it is the only reader, so nobody reads beside it.
@@ -184,15 +185,17 @@ namespace PsIpc.Transport.Connections
         }
 
         /// <summary>
-        /// Server side, for a receiver that found its server's queue empty while this is its only connection: reads the
-        /// socket on the receiver's thread while the client's requests keep coming. True after one read (what it
-        /// completed is in the owner's queue); false when the receiver should wait for the reader thread instead: the
-        /// client has made no request, another thread reads, a large frame is under way, nothing came for a moment (the
-        /// reader thread then reads again), the deadline passed, or the connection ended.
+        /// For a receiver that found its channel's queue empty: reads the socket on the receiver's thread while answers
+        /// keep coming, instead of waiting for the reader thread to hand each one over. Server side: while this is the
+        /// server's only connection and its client has shown it waits for answers. Client side: after this end sent a
+        /// message (a Send-IpcMessage then Receive-IpcMessage loop), until the peer was quiet for a moment. True after
+        /// one read (what it completed is in the owner's queue); false when the receiver should wait for the reader
+        /// thread instead: no answer is awaited, another thread reads, a large frame is under way, nothing came for a
+        /// moment (the reader thread then reads again), the deadline passed, or the connection ended.
         /// </summary>
         public bool ReadForReceiver(Deadline deadline, CancellationToken cancellationToken)
         {
-            if (!_receiverReads) return false;
+            if (_isServerSide ? !_receiverReads : !(_awaitsAnswer && CallerReads)) return false;
             lock (_readGate)
             {
                 if (_readEnded != null || _readBusy || !MayReadHere())
@@ -212,6 +215,7 @@ namespace PsIpc.Transport.Connections
             {
                 // Read: the reader thread stays parked (a request loop wakes it not at all); not read: it reads from now on.
                 lock (_readGate) _readerWanted = !read;
+                if (!read) _awaitsAnswer = false; // a client's peer that was quiet: its next message goes to the reader thread
                 ReleaseReadTurn(byCaller: read);
             }
             return read;

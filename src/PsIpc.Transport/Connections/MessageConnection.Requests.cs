@@ -83,6 +83,7 @@ namespace PsIpc.Transport.Connections
         /// </summary>
         public void SendMessage(MessageFormat format, byte[] payload, Deadline deadline, CancellationToken cancellationToken)
         {
+            if (!_isServerSide) _awaitsAnswer = true; // its next Receive may read the answer itself (ReadForReceiver)
             uint answers = 0;
             if (PeerSupportsCorrelation)
             {
