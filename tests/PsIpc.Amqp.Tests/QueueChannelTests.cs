@@ -39,16 +39,6 @@ namespace PsIpc.Amqp.Tests
             return all;
         }
 
-        private static async Task<uint> MessageCountAsync(string queue)
-        {
-            (IConnection connection, IChannel channel) = await Broker.RawAsync();
-            await using (connection)
-            await using (channel)
-            {
-                return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
-            }
-        }
-
         [Fact]
         public void FormatsArriveAsTheyWereSentWithTheirContentTypes()
         {
@@ -79,7 +69,7 @@ namespace PsIpc.Amqp.Tests
             for (int i = 0; i < 50; i++) q.Send(MessageFormat.Text, Encoding.UTF8.GetBytes("m" + i), Soon, default);
             q.Flush(Soon, default);
             Assert.Equal(0, q.Unconfirmed);
-            Assert.Equal(50u, await MessageCountAsync(name));
+            Assert.Equal(50u, await Broker.MessageCountAsync(name));
         }
 
         [Fact]
@@ -129,7 +119,7 @@ namespace PsIpc.Amqp.Tests
 
             using AmqpQueueChannel dlq = Broker.Connect(Broker.Options(dead));
             Assert.Equal("not what the consumer expects", ReceiveAll(dlq, 1)[0].GetText());
-            Assert.Equal(0u, await MessageCountAsync(name));
+            Assert.Equal(0u, await Broker.MessageCountAsync(name));
         }
 
         [Fact]

@@ -34,16 +34,6 @@ namespace PsIpc.Amqp.Tests
         public void BindingRoutesAsTheBrokerDoes(AmqpExchangeType type, string routingKey, string bindingKey, bool routes) =>
             Assert.Equal(routes, AmqpTopology.BindingRoutes(type, new[] { bindingKey }, routingKey));
 
-        private static async Task<uint> MessageCountAsync(string queue)
-        {
-            (IConnection connection, IChannel channel) = await Broker.RawAsync();
-            await using (connection)
-            await using (channel)
-            {
-                return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
-            }
-        }
-
         [Fact]
         public async Task AWorkQueueRefusesARequestAndLeavesTheQueueAsItWas()
         {
@@ -57,7 +47,7 @@ namespace PsIpc.Amqp.Tests
             Assert.Contains("Nothing was sent", e.Message);
             Assert.Contains("two queues", e.Message);
             Assert.Equal(1, q.MessagesSent);
-            Assert.Equal(1u, await MessageCountAsync(queue));
+            Assert.Equal(1u, await Broker.MessageCountAsync(queue));
             var got = new List<IpcMessage>();
             Assert.Equal(1, q.Receive(got, 10, Soon, default));
             Assert.Equal("queued before", got[0].GetText());

@@ -95,6 +95,17 @@ namespace PsIpc.Amqp.Tests
         public AmqpQueueChannel Connect(AmqpQueueOptions options) =>
             AmqpQueueChannel.Connect(options, Deadline.After(TimeSpan.FromSeconds(30)), default);
 
+        /// <summary>How many messages the broker holds in <paramref name="queue"/> (a passive declare, through <see cref="RawAsync"/>).</summary>
+        public async Task<uint> MessageCountAsync(string queue)
+        {
+            (IConnection connection, IChannel channel) = await RawAsync();
+            await using (connection)
+            await using (channel)
+            {
+                return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+            }
+        }
+
         /// <summary>A plain RabbitMQ.Client connection: the tests' own view of the broker.</summary>
         public async Task<(IConnection, IChannel)> RawAsync()
         {

@@ -304,10 +304,10 @@ namespace PsIpc.Transport.Connections
             if (spin > 0 && Volatile.Read(ref _lastByteWaitTicks) < spin)
             {
                 long until = start + Math.Min(spin, microseconds * Stopwatch.Frequency / 1_000_000);
-                bool peek = NonBlockingSocket.IsSupported;
+                bool readInSpin = NonBlockingSocket.IsSupported;
                 while (true)
                 {
-                    if (peek)
+                    if (readInSpin)
                     {
                         read = NonBlockingSocket.TryReceive(_socket!, _readBuffer!, 0, _readBuffer!.Length);
                         if (read >= 0) break;
