@@ -161,22 +161,18 @@ namespace PsIpc.Transport.Connections
             {
                 // Holding the turn, an empty queue means nothing is in flight: this frame cannot overtake another.
                 if (_outbound.Count != 0 || IsEnded) return false;
-                byte[] buffer;
-                int used;
+                if (!_sendsWithoutPoll && !_socket.Poll(0, SelectMode.SelectWrite)) return false; // never block the caller in write()
+                byte[] buffer = InlineBuffer;
+                int used = Encode(frame, buffer, 0);
                 if (_sendsWithoutPoll)
                 {
                     // One send that fails rather than waits (EAGAIN: the queue takes it); a frame this small goes whole or not at all.
-                    buffer = InlineBuffer;
-                    used = Encode(frame, buffer, 0);
                     int sent = NonBlockingSocket.TrySend(_socket, buffer, 0, used);
                     if (sent < 0) return false;
                     if (sent < used) _socket.Send(buffer, sent, used - sent, SocketFlags.None); // never seen: see _sendsWithoutPoll
                 }
                 else
                 {
-                    if (!_socket.Poll(0, SelectMode.SelectWrite)) return false; // never block the caller in write()
-                    buffer = InlineBuffer;
-                    used = Encode(frame, buffer, 0);
                     _socket.Send(buffer, 0, used, SocketFlags.None);
                 }
                 Interlocked.Increment(ref _framesQueued);

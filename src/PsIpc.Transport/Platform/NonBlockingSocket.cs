@@ -28,29 +28,17 @@ namespace PsIpc.Transport.Platform
         /// read): SocketException ConnectionReset when the peer reset the connection, IOException otherwise.
         /// ObjectDisposedException once the socket is closed.
         /// </summary>
-        public static int TryReceive(Socket socket, byte[] buffer, int offset, int count)
-        {
-            CheckRange(buffer, offset, count);
-            SafeHandle handle = s_handleOf!(socket);
-            fixed (byte* start = &buffer[offset])
-            {
-                while (true)
-                {
-                    long n = (long)Libc.Receive(handle, start, (UIntPtr)(uint)count, Libc.MsgDontWait);
-                    if (n >= 0) return (int)n;
-                    int errno = Libc.LastError;
-                    if (errno == Libc.EAGAIN) return -1;
-                    if (errno != Libc.EINTR) throw Failure("recv", errno);
-                }
-            }
-        }
+        public static int TryReceive(Socket socket, byte[] buffer, int offset, int count) => Transfer(socket, buffer, offset, count, send: false);
 
         /// <summary>
         /// Bytes written (more than 0; fewer than <paramref name="count"/> only where the socket takes part of a write,
         /// which a Unix stream socket never does for a write that fits in one of its buffers), or -1 when the socket has
         /// no room now. A failed write throws as <see cref="TryReceive"/> does (a gone peer: ConnectionReset).
         /// </summary>
-        public static int TrySend(Socket socket, byte[] buffer, int offset, int count)
+        public static int TrySend(Socket socket, byte[] buffer, int offset, int count) => Transfer(socket, buffer, offset, count, send: true);
+
+        // One recv(2) or send(2) that does not wait, retried only when a signal interrupted it.
+        private static int Transfer(Socket socket, byte[] buffer, int offset, int count, bool send)
         {
             CheckRange(buffer, offset, count);
             SafeHandle handle = s_handleOf!(socket);
@@ -58,11 +46,13 @@ namespace PsIpc.Transport.Platform
             {
                 while (true)
                 {
-                    long n = (long)Libc.Send(handle, start, (UIntPtr)(uint)count, s_sendFlags);
+                    long n = send
+                        ? (long)Libc.Send(handle, start, (UIntPtr)(uint)count, s_sendFlags)
+                        : (long)Libc.Receive(handle, start, (UIntPtr)(uint)count, Libc.MsgDontWait);
                     if (n >= 0) return (int)n;
                     int errno = Libc.LastError;
                     if (errno == Libc.EAGAIN) return -1;
-                    if (errno != Libc.EINTR) throw Failure("send", errno);
+                    if (errno != Libc.EINTR) throw Failure(send ? "send" : "recv", errno);
                 }
             }
         }
