@@ -26,7 +26,7 @@ namespace PsIpc
     {
         private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, false);
         private PowerShell? _json;
-        private readonly StringBuilder _cliXml = new StringBuilder(512);
+        private StringBuilder? _cliXml; // made on the first CliXml value: a command that sends text never needs it
         private readonly Func<System.Management.Automation.Runspaces.Runspace>? _jsonRunspace;
 
         /// <summary>A codec for the pipeline thread: JSON goes through the runspace running there.</summary>
@@ -75,6 +75,7 @@ namespace PsIpc
                     return Utf8.GetBytes(ToJson(value, depth));
                 default:
                     wireFormat = MessageFormat.CliXml;
+                    _cliXml ??= new StringBuilder(512);
                     if (FastCliXml.TryWrite(value, depth, _cliXml)) return Utf8.GetBytes(_cliXml.ToString());
                     return Utf8.GetBytes(PSSerializer.Serialize(value, depth));
             }
