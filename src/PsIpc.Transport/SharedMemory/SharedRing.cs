@@ -231,42 +231,48 @@ namespace PsIpc.Transport.SharedMemory
                 if (alone) break;
             }
             if (n == 0) return 0;
+            // A record taken alone was copied by TakeLarge; a batch is copied here.
             long span = end - head;
-            if (alone)
+            if (!alone)
             {
-                // Copied by TakeLarge.
-            }
-            else if (span <= CopyBatchLimit)
-            {
-                byte[]? scratch = t_scratch;
-                if (scratch == null || scratch.Length < span) t_scratch = scratch = new byte[Math.Max(span, 4096)];
-                CopyOut(scratch, (int)span, Slot(head));
-                taken = new Taken { Buffer = scratch, Length = (int)span, Count = n };
-            }
-            else
-            {
-                DateTime receivedAt = DateTime.Now;
-                for (long position = head; position != end;)
+                if (span <= CopyBatchLimit)
                 {
-                    // Read again and checked again: a process that scribbled on the ring since the first pass
-                    // gets an error, never a copy beyond the batch or the mapping.
-                    long at = Slot(position);
-                    long length = *(uint*)(_data + at);
-                    uint format = *(uint*)(_data + at + 4);
-                    if (RecordSize(length) > end - position || !FrameTypes.IsData((FrameType)format) || (format & 0xFFFFFF00) != 0)
-                    {
-                        throw Corrupt($"the record at {position} changed while it was taken");
-                    }
-                    byte[] payload = PayloadArrays.Rent((int)length); // filled completely: need not be zeroed (and comes back from ReceiveInto)
-                    CopyOut(payload, payload.Length, PayloadPosition(at));
-                    into.Add(new IpcMessage((MessageFormat)format, payload, sender, receivedAt));
-                    position += RecordSize(length);
+                    byte[]? scratch = t_scratch;
+                    if (scratch == null || scratch.Length < span) t_scratch = scratch = new byte[Math.Max(span, 4096)];
+                    CopyOut(scratch, (int)span, Slot(head));
+                    taken = new Taken { Buffer = scratch, Length = (int)span, Count = n };
+                }
+                else
+                {
+                    CopyRecords(into, head, end, sender);
                 }
             }
             Volatile.Write(ref Head, end); // release the space only after the records were copied out
             *(long*)(_header + SegmentHeader.DequeuedOffset) += n;
             wakeProducers = Bump(SpaceSignal, ProducersWaiting, SpaceSleep);
             return n;
+        }
+
+        // A batch too large for one copy (more than CopyBatchLimit ring bytes): copied record by record into messages.
+        private void CopyRecords(List<IpcMessage> into, long head, long end, IpcChannel sender)
+        {
+            DateTime receivedAt = DateTime.Now;
+            for (long position = head; position != end;)
+            {
+                // Read again and checked again: a process that scribbled on the ring since the first pass
+                // gets an error, never a copy beyond the batch or the mapping.
+                long at = Slot(position);
+                long length = *(uint*)(_data + at);
+                uint format = *(uint*)(_data + at + 4);
+                if (RecordSize(length) > end - position || !FrameTypes.IsData((FrameType)format) || (format & 0xFFFFFF00) != 0)
+                {
+                    throw Corrupt($"the record at {position} changed while it was taken");
+                }
+                byte[] payload = PayloadArrays.Rent((int)length); // filled completely: need not be zeroed (and comes back from ReceiveInto)
+                CopyOut(payload, payload.Length, PayloadPosition(at));
+                into.Add(new IpcMessage((MessageFormat)format, payload, sender, receivedAt));
+                position += RecordSize(length);
+            }
         }
 
         /// <summary>

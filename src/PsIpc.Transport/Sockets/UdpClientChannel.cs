@@ -21,7 +21,8 @@ namespace PsIpc.Transport.Sockets
 
         private readonly BoundedQueue<IpcMessage> _inbound;
         private readonly Socket _socket;
-        private readonly ManualResetEventSlim _receiverDone = new ManualResetEventSlim(false);
+        private readonly object _receiverGate = new object(); // pulsed when the receive loop ended (nothing to dispose)
+        private bool _receiverEnded;
         private readonly string _address;
         private readonly DatagramDrops _drops;
         private long _refusals;
@@ -156,8 +157,14 @@ namespace PsIpc.Transport.Sockets
         protected override void CloseCore(Deadline deadline)
         {
             _socket.Dispose();
-            int ms = deadline.RemainingMilliseconds;
-            _receiverDone.Wait(ms < 0 || ms > ReceivePollMilliseconds * 2 ? ReceivePollMilliseconds * 2 : ms);
+            // The receive loop sees the closed socket within a poll; the wait is bounded by two polls and the deadline.
+            Deadline waitForReceiver = Deadline.Earliest(deadline, Deadline.After(TimeSpan.FromMilliseconds(ReceivePollMilliseconds * 2)));
+            lock (_receiverGate)
+            {
+                while (!_receiverEnded && GateWait.Wait(_receiverGate, waitForReceiver, CancellationToken.None))
+                {
+                }
+            }
             _inbound.CompleteAndClear();
         }
 
@@ -169,7 +176,11 @@ namespace PsIpc.Transport.Sockets
             }
             finally
             {
-                _receiverDone.Set();
+                lock (_receiverGate)
+                {
+                    _receiverEnded = true;
+                    Monitor.PulseAll(_receiverGate);
+                }
             }
         }
 
