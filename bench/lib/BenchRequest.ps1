@@ -97,8 +97,8 @@ process's same script loop calling a compiled no-op cmdlet with the same argumen
 Invoke-BenchNoOpRequest $pipe 'ping'`). The cmdlet loop, the floor loop and the same trips from the C# loop take
 turns in ten blocks in the same client process (after warming up all three), and the per-call line is each run's
 (cmdlet trip - C# trip) / floor: a difference of two trips is smaller than how much two process pairs' trips
-differ from run to run (on two cores, whether the scheduler left the two spinning threads on one core), so its
-parts are timed in the same minutes. The anchor of the other targets is row 4's multiprocessing.Pipe round
+differ from run to run (where the scheduler placed the two spinning threads: the same pair pinned to one core
+took 59 instead of 30 us a trip; another process's burst), so its parts are timed in the same minutes. The anchor of the other targets is row 4's multiprocessing.Pipe round
 trip (Python code echoes). Every reply is checked, and a run fails when the server answered fewer requests
 than were timed or a reply came late.
 '@
