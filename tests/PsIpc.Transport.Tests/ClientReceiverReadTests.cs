@@ -18,11 +18,6 @@ namespace PsIpc.Transport.Tests
     {
         private static readonly Deadline Never = Deadline.Infinite;
 
-        private static PipeServerChannel Server(Cleanup cleanup, string name) => cleanup.Add(new PipeServerChannel(name, int.MaxValue, null));
-
-        private static PipeClientChannel Client(Cleanup cleanup, string name) =>
-            cleanup.Add(PipeClientChannel.Connect(name, Sockets.SocketFraming.LengthPrefixed, Wire.PatientDeadline(), CancellationToken.None, null));
-
         private static void Send(IpcChannel channel, string text) =>
             channel.Send(MessageFormat.Text, Wire.Text(text), Wire.PatientDeadline(), CancellationToken.None);
 
@@ -56,8 +51,8 @@ namespace PsIpc.Transport.Tests
         {
             using var cleanup = new Cleanup();
             string name = Wire.UniqueName();
-            PipeServerChannel server = Server(cleanup, name);
-            PipeClientChannel client = Client(cleanup, name);
+            PipeServerChannel server = TestPipes.Server(cleanup, name);
+            PipeClientChannel client = TestPipes.Client(cleanup, name);
             Task<int> echo = Echo(server);
             for (int i = 0; i < 300; i++)
             {
@@ -74,8 +69,8 @@ namespace PsIpc.Transport.Tests
         {
             using var cleanup = new Cleanup();
             string name = Wire.UniqueName();
-            PipeServerChannel server = Server(cleanup, name);
-            PipeClientChannel client = Client(cleanup, name);
+            PipeServerChannel server = TestPipes.Server(cleanup, name);
+            PipeClientChannel client = TestPipes.Client(cleanup, name);
             SpinWait.SpinUntil(() => server.PeerCount == 1, Wire.Patience);
             Task<int> pushing = Background.Run(() =>
             {
@@ -92,8 +87,8 @@ namespace PsIpc.Transport.Tests
         {
             using var cleanup = new Cleanup();
             string name = Wire.UniqueName();
-            PipeServerChannel server = Server(cleanup, name);
-            PipeClientChannel client = Client(cleanup, name);
+            PipeServerChannel server = TestPipes.Server(cleanup, name);
+            PipeClientChannel client = TestPipes.Client(cleanup, name);
             Send(client, "one");
             IpcMessage first = Rx.NextMessage(server);
             var none = new List<IpcMessage>();
@@ -120,8 +115,8 @@ namespace PsIpc.Transport.Tests
         {
             using var cleanup = new Cleanup();
             string name = Wire.UniqueName();
-            PipeServerChannel server = Server(cleanup, name);
-            PipeClientChannel client = Client(cleanup, name);
+            PipeServerChannel server = TestPipes.Server(cleanup, name);
+            PipeClientChannel client = TestPipes.Client(cleanup, name);
             Send(client, "hello");
             Assert.Equal("hello", Rx.NextMessage(server).GetText());
             var into = new List<IpcMessage>();

@@ -19,12 +19,6 @@ namespace PsIpc.Transport.Tests
     {
         private static readonly Deadline Never = Deadline.Infinite;
 
-        private static PipeServerChannel Server(Cleanup cleanup, string name, int maxClients = int.MaxValue) =>
-            cleanup.Add(new PipeServerChannel(name, maxClients, null));
-
-        private static PipeClientChannel Client(Cleanup cleanup, string name) =>
-            cleanup.Add(PipeClientChannel.Connect(name, Sockets.SocketFraming.LengthPrefixed, Wire.PatientDeadline(), CancellationToken.None, null));
-
         private static void ReplyText(IpcMessage request, string text) =>
             request.Sender.Reply(request, MessageFormat.Text, Wire.Text(text), Wire.PatientDeadline(), CancellationToken.None);
 
@@ -63,8 +57,8 @@ namespace PsIpc.Transport.Tests
         {
             using var cleanup = new Cleanup();
             string name = Wire.UniqueName();
-            PipeServerChannel server = Server(cleanup, name, maxClients: 1);
-            PipeClientChannel client = Client(cleanup, name);
+            PipeServerChannel server = TestPipes.Server(cleanup, name, maxClients: 1);
+            PipeClientChannel client = TestPipes.Client(cleanup, name);
             var plain = new ConcurrentQueue<string>();
             var faults = new ConcurrentQueue<IpcException>();
             Task<int> echo = Echo(server, plain, faults);
@@ -86,8 +80,8 @@ namespace PsIpc.Transport.Tests
         {
             using var cleanup = new Cleanup();
             string name = Wire.UniqueName();
-            PipeServerChannel server = Server(cleanup, name);
-            PipeClientChannel client = Client(cleanup, name);
+            PipeServerChannel server = TestPipes.Server(cleanup, name);
+            PipeClientChannel client = TestPipes.Client(cleanup, name);
             var plain = new ConcurrentQueue<string>();
             var faults = new ConcurrentQueue<IpcException>();
             Task<int> echo = Echo(server, plain, faults);
@@ -108,8 +102,8 @@ namespace PsIpc.Transport.Tests
         {
             using var cleanup = new Cleanup();
             string name = Wire.UniqueName();
-            PipeServerChannel server = Server(cleanup, name);
-            PipeClientChannel first = Client(cleanup, name);
+            PipeServerChannel server = TestPipes.Server(cleanup, name);
+            PipeClientChannel first = TestPipes.Client(cleanup, name);
             var plain = new ConcurrentQueue<string>();
             var faults = new ConcurrentQueue<IpcException>();
             Task<int> echo = Echo(server, plain, faults);
@@ -126,7 +120,7 @@ namespace PsIpc.Transport.Tests
             });
             // Wait until the first client's requests are being read by the receiver, then a second client speaks.
             SpinWait.SpinUntil(() => server.ReadsByReceivers > 10 || asking.IsCompleted, Wire.Patience);
-            PipeClientChannel second = Client(cleanup, name);
+            PipeClientChannel second = TestPipes.Client(cleanup, name);
             second.Send(MessageFormat.Text, Wire.Text("from the second"), Wire.PatientDeadline(), CancellationToken.None);
             Assert.Equal("from the second!", Rx.NextMessage(second).GetText());
             stop.Cancel();
@@ -142,8 +136,8 @@ namespace PsIpc.Transport.Tests
         {
             using var cleanup = new Cleanup();
             string name = Wire.UniqueName();
-            PipeServerChannel server = Server(cleanup, name);
-            PipeClientChannel client = Client(cleanup, name);
+            PipeServerChannel server = TestPipes.Server(cleanup, name);
+            PipeClientChannel client = TestPipes.Client(cleanup, name);
             Task<IpcMessage> asking = Background.Run(() => client.Request(MessageFormat.Text, Wire.Text("one"), Wire.PatientDeadline(), CancellationToken.None));
             ReplyText(Rx.NextMessage(server), "answer");
             Assert.Equal("answer", (await Background.Finishes(asking)).GetText());
@@ -169,7 +163,7 @@ namespace PsIpc.Transport.Tests
         {
             using var cleanup = new Cleanup();
             string name = Wire.UniqueName();
-            PipeServerChannel server = Server(cleanup, name, maxClients: 1);
+            PipeServerChannel server = TestPipes.Server(cleanup, name, maxClients: 1);
             var plain = new ConcurrentQueue<string>();
             var faults = new ConcurrentQueue<IpcException>();
             Task<int> echo = Echo(server, plain, faults);

@@ -165,6 +165,16 @@ namespace PsIpc.Transport.Tests
         }
     }
 
+    /// <summary>PsIpc pipe channels with the default framing and options, closed by the test's <see cref="Cleanup"/>.</summary>
+    internal static class TestPipes
+    {
+        public static PipeServerChannel Server(Cleanup cleanup, string name, int maxClients = int.MaxValue) =>
+            cleanup.Add(new PipeServerChannel(name, maxClients, null));
+
+        public static PipeClientChannel Client(Cleanup cleanup, string name) =>
+            cleanup.Add(PipeClientChannel.Connect(name, Wire.PatientDeadline(), CancellationToken.None));
+    }
+
     /// <summary>Closes what a test opened, last first, without letting a stuck close hang the run.</summary>
     internal sealed class Cleanup : IDisposable
     {
