@@ -5,6 +5,7 @@ using System.IO;
 using System.Linq;
 using System.Net.Sockets;
 using System.Threading;
+using System.Threading.Tasks;
 using CsCheck;
 using PsIpc.Transport;
 using PsIpc.Transport.Channels;
@@ -66,7 +67,7 @@ namespace PsIpc.Fuzz.Tests
             foreach (SocketFraming framing in new[] { SocketFraming.LengthPrefixed, SocketFraming.Line, SocketFraming.Raw })
             foreach (int max in new[] { 16, 65536 })
             foreach (long budget in new[] { 3000L, 1L << 40 })
-            foreach (int[] split in new[] { new[] { int.MaxValue }, new[] { 1, 2, 3 } })
+            foreach (int[] split in new[] { new[] { int.MaxValue }, new[] { 1, 2, 3 }, new[] { 1 } }) // whole; small chunks; a byte at a time
                 yield return new Case(stream, framing, max, budget, split);
         }
 
@@ -87,6 +88,33 @@ namespace PsIpc.Fuzz.Tests
         private static void CheckOn((SocketServerChannel Server, ReceiveBudget Budget) entry, Case c)
         {
             var (server, budget) = entry;
+            var items = new List<IpcMessage>();
+            // Received while the client sends, as the server's user would: the server's queue holds at most
+            // ReceiveBufferMessages messages, and a Raw stream sent a byte at a time and read as it arrives makes a
+            // message of each read. A full queue stops the reader (back-pressure, by design), and the client's sends
+            // would then wait for the whole SendTimeout (CI found it: 123,932 one-byte sends, blocked after 91,236
+            // bytes with 65,536 messages queued; corpus connection/finding-raw-byte-by-byte-fills-the-queue.bin).
+            using var sendingDone = new ManualResetEventSlim();
+            Task drain = Task.Run(() =>
+            {
+                while (!sendingDone.IsSet) server.Receive(items, 4096, Deadline.After(TimeSpan.FromMilliseconds(20)), CancellationToken.None);
+            });
+            try
+            {
+                SendAndSeeTheEnd(server, c);
+            }
+            finally
+            {
+                sendingDone.Set();
+                drain.Wait();
+            }
+            while (server.Receive(items, 4096, Deadline.After(TimeSpan.Zero), CancellationToken.None) > 0) { }
+            CheckWhatCame(items, budget, c);
+        }
+
+        // The client's side of a case: the stream in the case's chunks, then its end, then the server's end.
+        private static void SendAndSeeTheEnd(SocketServerChannel server, Case c)
+        {
             using (var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
             {
                 client.ReceiveTimeout = (int)Fuzz.Patience.TotalMilliseconds;
@@ -124,9 +152,11 @@ namespace PsIpc.Fuzz.Tests
                     throw new Xunit.Sdk.XunitException($"the server kept the connection open {Fuzz.Patience.TotalSeconds} s after the client's end (a hang)");
                 }
             }
+        }
 
-            var items = new List<IpcMessage>();
-            while (server.Receive(items, 4096, Deadline.After(TimeSpan.Zero), CancellationToken.None) > 0) { }
+        // What the server handed out for a case, against what its stream holds; and its receive budget all given back.
+        private static void CheckWhatCame(List<IpcMessage> items, ReceiveBudget budget, Case c)
+        {
             var messages = items.Where(m => m.Fault == null).ToList();
             var faults = items.Where(m => m.Fault != null).Select(m => m.Fault!).ToList();
             foreach (IpcException fault in faults) Fuzz.AssertDocumented(fault, Documented, $"{c.Framing} server");
